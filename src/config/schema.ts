@@ -1,0 +1,160 @@
+/**
+ * The one source of truth for posefactory.yaml. Input type = the raw file; output type =
+ * the normalized config with every default filled in.
+ *
+ * How to add a key:
+ *   1. add it here with a default (`.default(...)`) and a `.describe()` line;
+ *   2. add it, commented, with its default, to config.example.yaml (a test loads that file);
+ *   3. if an environment variable should set it, add it to ENV_KEYS in load.ts;
+ *   4. if it changes rendered pixels, add it to the render cache key in pipeline/.
+ */
+import { z } from "zod";
+
+const positiveInt = z.number().int().positive();
+
+export const FS_STORAGE_DEFAULT_PATH = ".posefactory/storage";
+
+export const fsStorageSchema = z.strictObject({
+  type: z.literal("fs"),
+  path: z.string().min(1).default(FS_STORAGE_DEFAULT_PATH).describe("local folder used as storage"),
+  prefix: z.string().default(""),
+});
+
+export const s3StorageSchema = z.strictObject({
+  type: z.literal("s3"),
+  endpoint: z
+    .url()
+    .optional()
+    .describe("https://<account-id>.r2.cloudflarestorage.com for R2; empty for AWS"),
+  bucket: z.string().min(3),
+  prefix: z
+    .string()
+    .default("posefactory/")
+    .refine((p) => p === "" || p.endsWith("/"), "prefix must be empty or end with '/'"),
+  region: z.string().default("auto"),
+  forcePathStyle: z.boolean().default(true),
+  credentialsFile: z
+    .string()
+    .optional()
+    .describe("file with ACCESS_KEY_ID=... and SECRET_ACCESS_KEY=... lines, mode 600"),
+});
+
+export const storageSchema = z.discriminatedUnion("type", [fsStorageSchema, s3StorageSchema]);
+
+export const hostKeyPolicySchema = z.union([
+  z.literal("strict"),
+  z.literal("accept-new"),
+  z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, "a pinned fingerprint looks like SHA256:<43 chars>"),
+]);
+
+export const localTargetSchema = z.strictObject({
+  executor: z.literal("local"),
+  storage: storageSchema.default({ type: "fs", path: FS_STORAGE_DEFAULT_PATH, prefix: "" }),
+  workdir: z.string().default(".posefactory/work").describe("where jobs run and keep logs"),
+  blender: z.string().default("blender").describe("Blender executable"),
+  python: z.string().default("python3"),
+  costPerHour: z.number().nonnegative().optional(),
+});
+
+export const sshTargetSchema = z.strictObject({
+  executor: z.literal("ssh"),
+  host: z.string().min(1).describe("hostname, IP, or a Host alias from ~/.ssh/config"),
+  port: positiveInt.max(65535).optional(),
+  user: z.string().optional(),
+  identityFile: z.string().optional(),
+  hostKey: hostKeyPolicySchema.default("accept-new"),
+  workdir: z.string().default("/workspace/posefactory"),
+  blender: z.string().default("blender"),
+  python: z.string().default("python3"),
+  connectTimeoutSeconds: z.number().positive().default(120),
+  costPerHour: z.number().nonnegative().optional().describe("USD per hour, for the run's cost"),
+  storage: storageSchema,
+});
+
+export const targetSchema = z.discriminatedUnion("executor", [localTargetSchema, sshTargetSchema]);
+
+export const camerasSchema = z.strictObject({
+  azimuthsDeg: z.array(z.number()).min(1).default([0, 45, 90, 135, 180, 225, 270, 315]),
+  elevationsDeg: z.array(z.number().min(-89).max(89)).min(1).default([10]),
+  lensMm: z.number().positive().default(50),
+  sensorMm: z.number().positive().default(36),
+  margin: z.number().min(0).max(0.45).default(0.05).describe("fraction of the frame kept free"),
+  framing: z.enum(["follow", "static"]).default("follow"),
+  distanceM: z.number().positive().optional().describe("fixed rig: camera distance (m)"),
+  heightM: z.number().optional().describe("fixed rig: camera height above ground (m)"),
+});
+
+export const framesSchema = z.union([
+  z.strictObject({ step: positiveInt.default(10) }),
+  z.strictObject({ list: z.array(z.number().int().nonnegative()).min(1) }),
+]);
+
+export const renderSchema = z.strictObject({
+  engine: z.enum(["CYCLES", "BLENDER_EEVEE", "BLENDER_EEVEE_NEXT", "BLENDER_WORKBENCH"]).default("CYCLES"),
+  device: z.enum(["auto", "gpu", "cpu"]).default("auto"),
+  samples: positiveInt.default(32),
+  resolution: z.tuple([positiveInt, positiveInt]).default([512, 512]),
+  transparent: z.boolean().default(true),
+});
+
+export const outputsSchema = z.strictObject({
+  rgb: z.boolean().default(true),
+  mask: z.boolean().default(false),
+  depth: z.boolean().default(false),
+  normals: z.boolean().default(false),
+  keypoints: z.boolean().default(true),
+});
+
+export const detectSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  backend: z.enum(["auto", "web", "python"]).default("auto").describe("auto: python on ssh, web locally"),
+  model: z.enum(["lite", "full", "heavy"]).default("full"),
+  modelPath: z.string().optional().describe("a pose_landmarker .task file to use instead"),
+  delegate: z.enum(["cpu", "gpu"]).default("cpu"),
+  minPoseDetectionConfidence: z.number().min(0).max(1).default(0.5),
+  minPosePresenceConfidence: z.number().min(0).max(1).default(0.5),
+  browser: z.string().optional().describe("Chrome/Chromium executable for the web backend"),
+});
+
+export const syncSchema = z.strictObject({
+  concurrency: positiveInt.max(64).default(8),
+  partSizeMb: positiveInt.min(5).default(16),
+});
+
+export const configSchema = z.strictObject({
+  version: z.literal(1).default(1),
+  target: z.string().default("local").describe("name of the target used when --target is not given"),
+  characters: z.string().default("characters").describe("folder of .fbx/.glb/.gltf/.blend files"),
+  data: z.string().default("data").describe("where runs are downloaded: data/runs/<runId>/"),
+  clips: z.array(z.string()).default([]).describe("animation names to render; empty = all"),
+  targets: z.record(z.string(), targetSchema).default({}),
+  cameras: camerasSchema.default(camerasSchema.parse({})),
+  frames: framesSchema.default({ step: 10 }),
+  render: renderSchema.default(renderSchema.parse({})),
+  outputs: outputsSchema.default(outputsSchema.parse({})),
+  detect: detectSchema.default(detectSchema.parse({})),
+  sync: syncSchema.default(syncSchema.parse({})),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type Config = z.output<typeof configSchema>;
+export type TargetConfig = z.output<typeof targetSchema>;
+export type LocalTargetConfig = z.output<typeof localTargetSchema>;
+export type SshTargetConfig = z.output<typeof sshTargetSchema>;
+export type StorageConfig = z.output<typeof storageSchema>;
+export type S3StorageConfig = z.output<typeof s3StorageSchema>;
+export type FsStorageConfig = z.output<typeof fsStorageSchema>;
+
+/** The target every config has, even when the file names none. */
+export const DEFAULT_LOCAL_TARGET: LocalTargetConfig = localTargetSchema.parse({ executor: "local" });
+
+/** A resolved config: the file's values plus which target this command uses. */
+export interface ResolvedConfig {
+  config: Config;
+  /** Absolute path of the config file, or undefined when running on defaults. */
+  path: string | undefined;
+  /** Folder relative paths in the config are resolved against. */
+  baseDir: string;
+  targetName: string;
+  target: TargetConfig;
+}

@@ -1,0 +1,32 @@
+/**
+ * The Executor contract: where render and detection run. `local` runs bash on this machine
+ * (execa); `ssh` runs bash on the pod (ssh2). Scripts always go to `bash --noprofile --norc -s`
+ * on stdin, so neither secrets in `env` nor long arguments appear on a command line.
+ */
+
+export interface RunOptions {
+  /** Exported at the top of the script (never on a command line). */
+  env?: Record<string, string>;
+  /** Working directory; created when missing. */
+  cwd?: string;
+  /** Aborting terminates the remote process group (TERM, then KILL) and rejects with InterruptedError. */
+  signal?: AbortSignal;
+  onStdout?: (chunk: string) => void;
+  onStderr?: (chunk: string) => void;
+}
+
+export interface RunResult {
+  exitCode: number;
+  /** Last part of stderr, for error messages. */
+  stderrTail: string;
+}
+
+export interface Executor {
+  readonly kind: "local" | "ssh";
+  /** e.g. `local` or `root@pod:22`. */
+  readonly description: string;
+  run(script: string, options?: RunOptions): Promise<RunResult>;
+  readFile(path: string): Promise<Buffer | undefined>;
+  writeFile(path: string, data: string | Buffer): Promise<void>;
+  close(): Promise<void>;
+}

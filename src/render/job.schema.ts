@@ -1,0 +1,45 @@
+/** job.json, TypeScript -> Blender (DESIGN.md). blender/render.py reads exactly this. */
+import { z } from "zod";
+
+export const jobSchema = z.object({
+  version: z.literal(1),
+  runId: z.string(),
+  characters: z.array(
+    z.object({
+      name: z.string(),
+      /** Path of the character file on the render host (absolute or relative to the job's cwd). */
+      file: z.string(),
+      sha256: z.string(),
+      clips: z.array(z.string()).optional(),
+    }),
+  ),
+  frames: z.union([z.object({ step: z.number().int().positive() }), z.object({ list: z.array(z.number().int()) })]),
+  cameras: z.object({
+    azimuthsDeg: z.array(z.number()),
+    elevationsDeg: z.array(z.number()),
+    lensMm: z.number(),
+    sensorMm: z.number(),
+    margin: z.number(),
+    framing: z.enum(["follow", "static"]),
+    distanceM: z.number().optional(),
+    heightM: z.number().optional(),
+  }),
+  render: z.object({
+    engine: z.string(),
+    device: z.enum(["auto", "gpu", "cpu"]),
+    samples: z.number().int(),
+    resolution: z.tuple([z.number().int(), z.number().int()]),
+    transparent: z.boolean(),
+  }),
+  outputs: z.object({
+    rgb: z.boolean(),
+    mask: z.boolean(),
+    depth: z.boolean(),
+    normals: z.boolean(),
+    keypoints: z.boolean(),
+  }),
+  /** Run folder on the render host; renders/ and manifest.json go below it. */
+  outDir: z.string(),
+});
+
+export type Job = z.infer<typeof jobSchema>;

@@ -1,0 +1,66 @@
+/**
+ * manifest.json, written by blender/render.py and read here: the only channel from Blender
+ * back to TypeScript (never stdout). Validated with zod so a Blender-side change that breaks
+ * the contract fails loudly with the key path.
+ */
+import { z } from "zod";
+
+const vec3 = z.tuple([z.number(), z.number(), z.number()]);
+const mat3 = z.tuple([vec3, vec3, vec3]);
+
+export const cameraSchema = z.object({
+  id: z.string(),
+  azimuthDeg: z.number(),
+  elevationDeg: z.number(),
+  distanceM: z.number(),
+  K: mat3,
+  R: mat3,
+  t: vec3,
+});
+
+export const clipSchema = z.object({
+  name: z.string(),
+  frameRange: z.tuple([z.number(), z.number()]),
+  frames: z.array(z.number()).optional(),
+  bbox: z.object({ min: vec3, max: vec3 }),
+  bboxEvaluations: z.number().int(),
+  framing: z.enum(["follow", "static"]).optional(),
+  cameras: z.array(cameraSchema),
+});
+
+export const imageSchema = z.object({
+  /** Relative to the run folder: renders/<character>/<clip>/<view>/f0001.png */
+  path: z.string(),
+  clip: z.string(),
+  camera: z.string(),
+  frame: z.number().int(),
+});
+
+export const characterResultSchema = z.object({
+  name: z.string(),
+  file: z.string().optional(),
+  status: z.enum(["ok", "failed"]),
+  error: z.string().optional(),
+  seconds: z.object({
+    import: z.number(),
+    bbox: z.number(),
+    cameras: z.number(),
+    render: z.number(),
+  }),
+  clips: z.array(clipSchema),
+  images: z.array(imageSchema),
+  /** Relative path of annotations.json (renders/<character>/annotations.json), when written. */
+  annotations: z.string().nullable().optional(),
+});
+
+export const manifestSchema = z.object({
+  version: z.literal(1),
+  runId: z.string().optional(),
+  blenderVersion: z.string(),
+  device: z.object({ type: z.string(), names: z.array(z.string()) }),
+  characters: z.array(characterResultSchema),
+});
+
+export type Manifest = z.infer<typeof manifestSchema>;
+export type CharacterResult = z.infer<typeof characterResultSchema>;
+export type CameraInfo = z.infer<typeof cameraSchema>;

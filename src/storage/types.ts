@@ -1,0 +1,48 @@
+/**
+ * The Storage contract: an S3 bucket (R2 in production) or a local folder. Keys are always
+ * full keys, including the configured prefix; callers build them with joinKey().
+ */
+import type { Readable } from "node:stream";
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  /** sha256 hex of the content, from x-amz-meta-sha256 (S3) or a sidecar (fs), when known. */
+  sha256?: string;
+  /** Store-specific change token (S3 ETag, fs mtime): only to notice that an object changed. */
+  etag?: string;
+  lastModified?: Date;
+}
+
+export interface PutOptions {
+  sha256: string;
+  contentType?: string;
+  signal?: AbortSignal;
+  /** Called with the bytes sent so far, for progress. */
+  onProgress?: (bytesSent: number) => void;
+}
+
+export interface Storage {
+  /** Human-readable location, e.g. `s3://bucket/prefix/` or a folder path. Never secrets. */
+  readonly location: string;
+  /** The configured prefix (may be ""), always ending with "/" when not empty. */
+  readonly prefix: string;
+  /** Every object under `prefix`, across all pages. */
+  list(prefix: string, options?: { signal?: AbortSignal }): AsyncIterable<ObjectInfo>;
+  head(key: string, options?: { signal?: AbortSignal }): Promise<ObjectInfo | undefined>;
+  putFile(key: string, file: string, options: PutOptions): Promise<void>;
+  putStream(key: string, body: Readable, size: number, options: PutOptions): Promise<void>;
+  /** Download to `file` atomically and verify sha256 when the object carries one. */
+  getFile(key: string, file: string, options?: { signal?: AbortSignal; onProgress?: (n: number) => void }): Promise<ObjectInfo>;
+  delete(key: string, options?: { signal?: AbortSignal }): Promise<void>;
+  /** Cheap reachability/permission check for `doctor`: throws a UserError saying what to fix. */
+  check(options?: { signal?: AbortSignal }): Promise<void>;
+}
+
+/** Join key parts with single slashes: joinKey("p/", "inputs", "a.fbx") = "p/inputs/a.fbx". */
+export function joinKey(...parts: string[]): string {
+  return parts
+    .filter((p) => p !== "")
+    .map((p, i) => (i === 0 ? p.replace(/\/+$/, "") : p.replace(/^\/+|\/+$/g, "")))
+    .join("/");
+}

@@ -18,8 +18,76 @@ export function buildCommand(words: readonly string[]): string {
 export function buildExports(env: Record<string, string>): string {
   return Object.entries(env)
     .map(([name, value]) => {
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`invalid environment name: ${name}`);
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+        throw new Error(`invalid environment name: ${name}`);
       return `export ${name}=${quoteShell(value)}\n`;
     })
     .join("");
+}
+
+export interface ScriptParts {
+  script: string;
+  env?: Record<string, string>;
+  /** Created when missing; the script runs inside it. */
+  cwd?: string;
+}
+
+/**
+ * The whole text sent on stdin to `bash --noprofile --norc -s`: exports first (so secrets
+ * travel inside the script, never on a command line), then the working directory, then the
+ * caller's script. `exit` in the script ends it as usual.
+ */
+export function buildScript(parts: ScriptParts): string {
+  let text = "";
+  if (parts.env && Object.keys(parts.env).length > 0) text += buildExports(parts.env);
+  if (parts.cwd !== undefined && parts.cwd !== "") {
+    const dir = quoteShell(parts.cwd);
+    text += `mkdir -p -- ${dir} && cd -- ${dir} || exit 1\n`;
+  }
+  text += parts.script;
+  if (!text.endsWith("\n")) text += "\n";
+  return text;
+}
+
+/** How every executor starts bash: no rc files (root's ~/.bashrc costs 100-300 ms), script on stdin. */
+export const BASH_STDIN_ARGS = ["--noprofile", "--norc", "-s"] as const;
+
+/**
+ * Shell functions shared by every script that manages process groups. `pf_group_alive`
+ * reads /proc so zombies (left when PID 1 does not reap) count as gone; without /proc
+ * (macOS) it falls back to `kill -0`.
+ */
+export const GROUP_FUNCTIONS = `pf_group_alive() {
+  if [ -d /proc/self ]; then
+    local f s
+    for f in /proc/[0-9]*/stat; do
+      read -r s < "$f" 2>/dev/null || continue
+      s=\${s##*) }
+      set -- $s
+      if [ "$3" = "$PF_PGID" ] && [ "$1" != Z ] && [ "$1" != X ]; then return 0; fi
+    done
+    return 1
+  fi
+  kill -0 -- "-$PF_PGID" 2>/dev/null
+}
+pf_stop_group() {
+  kill -TERM -- "-$PF_PGID" 2>/dev/null || return 0
+  local i=0
+  while [ "$i" -lt "$PF_GRACE_TENTHS" ]; do
+    pf_group_alive || return 0
+    sleep 0.1
+    i=$((i + 1))
+  done
+  kill -KILL -- "-$PF_PGID" 2>/dev/null
+  i=0
+  while [ "$i" -lt 50 ] && pf_group_alive; do sleep 0.1; i=$((i + 1)); done
+  return 0
+}
+`;
+
+/** A script that terminates process group `pgid`: TERM, up to `graceSeconds`, then KILL. */
+export function buildStopGroupScript(pgid: number, graceSeconds: number): string {
+  if (!Number.isInteger(pgid) || pgid <= 1) throw new Error(`invalid process group: ${pgid}`);
+  const tenths = Math.max(0, Math.round(graceSeconds * 10));
+  return `PF_PGID=${pgid}\nPF_GRACE_TENTHS=${tenths}\n${GROUP_FUNCTIONS}pf_stop_group\n`;
 }

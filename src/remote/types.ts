@@ -13,6 +13,11 @@ export interface RunOptions {
   signal?: AbortSignal;
   onStdout?: (chunk: string) => void;
   onStderr?: (chunk: string) => void;
+  /**
+   * How output bytes become chunk strings (default utf8). `latin1` maps each byte to one
+   * character, so callers that count bytes (log offsets for reconnecting) stay exact.
+   */
+  encoding?: "utf8" | "latin1";
 }
 
 export interface RunResult {

@@ -22,6 +22,11 @@ export interface PutOptions {
   onProgress?: (bytesSent: number) => void;
 }
 
+/** What a put learned about the stored object: its change token, to recognise it in later listings. */
+export interface PutResult {
+  etag?: string;
+}
+
 export interface Storage {
   /** Human-readable location, e.g. `s3://bucket/prefix/` or a folder path. Never secrets. */
   readonly location: string;
@@ -30,8 +35,18 @@ export interface Storage {
   /** Every object under `prefix`, across all pages. */
   list(prefix: string, options?: { signal?: AbortSignal }): AsyncIterable<ObjectInfo>;
   head(key: string, options?: { signal?: AbortSignal }): Promise<ObjectInfo | undefined>;
-  putFile(key: string, file: string, options: PutOptions): Promise<void>;
-  putStream(key: string, body: Readable, size: number, options: PutOptions): Promise<void>;
+  putFile(key: string, file: string, options: PutOptions): Promise<PutResult>;
+  putStream(key: string, body: Readable, size: number, options: PutOptions): Promise<PutResult>;
+  /** A small object held in memory (job.json, status.json); sha256 metadata is added. */
+  putBytes(
+    key: string,
+    data: Uint8Array | string,
+    options?: { contentType?: string; signal?: AbortSignal },
+  ): Promise<PutResult>;
+  /** A small object's content, or undefined when there is no such key. */
+  getBytes(key: string, options?: { signal?: AbortSignal }): Promise<Buffer | undefined>;
+  /** Names of the immediate "sub-folders" of `prefix` (which ends with "/"), e.g. run ids. */
+  listChildren(prefix: string, options?: { signal?: AbortSignal }): Promise<string[]>;
   /** Download to `file` atomically and verify sha256 when the object carries one. */
   getFile(key: string, file: string, options?: { signal?: AbortSignal; onProgress?: (n: number) => void }): Promise<ObjectInfo>;
   delete(key: string, options?: { signal?: AbortSignal }): Promise<void>;

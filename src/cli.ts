@@ -1,0 +1,195 @@
+#!/usr/bin/env node
+/**
+ * createProgram(): commander wiring only. main(argv) runs one command in-process and returns
+ * its exit code; only the bin entry (the bottom of this file) sets process.exitCode.
+ */
+import { readFileSync, realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { Command, CommanderError, Option } from "commander";
+import { commands } from "./commands/index.js";
+import type { CommandSpec } from "./commands/types.js";
+import { loadConfig } from "./config/load.js";
+import type { Context, GlobalOptions } from "./context.js";
+import { ExitCode, exitCodeOf, isAbortError, RemoteCommandError, UserError } from "./errors.js";
+import { createLogger, type Logger, resolveLogLevel } from "./log.js";
+import { createOutput, type Io } from "./output.js";
+import type { Executor } from "./remote/types.js";
+import { scrubSecrets } from "./secrets.js";
+import type { Storage } from "./storage/types.js";
+
+export const VERSION: string = JSON.parse(
+  readFileSync(new URL("../package.json", import.meta.url), "utf8"),
+).version;
+
+export interface MainOptions extends Partial<Io> {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Aborts the running command (the bin wires Ctrl-C to it). */
+  signal?: AbortSignal;
+}
+
+interface RunState {
+  exitCode: number;
+  cleanup: (() => Promise<void>)[];
+}
+
+export function createProgram(options: MainOptions & { state?: RunState } = {}): Command {
+  const io: Io = { stdout: options.stdout ?? process.stdout, stderr: options.stderr ?? process.stderr };
+  const state = options.state ?? { exitCode: 0, cleanup: [] };
+  const program = new Command("posefactory")
+    .description("Render rigged characters from many angles with Blender, detect poses with MediaPipe, score them against ground truth.")
+    .version(VERSION, "-V, --version")
+    .option("-c, --config <file>", "config file (default: ./posefactory.yaml, then ~/.config/posefactory/config.yaml)")
+    .option("-t, --target <name>", "target to run on (default: the config's `target`, else local)")
+    .option("--json", "print one JSON summary on stdout")
+    .addOption(new Option("-v, --verbose", "more logs (twice: trace)").argParser((_v: string, prev: number) => prev + 1).default(0))
+    .option("-q, --quiet", "warnings and errors only")
+    .option("--no-color", "no colors in logs")
+    .option("--log-json", "log JSON lines on stderr")
+    .option("--log-file <file>", "also append JSON logs to this file")
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+    });
+
+  const parents = new Map<string, Command>();
+  for (const spec of commands) {
+    const words = spec.name.split(" ");
+    let parent = program;
+    for (const word of words.slice(0, -1)) {
+      let sub = parents.get(word);
+      if (!sub) {
+        sub = parent.command(word).description(`${word} commands`).exitOverride();
+        parents.set(word, sub);
+      }
+      parent = sub;
+    }
+    const command = parent.command(words.at(-1)!).description(spec.description).exitOverride();
+    for (const arg of spec.arguments ?? []) command.argument(arg);
+    for (const opt of spec.options ?? []) {
+      const option = new Option(opt.flags, opt.description);
+      if (opt.parse) option.argParser((v: string) => opt.parse!(v));
+      if (opt.defaultValue !== undefined) option.default(opt.defaultValue);
+      command.addOption(option);
+    }
+    command.action(async (...received: unknown[]) => {
+      const cmd = received.at(-1) as Command;
+      const args = received.slice(0, -2);
+      const global = cmd.optsWithGlobals() as GlobalOptions;
+      const ctx = createContext(spec, global, io, options, state);
+      state.exitCode = (await spec.run(args, cmd.opts(), ctx)) ?? 0;
+    });
+  }
+  return program;
+}
+
+function createContext(spec: CommandSpec, global: GlobalOptions, io: Io, options: MainOptions, state: RunState): Context {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const logger = createLogger({
+    level: resolveLogLevel(global, env),
+    json: global.logJson,
+    color: global.color !== false && !env.NO_COLOR,
+    file: global.logFile,
+    stream: io.stderr,
+  });
+  const resolved = loadConfig({
+    configPath: global.config,
+    target: global.target,
+    cwd,
+    env,
+    required: spec.needsConfig !== false,
+    onWarning: (message) => logger.warn(message),
+  });
+  const signal = options.signal ?? new AbortController().signal;
+  let storage: Promise<Storage> | undefined;
+  let executor: Promise<Executor> | undefined;
+  return {
+    resolved,
+    logger,
+    global,
+    cwd,
+    env,
+    signal,
+    output: createOutput(io, global.json === true),
+    storage() {
+      storage ??= import("./storage/index.js").then((m) =>
+        m.createStorage(resolved.target.storage, { baseDir: resolved.baseDir, env, logger }),
+      );
+      return storage;
+    },
+    executor() {
+      executor ??= import("./remote/index.js").then(async (m) => {
+        const ex = await m.createExecutor(resolved.target, { logger, baseDir: resolved.baseDir, env, signal });
+        state.cleanup.push(() => ex.close());
+        return ex;
+      });
+      return executor;
+    },
+  };
+}
+
+/** Run one command line in-process; never throws; returns the exit code. */
+export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
+  const stderr = options.stderr ?? process.stderr;
+  const state: RunState = { exitCode: 0, cleanup: [] };
+  const program = createProgram({ ...options, state });
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return state.exitCode;
+  } catch (error) {
+    return reportError(error, stderr, argv);
+  } finally {
+    for (const cleanup of state.cleanup) await cleanup().catch(() => {});
+  }
+}
+
+function reportError(error: unknown, stderr: NodeJS.WritableStream, argv: string[]): number {
+  const write = (text: string) => stderr.write(`${scrubSecrets(text)}\n`);
+  if (error instanceof CommanderError) {
+    if (error.code === "commander.helpDisplayed" || error.code === "commander.version" || error.code === "commander.help") {
+      return ExitCode.ok;
+    }
+    // commander already printed its message.
+    return ExitCode.usage;
+  }
+  if (isAbortError(error)) {
+    write("posefactory: interrupted");
+    return ExitCode.interrupted;
+  }
+  if (error instanceof UserError || error instanceof RemoteCommandError) {
+    write(`posefactory: ${error.message}`);
+    return exitCodeOf(error);
+  }
+  const stack = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  write(`posefactory: unexpected error (a bug: please report it with the command you ran: posefactory ${argv.join(" ")})\n${stack}`);
+  return ExitCode.failed;
+}
+
+export type { Logger };
+
+function isMainModule(): boolean {
+  if (!process.argv[1]) return false;
+  try {
+    return realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isMainModule()) {
+  // First Ctrl-C aborts the running command (which stops remote work); a second one exits now.
+  const controller = new AbortController();
+  let interrupts = 0;
+  process.on("SIGINT", () => {
+    interrupts += 1;
+    if (interrupts > 1) process.exit(ExitCode.interrupted);
+    controller.abort();
+  });
+  process.on("SIGTERM", () => controller.abort());
+  main(process.argv.slice(2), { signal: controller.signal }).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,36 @@
+/**
+ * The one entry point to get an Executor for a target. Commands and the pipeline call
+ * this (through the context); nothing else constructs executors.
+ */
+import type { TargetConfig } from "../config/schema.js";
+import type { Logger } from "../log.js";
+import { createLocalExecutor } from "./local.js";
+import type { Executor } from "./types.js";
+
+export type { Executor, RunOptions, RunResult } from "./types.js";
+
+export interface CreateExecutorOptions {
+  logger: Logger;
+  /** Folder relative local paths resolve against (the config file's folder). */
+  baseDir: string;
+  env?: NodeJS.ProcessEnv;
+  /** Home folder for ~/.ssh/config and posefactory's known_hosts (tests pass a temp one). */
+  home?: string;
+  /** Aborts connecting (retries included). */
+  signal?: AbortSignal;
+}
+
+export async function createExecutor(
+  target: TargetConfig,
+  options: CreateExecutorOptions,
+): Promise<Executor> {
+  if (target.executor === "local") {
+    return createLocalExecutor({
+      logger: options.logger,
+      baseDir: options.baseDir,
+      env: options.env,
+    });
+  }
+  const { connectSsh } = await import("./ssh.js");
+  return connectSsh(target, options);
+}

@@ -1,0 +1,47 @@
+/**
+ * Mapping storage keys to local paths without ever leaving the destination folder.
+ * A key is refused when any part of it could escape: absolute, `..` or `.` segments,
+ * empty segments, NUL or other control characters, backslashes (a path separator on
+ * Windows), or a drive letter.
+ */
+import { isAbsolute, relative, resolve, sep } from "node:path";
+import { StorageError } from "./errors.js";
+
+/** Why `rel` (a key relative to the synced prefix) is unsafe as a local path, or undefined. */
+export function explainUnsafeKey(rel: string): string | undefined {
+  if (rel === "") return "it is empty";
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+  if (/[\u0000-\u001f\u007f]/.test(rel)) return "it contains a control character";
+  if (rel.includes("\\")) return "it contains a backslash";
+  if (rel.startsWith("/")) return "it is absolute";
+  if (/^[A-Za-z]:/.test(rel)) return "it starts with a drive letter";
+  const segments = rel.split("/");
+  if (segments.some((s) => s === "..")) return "it contains a '..' segment";
+  if (segments.some((s) => s === ".")) return "it contains a '.' segment";
+  if (segments.some((s) => s === "")) return "it contains an empty segment";
+  return undefined;
+}
+
+/**
+ * The local path for `key` under `root`, where `rel` is the key without the synced prefix.
+ * Throws a StorageError naming the key when it would escape `root`.
+ */
+export function localPathForKey(root: string, key: string, rel: string): string {
+  const why = explainUnsafeKey(rel);
+  if (why) {
+    throw new StorageError(
+      "unsafe-key",
+      `Refusing key ${JSON.stringify(key)}: ${why}, so it could write outside ${root}. Remove or rename that object in storage.`,
+    );
+  }
+  const base = resolve(root);
+  const target = resolve(base, ...rel.split("/"));
+  const back = relative(base, target);
+  if (back === "" || back.startsWith(`..${sep}`) || back === ".." || isAbsolute(back)) {
+    throw new StorageError(
+      "unsafe-key",
+      `Refusing key ${JSON.stringify(key)}: it resolves outside ${root}. Remove or rename that object in storage.`,
+    );
+  }
+  return target;
+}

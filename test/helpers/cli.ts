@@ -1,0 +1,74 @@
+/** Run posefactory in-process (main(argv)) or as the built binary, with a temp cwd and HOME. */
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough } from "node:stream";
+import { fileURLToPath } from "node:url";
+import { main } from "../../src/cli.js";
+
+export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+export const BIN = join(ROOT, "dist", "cli.js");
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** A temp folder removed by the returned function; HOME points inside it. */
+export function makeTempDir(prefix = "pf-test-"): { dir: string; home: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, home: join(dir, "home"), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A clean environment: no inherited POSEFACTORY_* or AWS_* variables leak into tests. */
+export function cleanEnv(extra: Record<string, string> = {}, home?: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!/^(POSEFACTORY_|AWS_|SSH_AUTH_SOCK$)/.test(k)) env[k] = v;
+  }
+  if (home) env.HOME = home;
+  env.NO_COLOR = "1";
+  return { ...env, ...extra };
+}
+
+export async function runCli(argv: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; signal?: AbortSignal }): Promise<CliResult> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = "";
+  let err = "";
+  stdout.on("data", (d) => (out += d));
+  stderr.on("data", (d) => (err += d));
+  const previousHome = process.env.HOME;
+  const env = options.env ?? cleanEnv();
+  // Modules that read the home folder (known hosts, ~/.ssh/config) use os.homedir().
+  if (env.HOME) process.env.HOME = env.HOME;
+  try {
+    const code = await main(argv, { cwd: options.cwd, env, stdout, stderr, signal: options.signal });
+    return { code, stdout: out, stderr: err };
+  } finally {
+    if (previousHome === undefined) delete process.env.HOME;
+    else process.env.HOME = previousHome;
+  }
+}
+
+export function runBin(argv: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<CliResult> {
+  return new Promise((resolvePromise) => {
+    execFile(
+      process.execPath,
+      [BIN, ...argv],
+      { cwd: options.cwd, env: options.env ?? cleanEnv(), timeout: options.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
+        resolvePromise({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+export function cleanupAll(items: { cleanup: () => void }[]): void {
+  for (const item of items) item.cleanup();
+}
+
+export { rmSync };

@@ -50,13 +50,17 @@ for side, s in (("Left", 1.0), ("Right", -1.0)):
             f"{side}Arm": ((s * 0.17, 0, 1.44), (s * 0.45, 0, 1.44), f"{side}Shoulder"),
             f"{side}ForeArm": ((s * 0.45, 0, 1.44), (s * 0.71, 0, 1.44), f"{side}Arm"),
             f"{side}Hand": ((s * 0.71, 0, 1.44), (s * 0.79, 0, 1.44), f"{side}ForeArm"),
-            f"{side}HandIndex1": ((s * 0.80, -0.025, 1.44), (s * 0.88, -0.025, 1.44), f"{side}Hand"),
-            f"{side}HandPinky1": ((s * 0.79, 0.03, 1.44), (s * 0.85, 0.03, 1.44), f"{side}Hand"),
-            f"{side}HandThumb1": ((s * 0.74, -0.04, 1.43), (s * 0.78, -0.08, 1.43), f"{side}Hand"),
+            f"{side}HandIndex1": ((s * 0.80, -0.025, 1.44), (s * 0.84, -0.025, 1.44), f"{side}Hand"),
+            f"{side}HandIndex2": ((s * 0.84, -0.025, 1.44), (s * 0.88, -0.025, 1.44), f"{side}HandIndex1"),
+            f"{side}HandPinky1": ((s * 0.79, 0.03, 1.44), (s * 0.82, 0.03, 1.44), f"{side}Hand"),
+            f"{side}HandPinky2": ((s * 0.82, 0.03, 1.44), (s * 0.85, 0.03, 1.44), f"{side}HandPinky1"),
+            f"{side}HandThumb1": ((s * 0.74, -0.04, 1.43), (s * 0.76, -0.06, 1.43), f"{side}Hand"),
+            f"{side}HandThumb2": ((s * 0.76, -0.06, 1.43), (s * 0.78, -0.08, 1.43), f"{side}HandThumb1"),
             f"{side}UpLeg": ((s * 0.09, 0, 0.95), (s * 0.09, 0, 0.52), "Hips"),
             f"{side}Leg": ((s * 0.09, 0, 0.52), (s * 0.09, 0.01, 0.09), f"{side}UpLeg"),
             f"{side}Foot": ((s * 0.09, 0.01, 0.09), (s * 0.09, -0.11, 0.025), f"{side}Leg"),
             f"{side}ToeBase": ((s * 0.09, -0.11, 0.025), (s * 0.09, -0.19, 0.025), f"{side}Foot"),
+            f"{side}Toe_End": ((s * 0.09, -0.19, 0.025), (s * 0.09, -0.22, 0.025), f"{side}ToeBase"),
         }
     )
 

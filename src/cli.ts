@@ -58,15 +58,19 @@ export function createProgram(options: MainOptions & { state?: RunState } = {}):
   for (const spec of commands) {
     const words = spec.name.split(" ");
     let parent = program;
-    for (const word of words.slice(0, -1)) {
-      let sub = parents.get(word);
+    for (const [i, word] of words.slice(0, -1).entries()) {
+      const path = words.slice(0, i + 1).join(" ");
+      let sub = parents.get(path);
       if (!sub) {
         sub = parent.command(word).description(`${word} commands`).exitOverride();
-        parents.set(word, sub);
+        parents.set(path, sub);
       }
       parent = sub;
     }
-    const command = parent.command(words.at(-1)!).description(spec.description).exitOverride();
+    // A command may also be the parent of later ones (`runs` lists, `runs show <id>` shows one).
+    const command = parents.get(spec.name) ?? parent.command(words.at(-1)!).exitOverride();
+    command.description(spec.description);
+    parents.set(spec.name, command);
     for (const arg of spec.arguments ?? []) command.argument(arg);
     for (const opt of spec.options ?? []) {
       const option = new Option(opt.flags, opt.description);
@@ -122,7 +126,7 @@ function createContext(spec: CommandSpec, global: GlobalOptions, io: Io, options
     },
     executor() {
       executor ??= import("./remote/index.js").then(async (m) => {
-        const ex = await m.createExecutor(resolved.target, { logger, baseDir: resolved.baseDir, env, signal });
+        const ex = await m.createExecutor(resolved.target, { logger, baseDir: resolved.baseDir, env, home: env.HOME, signal });
         state.cleanup.push(() => ex.close());
         return ex;
       });

@@ -20,7 +20,7 @@ import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { dirname } from "node:path";
-import { PassThrough, type Readable, Transform } from "node:stream";
+import { type Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import {
   DeleteObjectCommand,
@@ -474,6 +474,3 @@ export class S3Storage implements Storage {
 export function createS3Storage(options: S3StorageOptions): S3Storage {
   return new S3Storage(options);
 }
-
-// Re-exported for tests that want to stream a body of a known size.
-export { PassThrough };

@@ -1,0 +1,195 @@
+"""Camera placement: azimuths x elevations around the character, each fitted exactly.
+
+Angles: azimuth 0 looks at the character's front (Mixamo characters face -Y once imported),
+90 stands at the character's left (+X), counter-clockwise seen from above; elevation is
+positive above the target.
+
+Exact fit (NOTES.md): `camera.data.angle_x/angle_y` ignore the render aspect, so the field of
+view comes from the lens, the sensor and the aspect: with sensor_fit AUTO the sensor spans
+the longer image side. For a fixed view direction, each box corner relative to the target,
+in camera axes (x right, y up, z back), needs a distance `z + |x| / tx` (and `z + |y| / ty`)
+with `t = tan(fov / 2) * (1 - margin)`; the camera distance is the largest over the corners.
+
+A fixed rig (config `distanceM`, optionally `heightM` above the ground) skips the fit and
+warns when the clip's box would not fit in the frame.
+
+K, R, t follow OpenCV: x right, y down, z forward; world -> camera; pixel origin at the
+image's top-left corner.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import bpy
+from mathutils import Matrix, Vector
+
+from .bbox import ClipBox
+from .job import CameraSpec
+
+
+@dataclass
+class View:
+    id: str
+    azimuth_deg: float
+    elevation_deg: float
+    offset: Vector  # from the target to the camera (world metres)
+    rotation: Matrix  # 3x3, columns = camera x (right), y (up), z (back) in world axes
+    camera: bpy.types.Object
+
+    @property
+    def distance_m(self) -> float:
+        return self.offset.length
+
+
+def format_angle(value: float, width: int) -> str:
+    if abs(value - round(value)) < 1e-6:
+        number = int(round(value))
+        return f"-{abs(number):0{width}d}" if number < 0 else f"{number:0{width}d}"
+    return f"{value:.1f}"
+
+
+def view_id(azimuth_deg: float, elevation_deg: float) -> str:
+    """`az045_el10`, `az000_el-10`: the view folder of every output path."""
+    return f"az{format_angle(azimuth_deg % 360.0, 3)}_el{format_angle(elevation_deg, 0)}"
+
+
+def fov_tangents(spec: CameraSpec, resolution: tuple[int, int]) -> tuple[float, float]:
+    """tan(horizontal fov / 2), tan(vertical fov / 2) for this render aspect (sensor fit AUTO)."""
+    width, height = resolution
+    base = spec.sensor_mm / (2.0 * spec.lens_mm)
+    if width >= height:
+        return base, base * height / width
+    return base * width / height, base
+
+
+def direction(azimuth_deg: float, elevation_deg: float) -> Vector:
+    """Unit vector from the target towards the camera."""
+    az, el = math.radians(azimuth_deg), math.radians(elevation_deg)
+    return Vector((math.sin(az) * math.cos(el), -math.cos(az) * math.cos(el), math.sin(el)))
+
+
+def look_rotation(offset: Vector) -> Matrix:
+    """Camera rotation looking from target + offset back at the target, world Z up."""
+    return (-offset).to_track_quat("-Z", "Y").to_matrix()
+
+
+def fit_distance(corners: list[Vector], rotation: Matrix, tx: float, ty: float) -> float:
+    x_axis, y_axis, z_axis = rotation.col[0], rotation.col[1], rotation.col[2]
+    best = 0.0
+    for p in corners:
+        x, y, z = p.dot(x_axis), p.dot(y_axis), p.dot(z_axis)
+        best = max(best, z + abs(x) / tx, z + abs(y) / ty)
+    return best
+
+
+def new_camera(name: str, spec: CameraSpec) -> bpy.types.Object:
+    data = bpy.data.cameras.new(name)
+    data.lens = spec.lens_mm
+    data.sensor_width = spec.sensor_mm
+    data.sensor_fit = "AUTO"
+    data.clip_start = 0.01
+    data.clip_end = 10000.0
+    obj = bpy.data.objects.new(name, data)
+    bpy.context.scene.collection.objects.link(obj)
+    return obj
+
+
+def plan_views(box: ClipBox, spec: CameraSpec, resolution: tuple[int, int]) -> list[tuple[float, float, Vector]]:
+    """(azimuth, elevation, offset) for every camera of the clip."""
+    tx, ty = fov_tangents(spec, resolution)
+    keep = 1.0 - spec.margin
+    planned: list[tuple[float, float, Vector]] = []
+    if spec.distance_m is not None and spec.height_m is not None:
+        # Fixed rig: one ring at a height above the ground (the box's lowest point).
+        rise = box.min.z + spec.height_m - box.center.z
+        for az in spec.azimuths_deg:
+            flat = direction(az, 0.0) * spec.distance_m
+            offset = Vector((flat.x, flat.y, rise))
+            elevation = math.degrees(math.atan2(rise, spec.distance_m))
+            planned.append((az, round(elevation, 1), offset))
+        return planned
+    corners = box.corners()
+    for el in spec.elevations_deg:
+        for az in spec.azimuths_deg:
+            unit = direction(az, el)
+            if spec.distance_m is not None:
+                planned.append((az, el, unit * spec.distance_m))
+                continue
+            rotation = look_rotation(unit)
+            distance = fit_distance(corners, rotation, tx * keep, ty * keep)
+            planned.append((az, el, unit * distance))
+    return planned
+
+
+def place_views(box: ClipBox, spec: CameraSpec, resolution: tuple[int, int]) -> list[View]:
+    """Create one camera object per view, fitted to the clip's box."""
+    views: list[View] = []
+    for az, el, offset in plan_views(box, spec, resolution):
+        vid = view_id(az, el)
+        views.append(
+            View(
+                id=vid,
+                azimuth_deg=az,
+                elevation_deg=el,
+                offset=offset,
+                rotation=look_rotation(offset),
+                camera=new_camera(f"cam_{vid}", spec),
+            )
+        )
+    return views
+
+
+def crop_warnings(box: ClipBox, views: list[View], spec: CameraSpec, resolution: tuple[int, int]) -> list[str]:
+    """Views of a fixed rig through which part of the clip's box falls outside the image."""
+    tx, ty = fov_tangents(spec, resolution)
+    cropped: list[str] = []
+    for view in views:
+        x_axis, y_axis, z_axis = view.rotation.col[0], view.rotation.col[1], view.rotation.col[2]
+        for p in box.corners():
+            q = p - view.offset
+            depth = -q.dot(z_axis)
+            if depth <= 0 or abs(q.dot(x_axis)) > tx * depth or abs(q.dot(y_axis)) > ty * depth:
+                cropped.append(view.id)
+                break
+    if not cropped:
+        return []
+    return [
+        f"fixed camera rig ({spec.distance_m} m) crops the character in views {', '.join(cropped)}: "
+        "increase cameras.distanceM or remove it to fit each view automatically"
+    ]
+
+
+def pose_camera(view: View, target: Vector) -> Vector:
+    """Move the view's camera for a frame (it follows the target); returns its location."""
+    location = target + view.offset
+    view.camera.matrix_world = Matrix.Translation(location) @ view.rotation.to_4x4()
+    return location
+
+
+def intrinsics(spec: CameraSpec, resolution: tuple[int, int]) -> list[list[float]]:
+    width, height = resolution
+    focal_px = spec.lens_mm / spec.sensor_mm * max(width, height)
+    return [[focal_px, 0.0, width / 2.0], [0.0, focal_px, height / 2.0], [0.0, 0.0, 1.0]]
+
+
+def extrinsics(view: View, location: Vector) -> tuple[list[list[float]], list[float]]:
+    """R, t (OpenCV, world -> camera) of the view's camera standing at `location`."""
+    x_axis, y_axis, z_axis = view.rotation.col[0], view.rotation.col[1], view.rotation.col[2]
+    rows = [Vector(x_axis), -Vector(y_axis), -Vector(z_axis)]
+    rotation = [[r.x, r.y, r.z] for r in rows]
+    translation = [-r.dot(location) for r in rows]
+    return rotation, translation
+
+
+def project(
+    point: Vector, K: list[list[float]], R: list[list[float]], t: list[float]
+) -> tuple[float, float, float]:
+    """Pixel (u, v) with top-left origin, and depth along the view (<= 0: behind the camera)."""
+    xc = R[0][0] * point.x + R[0][1] * point.y + R[0][2] * point.z + t[0]
+    yc = R[1][0] * point.x + R[1][1] * point.y + R[1][2] * point.z + t[1]
+    zc = R[2][0] * point.x + R[2][1] * point.y + R[2][2] * point.z + t[2]
+    if zc <= 1e-9:
+        return float("nan"), float("nan"), zc
+    return K[0][0] * xc / zc + K[0][2], K[1][1] * yc / zc + K[1][2], zc

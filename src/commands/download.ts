@@ -1,0 +1,49 @@
+/** `posefactory download [runId]`: sync a run's outputs from storage into data/runs/<runId>/. */
+import { formatBytes } from "../storage/progress.js";
+import { runDownload } from "../storage/commands.js";
+import type { CommandSpec } from "./types.js";
+
+export const command: CommandSpec = {
+  name: "download",
+  description: "Download a run's renders, detections and reports (default: the latest run)",
+  arguments: ["[runId]"],
+  options: [
+    { flags: "--dry-run", description: "print what would be downloaded, change nothing" },
+    { flags: "--concurrency <n>", description: "transfers in flight (default: sync.concurrency)", parse: Number },
+  ],
+  async run(args, options, ctx) {
+    const runId = typeof args[0] === "string" ? args[0] : undefined;
+    const result = await runDownload(
+      runId,
+      { dryRun: options.dryRun === true, concurrency: options.concurrency as number | undefined },
+      ctx,
+    );
+    if (result.dryRun) {
+      for (const a of result.plan.downloads) ctx.output.text(`download ${a.key} (${a.reason}, ${formatBytes(a.size)})`);
+      ctx.output.text(
+        `dry run: would download ${result.downloaded} files (${formatBytes(result.bytes)}) of run ${result.runId} into ${result.localDir}, skip ${result.skipped} unchanged`,
+      );
+      ctx.output.result({
+        dryRun: true,
+        runId: result.runId,
+        downloaded: result.downloaded,
+        skipped: result.skipped,
+        bytes: result.bytes,
+        seconds: result.seconds,
+        downloads: result.plan.downloads.map((a) => a.key),
+      });
+      return 0;
+    }
+    ctx.output.text(
+      `downloaded ${result.downloaded} files (${formatBytes(result.bytes)}) of run ${result.runId} into ${result.localDir}, skipped ${result.skipped} unchanged, in ${result.seconds.toFixed(1)} s`,
+    );
+    ctx.output.result({
+      runId: result.runId,
+      downloaded: result.downloaded,
+      skipped: result.skipped,
+      bytes: result.bytes,
+      seconds: result.seconds,
+    });
+    return 0;
+  },
+};

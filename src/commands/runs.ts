@@ -1,0 +1,68 @@
+import { resolveUserPath } from "../config/credentials.js";
+import { UsageError } from "../errors.js";
+import { formatTable } from "../output.js";
+import { listRunRecords, readRunRecord, type RunRecord } from "../pipeline/run-record.js";
+import type { CommandSpec } from "./types.js";
+
+function dataDir(ctx: Parameters<CommandSpec["run"]>[2]): string {
+  return resolveUserPath(ctx.resolved.config.data, ctx.resolved.baseDir);
+}
+
+function imagesOf(record: RunRecord): number {
+  return record.characters.reduce((n, c) => n + c.images, 0);
+}
+
+export const list: CommandSpec = {
+  name: "runs",
+  description: "list local runs (data/runs), newest first",
+  async run(_args, _options, ctx) {
+    const records = listRunRecords(dataDir(ctx));
+    const rows = records.map((r) => [
+      r.runId,
+      r.status,
+      r.target.name,
+      `${r.characters.filter((c) => c.status === "ok").length}/${r.characters.length} ok`,
+      `${imagesOf(r)} images`,
+      r.cost ? `$${r.cost.usd.toFixed(2)}` : "",
+    ]);
+    ctx.output.text(records.length ? formatTable([["RUN", "STATUS", "TARGET", "CHARACTERS", "IMAGES", "COST"], ...rows]) : "no runs yet: run `posefactory pipeline`");
+    ctx.output.result({
+      runs: records.map((r) => ({ runId: r.runId, status: r.status, target: r.target.name, images: imagesOf(r), createdAt: r.createdAt })),
+    });
+    return 0;
+  },
+};
+
+export const show: CommandSpec = {
+  name: "runs show",
+  description: "print one run's record (steps, characters, versions, cost)",
+  arguments: ["<runId>"],
+  async run(args, _options, ctx) {
+    const runId = String(args[0]);
+    const record = readRunRecord(dataDir(ctx), runId);
+    if (!record) throw new UsageError(`No local run ${runId} in ${dataDir(ctx)}/runs: see \`posefactory runs list\``);
+    const lines = [
+      `run ${record.runId}: ${record.status} on ${record.target.name} (${record.target.executor}, ${record.target.storage})`,
+      `created ${record.createdAt}; posefactory ${record.versions.posefactory}${record.versions.blender ? `, Blender ${record.versions.blender}` : ""}${record.versions.mediapipe ? `, MediaPipe ${record.versions.mediapipe}` : ""}`,
+      "",
+      formatTable(record.steps.map((s) => [s.status, s.title, s.seconds !== undefined ? `${s.seconds}s` : "", s.error ?? s.detail ?? ""])),
+      "",
+      formatTable(
+        record.characters.map((c) => [
+          c.status,
+          c.name,
+          `${c.images} images`,
+          c.reusedFrom ? `reused from ${c.reusedFrom}` : "",
+          c.pck10 !== undefined ? `PCK@0.1 ${(c.pck10 * 100).toFixed(1)}%` : "",
+          c.error ?? "",
+        ]),
+      ),
+      "",
+      `results: ${record.results.dir}${record.results.report ? `\nreport:  ${record.results.report}` : ""}`,
+    ];
+    if (record.cost) lines.push(`cost:    $${record.cost.usd.toFixed(2)} (${record.cost.hours.toFixed(2)} h at $${record.cost.costPerHour}/h)`);
+    ctx.output.text(lines.join("\n"));
+    ctx.output.result(record);
+    return 0;
+  },
+};

@@ -1,0 +1,98 @@
+/**
+ * data/runs/<runId>/run.json: what a run did, step by step, so `runs`, `--resume` and a
+ * person reading it later all see the same story. Written after every step (atomically).
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { z } from "zod";
+
+export const stepStatus = z.enum(["pending", "running", "done", "skipped", "failed", "interrupted"]);
+
+export const runRecordSchema = z.object({
+  version: z.literal(1),
+  runId: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  status: z.enum(["running", "ok", "partial", "failed", "interrupted"]),
+  target: z.object({ name: z.string(), executor: z.string(), storage: z.string() }),
+  configPath: z.string().nullable(),
+  configHash: z.string(),
+  blenderHash: z.string(),
+  versions: z.object({
+    posefactory: z.string(),
+    blender: z.string().optional(),
+    mediapipe: z.string().optional(),
+    device: z.string().optional(),
+  }),
+  steps: z.array(
+    z.object({
+      id: z.string(),
+      title: z.string(),
+      status: stepStatus,
+      seconds: z.number().optional(),
+      detail: z.string().optional(),
+      error: z.string().optional(),
+    }),
+  ),
+  characters: z.array(
+    z.object({
+      name: z.string(),
+      file: z.string(),
+      sha256: z.string(),
+      renderKey: z.string(),
+      status: z.enum(["pending", "ok", "failed"]),
+      reusedFrom: z.string().optional(),
+      images: z.number().int().default(0),
+      error: z.string().optional(),
+      detectionRate: z.number().optional(),
+      pck10: z.number().optional(),
+    }),
+  ),
+  counts: z.object({
+    imagesRendered: z.number().int(),
+    imagesReused: z.number().int(),
+    uploaded: z.number().int(),
+    downloaded: z.number().int(),
+  }),
+  cost: z.object({ usd: z.number(), hours: z.number(), costPerHour: z.number() }).optional(),
+  results: z.object({ dir: z.string(), report: z.string().optional(), evaluation: z.string().optional() }),
+});
+
+export type RunRecord = z.infer<typeof runRecordSchema>;
+export type StepRecord = RunRecord["steps"][number];
+
+export function runDir(dataDir: string, runId: string): string {
+  return join(dataDir, "runs", runId);
+}
+
+export function writeRunRecord(dataDir: string, record: RunRecord): void {
+  const dir = runDir(dataDir, record.runId);
+  mkdirSync(dir, { recursive: true });
+  record.updatedAt = new Date().toISOString();
+  const file = join(dir, "run.json");
+  writeFileSync(`${file}.part`, `${JSON.stringify(record, null, 2)}\n`);
+  renameSync(`${file}.part`, file);
+}
+
+export function readRunRecord(dataDir: string, runId: string): RunRecord | undefined {
+  const file = join(runDir(dataDir, runId), "run.json");
+  if (!existsSync(file)) return undefined;
+  return runRecordSchema.parse(JSON.parse(readFileSync(file, "utf8")));
+}
+
+/** Local runs, newest first (run ids sort by time). */
+export function listRunRecords(dataDir: string): RunRecord[] {
+  const root = join(dataDir, "runs");
+  if (!existsSync(root)) return [];
+  return readdirSync(root)
+    .sort()
+    .reverse()
+    .flatMap((id) => {
+      try {
+        const record = readRunRecord(dataDir, id);
+        return record ? [record] : [];
+      } catch {
+        return [];
+      }
+    });
+}

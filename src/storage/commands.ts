@@ -1,0 +1,165 @@
+/**
+ * The library side of `posefactory upload` and `posefactory download [runId]`.
+ *
+ *   runUpload({ dryRun, delete, concurrency }, ctx)
+ *     characters folder (config.characters) -> <prefix>inputs/characters/
+ *     the package's blender/ folder         -> <prefix>inputs/blender/
+ *   runDownload(runId | undefined, { dryRun, concurrency }, ctx)
+ *     <prefix>runs/<runId>/ -> <config.data>/runs/<runId>/  (default: the latest run id)
+ *
+ * Both return the summary and the plan; the command files print them.
+ */
+import { stat } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { resolveUserPath } from "../config/credentials.js";
+import type { Context } from "../context.js";
+import { UsageError, UserError } from "../errors.js";
+import { SyncCache } from "./hash.js";
+import { explainUnsafeKey } from "./keys.js";
+import { createProgress, type ProgressReporter, silentProgress } from "./progress.js";
+import {
+  type DownloadPlan,
+  type DownloadSummary,
+  downloadPrefix,
+  executeUpload,
+  planUpload,
+  type UploadPlan,
+  type UploadSummary,
+} from "./sync.js";
+import { joinKey } from "./types.js";
+
+export interface TransferCommandOptions {
+  dryRun?: boolean;
+  /** Upload only: remove remote files that no longer exist locally. */
+  delete?: boolean;
+  /** Overrides config sync.concurrency. */
+  concurrency?: number;
+}
+
+export interface UploadResult extends UploadSummary {
+  dryRun: boolean;
+  plan: UploadPlan;
+}
+
+export interface DownloadResult extends DownloadSummary {
+  dryRun: boolean;
+  runId: string;
+  localDir: string;
+  plan: DownloadPlan;
+}
+
+/** The package's own blender/ folder: two levels above src/storage or dist/storage. */
+export function blenderSourceDir(): string {
+  return fileURLToPath(new URL("../../blender/", import.meta.url));
+}
+
+export function stateDirOf(ctx: Context): string {
+  return join(ctx.resolved.baseDir, ".posefactory");
+}
+
+function progressFor(label: string, ctx: Context): ProgressReporter {
+  if (ctx.global.quiet) return silentProgress;
+  return createProgress(label, { logger: ctx.logger, env: ctx.env });
+}
+
+async function requireDir(dir: string, what: string): Promise<void> {
+  const st = await stat(dir).catch(() => undefined);
+  if (!st?.isDirectory()) throw new UsageError(`${what} ${dir} does not exist or is not a folder.`);
+}
+
+function mergePlans(a: UploadPlan, b: UploadPlan): UploadPlan {
+  return {
+    keyPrefix: a.keyPrefix,
+    localDir: a.localDir,
+    uploads: [...a.uploads, ...b.uploads],
+    deletes: [...a.deletes, ...b.deletes],
+    skipped: a.skipped + b.skipped,
+    heads: a.heads + b.heads,
+  };
+}
+
+export async function runUpload(options: TransferCommandOptions, ctx: Context): Promise<UploadResult> {
+  const startedAt = performance.now();
+  const { config, baseDir } = ctx.resolved;
+  const charactersDir = resolveUserPath(config.characters, baseDir);
+  const charactersStat = await stat(charactersDir).catch(() => undefined);
+  if (!charactersStat?.isDirectory()) {
+    throw new UsageError(
+      `Characters folder ${charactersDir} (config \`characters\`) does not exist: create it and put your .fbx/.glb/.gltf/.blend files in it, or set \`characters\` in ${ctx.resolved.path ?? "posefactory.yaml"}.`,
+    );
+  }
+  const blenderDir = blenderSourceDir();
+  await requireDir(blenderDir, "posefactory's blender folder");
+  const storage = await ctx.storage();
+  const cache = await SyncCache.open(stateDirOf(ctx));
+  const sync = {
+    cache,
+    concurrency: options.concurrency ?? config.sync.concurrency,
+    delete: options.delete,
+    signal: ctx.signal,
+    logger: ctx.logger,
+  };
+  try {
+    const characters = await planUpload(storage, charactersDir, `${joinKey(storage.prefix, "inputs", "characters")}/`, sync);
+    const blender = await planUpload(storage, blenderDir, `${joinKey(storage.prefix, "inputs", "blender")}/`, sync);
+    const plan = mergePlans(characters, blender);
+    if (options.dryRun) {
+      return {
+        dryRun: true,
+        plan,
+        uploaded: plan.uploads.length,
+        skipped: plan.skipped,
+        deleted: plan.deletes.length,
+        bytes: plan.uploads.reduce((s, a) => s + a.size, 0),
+        seconds: Math.round(performance.now() - startedAt) / 1000,
+      };
+    }
+    const summary = await executeUpload(
+      storage,
+      plan,
+      { ...sync, progress: progressFor("upload", ctx) },
+      startedAt,
+    );
+    return { dryRun: false, plan, ...summary };
+  } finally {
+    await cache.save();
+  }
+}
+
+/** Run ids sort by time (`20261125-083012-a1b2c3`): the latest is the last one. */
+export async function findLatestRunId(ctx: Context): Promise<string | undefined> {
+  const storage = await ctx.storage();
+  const runs = await storage.listChildren(`${joinKey(storage.prefix, "runs")}/`, { signal: ctx.signal });
+  return runs.sort().at(-1);
+}
+
+export async function runDownload(
+  runId: string | undefined,
+  options: TransferCommandOptions,
+  ctx: Context,
+): Promise<DownloadResult> {
+  const storage = await ctx.storage();
+  const runsPrefix = `${joinKey(storage.prefix, "runs")}/`;
+  const id = runId ?? (await findLatestRunId(ctx));
+  if (!id) {
+    throw new UserError(`No runs in ${storage.location} (nothing under ${runsPrefix}): run \`posefactory render\` first.`);
+  }
+  if (id.includes("/") || explainUnsafeKey(id)) {
+    throw new UsageError(`${JSON.stringify(id)} is not a run id: run ids look like 20261125-083012-a1b2c3.`);
+  }
+  const { config, baseDir } = ctx.resolved;
+  const localDir = join(resolveUserPath(config.data, baseDir), "runs", id);
+  const result = await downloadPrefix(storage, `${runsPrefix}${id}/`, localDir, {
+    stateDir: stateDirOf(ctx),
+    concurrency: options.concurrency ?? config.sync.concurrency,
+    dryRun: options.dryRun,
+    signal: ctx.signal,
+    logger: ctx.logger,
+    progress: progressFor("download", ctx),
+  });
+  if (result.downloaded + result.skipped === 0) {
+    throw new UserError(`Run ${id} has no files in ${storage.location}: list the runs with \`posefactory runs\`.`);
+  }
+  return { ...result, dryRun: options.dryRun === true, runId: id, localDir };
+}

@@ -1,0 +1,255 @@
+/**
+ * A real OpenSSH sshd on 127.0.0.1 for tests: its own temp folder, generated ed25519 host
+ * and client keys, its own sshd_config, run as a foreground child (-D). Logged in as root.
+ *
+ * Dropping a connection: restarting the listener does not cut established sessions (each
+ * runs in its own per-connection sshd process), so dropSessions() kills those processes.
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, Socket } from "node:net";
+import { tmpdir, userInfo } from "node:os";
+import { join } from "node:path";
+
+export interface SshdServer {
+  host: string;
+  port: number;
+  user: string;
+  /** Private key the server accepts. */
+  identityFile: string;
+  /** The temp folder (keys, config, logs). */
+  dir: string;
+  /** `SHA256:...` of the current host key. */
+  hostKeyFingerprint: string;
+  /** PID of the listening sshd. */
+  readonly pid: number;
+  /** Kill every per-connection sshd process: connected clients see the connection drop. */
+  dropSessions(): Promise<void>;
+  /**
+   * Drop every session and start a new listener on the same port; with `newHostKey` the
+   * new listener presents a freshly generated host key.
+   */
+  restart(options?: { newHostKey?: boolean }): Promise<void>;
+  /** Stop the listener and every session process: leaves no process behind. */
+  stop(): Promise<void>;
+}
+
+export async function startSshd(): Promise<SshdServer> {
+  mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
+  const dir = mkdtempSync(join(tmpdir(), "pf-sshd-"));
+  const port = await findFreePort();
+  const user = userInfo().username;
+  let hostKeyIndex = 0;
+  const generateHostKey = (): string => {
+    const path = join(dir, `host_ed25519_${hostKeyIndex++}`);
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "pf-test-host", "-f", path]);
+    return path;
+  };
+  let hostKey = generateHostKey();
+  const identityFile = join(dir, "client_ed25519");
+  execFileSync("ssh-keygen", [
+    "-q",
+    "-t",
+    "ed25519",
+    "-N",
+    "",
+    "-C",
+    "pf-test-client",
+    "-f",
+    identityFile,
+  ]);
+  writeFileSync(join(dir, "authorized_keys"), readFileSync(`${identityFile}.pub`));
+
+  const writeConfig = (): string => {
+    const path = join(dir, "sshd_config");
+    writeFileSync(
+      path,
+      [
+        `Port ${port}`,
+        "ListenAddress 127.0.0.1",
+        `HostKey ${hostKey}`,
+        `PidFile ${join(dir, "sshd.pid")}`,
+        `AuthorizedKeysFile ${join(dir, "authorized_keys")}`,
+        "PermitRootLogin yes",
+        "StrictModes no",
+        "UsePAM no",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "PubkeyAuthentication yes",
+        "MaxStartups 100",
+        "MaxSessions 100",
+        "Subsystem sftp internal-sftp",
+        "LogLevel ERROR",
+        "",
+      ].join("\n"),
+    );
+    return path;
+  };
+
+  let child: ChildProcess;
+  const startListener = async () => {
+    const config = writeConfig();
+    child = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", config], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr?.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const exited = new Promise<never>((_, reject) =>
+      child.once("exit", (code) => reject(new Error(`sshd exited (${code}): ${stderr}`))),
+    );
+    exited.catch(() => {});
+    await Promise.race([waitForBanner(port), exited]);
+  };
+  await startListener();
+
+  const server: SshdServer = {
+    host: "127.0.0.1",
+    port,
+    user,
+    identityFile,
+    dir,
+    hostKeyFingerprint: fingerprintOf(`${hostKey}.pub`),
+    get pid() {
+      return child.pid!;
+    },
+    async dropSessions() {
+      await killTree(child.pid!, { includeRoot: false, onlySshd: true });
+    },
+    async restart(options = {}) {
+      await killTree(child.pid!, { includeRoot: false, onlySshd: true });
+      await stopChild(child);
+      if (options.newHostKey) {
+        hostKey = generateHostKey();
+        server.hostKeyFingerprint = fingerprintOf(`${hostKey}.pub`);
+      }
+      await startListener();
+    },
+    async stop() {
+      await killTree(child.pid!, { includeRoot: false, onlySshd: false });
+      await stopChild(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return server;
+}
+
+function fingerprintOf(publicKeyPath: string): string {
+  const out = execFileSync("ssh-keygen", ["-l", "-E", "sha256", "-f", publicKeyPath], {
+    encoding: "utf8",
+  });
+  const match = /SHA256:[A-Za-z0-9+/]+/.exec(out);
+  if (!match) throw new Error(`no fingerprint in: ${out}`);
+  return match[0];
+}
+
+async function findFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const address = srv.address();
+      srv.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+/** Ready when the listener answers with its SSH banner. */
+async function waitForBanner(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = new Socket();
+      const done = (value: boolean) => {
+        socket.destroy();
+        resolve(value);
+      };
+      socket.setTimeout(1000, () => done(false));
+      socket.once("error", () => done(false));
+      socket.once("data", (d) => done(d.toString().startsWith("SSH-")));
+      socket.connect(port, "127.0.0.1");
+    });
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error(`sshd did not answer on port ${port}`);
+}
+
+interface ProcInfo {
+  pid: number;
+  ppid: number;
+  comm: string;
+  state: string;
+}
+
+function listProcesses(): ProcInfo[] {
+  const out: ProcInfo[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      out.push({ pid: Number(entry), ppid: Number(fields[1]), comm, state: fields[0]! });
+    } catch {
+      // The process ended while we listed.
+    }
+  }
+  return out;
+}
+
+function descendantsOf(root: number): ProcInfo[] {
+  const all = listProcesses();
+  const found: ProcInfo[] = [];
+  const queue = [root];
+  while (queue.length > 0) {
+    const parent = queue.shift()!;
+    for (const p of all) {
+      if (p.ppid === parent) {
+        found.push(p);
+        queue.push(p.pid);
+      }
+    }
+  }
+  return found;
+}
+
+/** Kill the listener's descendants (only sshd processes, or all), and wait until they are gone. */
+async function killTree(
+  root: number,
+  options: { includeRoot: boolean; onlySshd: boolean },
+): Promise<void> {
+  const victims = descendantsOf(root).filter(
+    (p) => p.state !== "Z" && (!options.onlySshd || p.comm === "sshd"),
+  );
+  if (options.includeRoot) victims.push({ pid: root, ppid: 0, comm: "sshd", state: "S" });
+  for (const p of victims) {
+    try {
+      process.kill(p.pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
+  for (let i = 0; i < 100; i++) {
+    const alive = new Set(
+      listProcesses()
+        .filter((p) => p.state !== "Z")
+        .map((p) => p.pid),
+    );
+    if (!victims.some((p) => alive.has(p.pid))) return;
+    await sleep(20);
+  }
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

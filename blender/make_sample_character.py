@@ -134,42 +134,43 @@ def build_armature() -> bpy.types.Object:
 
 
 def add_capsule(bm: bmesh.types.BMesh, radius: float, a: Vector, b: Vector) -> list[bmesh.types.BMVert]:
-    """A closed cylinder from a to b capped with two spheres; returns the new vertices."""
-    new_verts: list[bmesh.types.BMVert] = []
+    """A closed cylinder from a to b capped with two spheres; returns the new vertices.
+
+    The ops free a few temporary vertices whose slots later ops reuse, so the new vertices
+    are neither contiguous nor at the end: weights go on the returned (valid) vertices.
+    """
+    made: list[bmesh.types.BMVert] = []
     axis = b - a
     length = axis.length
-    rot = axis.to_track_quat("Z", "Y").to_matrix().to_4x4() if length > 1e-3 else Matrix.Identity(4)
     if length > 1e-3:
-        mid = (a + b) / 2
-        mat = Matrix.Translation(mid) @ rot
+        rot = axis.to_track_quat("Z", "Y").to_matrix().to_4x4()
+        mat = Matrix.Translation((a + b) / 2) @ rot
         res = bmesh.ops.create_cone(
             bm, cap_ends=True, segments=16, radius1=radius, radius2=radius, depth=length, matrix=mat
         )
-        new_verts += res["verts"]
+        made += res["verts"]
     for center in (a, b) if length > 1e-3 else (a,):
         res = bmesh.ops.create_uvsphere(
             bm, u_segments=16, v_segments=8, radius=radius, matrix=Matrix.Translation(center)
         )
-        new_verts += res["verts"]
-    return new_verts
+        made += res["verts"]
+    return [v for v in made if v.is_valid]
 
 
 def build_mesh(arm: bpy.types.Object) -> bpy.types.Object:
     mesh = bpy.data.meshes.new("Body")
     body = bpy.data.objects.new("Body", mesh)
     bpy.context.scene.collection.objects.link(body)
+    for name in BONES:
+        body.vertex_groups.new(name=PREFIX + name)
     bm = bmesh.new()
-    assignments: list[tuple[str, list[int]]] = []
+    deform = bm.verts.layers.deform.verify()
     for bone, _kind, radius, start, end in build_parts():
-        verts = add_capsule(bm, radius * CM, Vector(start) * CM, Vector(end) * CM)
-        bm.verts.index_update()
-        assignments.append((bone, [v.index for v in verts]))
-    bm.verts.index_update()
+        group = body.vertex_groups[PREFIX + bone].index
+        for vert in add_capsule(bm, radius * CM, Vector(start) * CM, Vector(end) * CM):
+            vert[deform][group] = 1.0
     bm.to_mesh(mesh)
     bm.free()
-    for bone, indices in assignments:
-        group = body.vertex_groups.get(PREFIX + bone) or body.vertex_groups.new(name=PREFIX + bone)
-        group.add(indices, 1.0, "REPLACE")
     for poly in mesh.polygons:
         poly.use_smooth = True
     material = bpy.data.materials.new("Skin")
@@ -254,7 +255,7 @@ def key_wave(arm: bpy.types.Object, frames: int) -> None:
         phase = 2 * math.pi * (frame - 1) / (frames / 2)
         key_hips_location(arm, Vector((0, 0, 0)), frame)
         key_rotation(arm, "LeftArm", rotation_y(72), frame)
-        key_rotation(arm, "RightArm", rotation_y(-60 - 15 * math.sin(phase)), frame)
+        key_rotation(arm, "RightArm", rotation_y(60 + 15 * math.sin(phase)), frame)
         key_rotation(arm, "RightForeArm", Matrix.Rotation(math.radians(-40), 3, "Y"), frame)
         for side in ("Left", "Right"):
             key_rotation(arm, f"{side}UpLeg", Matrix.Identity(3), frame)

@@ -3,7 +3,7 @@
  * createProgram(): commander wiring only. main(argv) runs one command in-process and returns
  * its exit code; only the bin entry (the bottom of this file) sets process.exitCode.
  */
-import { readFileSync, realpathSync } from "node:fs";
+import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError, Option } from "commander";
 import { commands } from "./commands/index.js";
@@ -15,11 +15,10 @@ import { createLogger, type Logger, resolveLogLevel } from "./log.js";
 import { createOutput, type Io } from "./output.js";
 import type { Executor } from "./remote/types.js";
 import { scrubSecrets } from "./secrets.js";
+import { VERSION } from "./version.js";
 import type { Storage } from "./storage/types.js";
 
-export const VERSION: string = JSON.parse(
-  readFileSync(new URL("../package.json", import.meta.url), "utf8"),
-).version;
+export { VERSION };
 
 export interface MainOptions extends Partial<Io> {
   cwd?: string;

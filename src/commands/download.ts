@@ -1,6 +1,7 @@
 /** `posefactory download [runId]`: sync a run's outputs from storage into data/runs/<runId>/. */
-import { formatBytes } from "../storage/progress.js";
+
 import { runDownload } from "../storage/commands.js";
+import { formatBytes } from "../storage/progress.js";
 import type { CommandSpec } from "./types.js";
 
 export const command: CommandSpec = {
@@ -9,7 +10,11 @@ export const command: CommandSpec = {
   arguments: ["[runId]"],
   options: [
     { flags: "--dry-run", description: "print what would be downloaded, change nothing" },
-    { flags: "--concurrency <n>", description: "transfers in flight (default: sync.concurrency)", parse: Number },
+    {
+      flags: "--concurrency <n>",
+      description: "transfers in flight (default: sync.concurrency)",
+      parse: Number,
+    },
   ],
   async run(args, options, ctx) {
     const runId = typeof args[0] === "string" ? args[0] : undefined;
@@ -19,7 +24,8 @@ export const command: CommandSpec = {
       ctx,
     );
     if (result.dryRun) {
-      for (const a of result.plan.downloads) ctx.output.text(`download ${a.key} (${a.reason}, ${formatBytes(a.size)})`);
+      for (const a of result.plan.downloads)
+        ctx.output.text(`download ${a.key} (${a.reason}, ${formatBytes(a.size)})`);
       ctx.output.text(
         `dry run: would download ${result.downloaded} files (${formatBytes(result.bytes)}) of run ${result.runId} into ${result.localDir}, skip ${result.skipped} unchanged`,
       );

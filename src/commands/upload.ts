@@ -1,15 +1,21 @@
 /** `posefactory upload`: sync the characters folder and blender/ scripts to storage. */
-import { formatBytes } from "../storage/progress.js";
+
 import { runUpload } from "../storage/commands.js";
+import { formatBytes } from "../storage/progress.js";
 import type { CommandSpec } from "./types.js";
 
 export const command: CommandSpec = {
   name: "upload",
-  description: "Upload the characters folder and the Blender scripts to storage (only what changed)",
+  description:
+    "Upload the characters folder and the Blender scripts to storage (only what changed)",
   options: [
     { flags: "--dry-run", description: "print what would be uploaded or deleted, change nothing" },
     { flags: "--delete", description: "also delete remote files that no longer exist locally" },
-    { flags: "--concurrency <n>", description: "transfers in flight (default: sync.concurrency)", parse: Number },
+    {
+      flags: "--concurrency <n>",
+      description: "transfers in flight (default: sync.concurrency)",
+      parse: Number,
+    },
   ],
   async run(_args, options, ctx) {
     const result = await runUpload(
@@ -22,7 +28,8 @@ export const command: CommandSpec = {
     );
     const { plan } = result;
     if (result.dryRun) {
-      for (const a of plan.uploads) ctx.output.text(`upload ${a.key} (${a.reason}, ${formatBytes(a.size)})`);
+      for (const a of plan.uploads)
+        ctx.output.text(`upload ${a.key} (${a.reason}, ${formatBytes(a.size)})`);
       for (const d of plan.deletes) ctx.output.text(`delete ${d.key}`);
       ctx.output.text(
         `dry run: would upload ${result.uploaded} files (${formatBytes(result.bytes)}), skip ${result.skipped} unchanged${options.delete ? `, delete ${result.deleted}` : ""}`,

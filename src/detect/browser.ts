@@ -51,7 +51,10 @@ export function browserInstallHint(platform: NodeJS.Platform = process.platform)
 }
 
 /** Finds Chrome/Chromium: detect.browser, then the usual install locations. */
-export function findBrowser(configured?: string, platform: NodeJS.Platform = process.platform): string {
+export function findBrowser(
+  configured?: string,
+  platform: NodeJS.Platform = process.platform,
+): string {
   if (configured) {
     if (existsSync(configured)) return configured;
     throw new UserError(
@@ -183,7 +186,8 @@ export async function launchBrowser(options: LaunchOptions): Promise<BrowserSess
   const allowed = `${options.allowOrigin}/`;
   await context.route("**/*", (route) => {
     const url = route.request().url();
-    if (url.startsWith(allowed) || url.startsWith("data:") || url.startsWith("blob:")) return route.continue();
+    if (url.startsWith(allowed) || url.startsWith("data:") || url.startsWith("blob:"))
+      return route.continue();
     options.logger.trace({ url }, "blocked browser request");
     return route.abort();
   });

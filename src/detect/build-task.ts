@@ -294,7 +294,11 @@ class PrefixWriter {
  * Writes a table: vtable first, then the table (soffset + 4-byte fields). Returns the table
  * position and each field's position so the caller can patch offsets once targets are known.
  */
-function writeTable(w: PrefixWriter, fieldCount: number, present: boolean[]): { table: number; fields: number[] } {
+function writeTable(
+  w: PrefixWriter,
+  fieldCount: number,
+  present: boolean[],
+): { table: number; fields: number[] } {
   w.align(2);
   const vtable = w.length;
   const presentCount = present.filter(Boolean).length;
@@ -325,7 +329,9 @@ export function attachModelMetadata(tflite: Uint8Array, metadata: Uint8Array): B
   for (let slot = 0; slot < slotCount; slot++) {
     const pos = r.field(root, slot);
     if (pos !== undefined && slot > MODEL_LAST_KNOWN_SLOT) {
-      throw new Error(`TFLite Model field ${slot} is unknown to this builder: update build-task.ts`);
+      throw new Error(
+        `TFLite Model field ${slot} is unknown to this builder: update build-task.ts`,
+      );
     }
     oldFields.push(pos);
   }
@@ -340,14 +346,18 @@ export function attachModelMetadata(tflite: Uint8Array, metadata: Uint8Array): B
     }
   }
   const metadataField = oldFields[MODEL_METADATA_SLOT];
-  const oldMetadata = (metadataField === undefined ? [] : r.tableVector(metadataField)).filter((entry) => {
-    const nameField = r.field(entry, 0);
-    return nameField === undefined || r.string(nameField) !== METADATA_NAME;
-  });
+  const oldMetadata = (metadataField === undefined ? [] : r.tableVector(metadataField)).filter(
+    (entry) => {
+      const nameField = r.field(entry, 0);
+      return nameField === undefined || r.string(nameField) !== METADATA_NAME;
+    },
+  );
 
   const fieldCount = Math.max(slotCount, MODEL_METADATA_SLOT + 1);
   const present = Array.from({ length: fieldCount }, (_, slot) =>
-    slot === MODEL_BUFFERS_SLOT || slot === MODEL_METADATA_SLOT ? true : oldFields[slot] !== undefined,
+    slot === MODEL_BUFFERS_SLOT || slot === MODEL_METADATA_SLOT
+      ? true
+      : oldFields[slot] !== undefined,
   );
 
   const w = new PrefixWriter();
@@ -389,9 +399,9 @@ export function attachModelMetadata(tflite: Uint8Array, metadata: Uint8Array): B
     else if (slot === MODEL_VERSION_SLOT) w.patchU32(at, r.u32(oldFields[slot]!));
     else pointTo(at, shift + r.deref(oldFields[slot]!));
   }
-  oldBuffers.forEach((target, i) => pointTo(bufferElements[i]!, shift + target));
+  for (const [i, target] of oldBuffers.entries()) pointTo(bufferElements[i]!, shift + target);
   pointTo(bufferElements[metadataBufferIndex]!, newBuffer.table);
-  oldMetadata.forEach((target, i) => pointTo(metadataElements[i]!, shift + target));
+  for (const [i, target] of oldMetadata.entries()) pointTo(metadataElements[i]!, shift + target);
   pointTo(metadataElements[oldMetadata.length]!, newEntry.table);
   pointTo(newBuffer.fields[0]!, dataVector);
   pointTo(newEntry.fields[0]!, nameString);
@@ -481,7 +491,11 @@ export const TASK_LANDMARKER_NAME = "pose_landmarks_detector.tflite";
  * The pose landmarker `.task` from the two legacy float models: the detector expects pixels
  * mapped to [-1, 1] ((v - 127.5) / 127.5), the landmark model to [0, 1] (v / 255).
  */
-export function buildPoseLandmarkerTask(detector: Uint8Array, landmarker: Uint8Array, variant: string): Buffer {
+export function buildPoseLandmarkerTask(
+  detector: Uint8Array,
+  landmarker: Uint8Array,
+  variant: string,
+): Buffer {
   const detectorNames = readTensorNames(detector);
   const landmarkerNames = readTensorNames(landmarker);
   const detectorMetadata = buildModelMetadata({

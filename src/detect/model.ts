@@ -8,7 +8,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
@@ -32,9 +32,18 @@ const MODEL_STORE = "https://storage.googleapis.com/mediapipe-models/pose_landma
 
 /** Versioned URLs (".../float16/1/..."), never ".../latest/...": the bytes must not drift. */
 export const OFFICIAL_MODELS: Record<PoseModelVariant, OfficialModel> = {
-  lite: { url: `${MODEL_STORE}/pose_landmarker_lite/float16/1/pose_landmarker_lite.task`, sha256: null },
-  full: { url: `${MODEL_STORE}/pose_landmarker_full/float16/1/pose_landmarker_full.task`, sha256: null },
-  heavy: { url: `${MODEL_STORE}/pose_landmarker_heavy/float16/1/pose_landmarker_heavy.task`, sha256: null },
+  lite: {
+    url: `${MODEL_STORE}/pose_landmarker_lite/float16/1/pose_landmarker_lite.task`,
+    sha256: null,
+  },
+  full: {
+    url: `${MODEL_STORE}/pose_landmarker_full/float16/1/pose_landmarker_full.task`,
+    sha256: null,
+  },
+  heavy: {
+    url: `${MODEL_STORE}/pose_landmarker_heavy/float16/1/pose_landmarker_heavy.task`,
+    sha256: null,
+  },
 };
 
 export interface ResolvedModel {
@@ -73,12 +82,19 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
 
 export async function resolvePoseModel(options: ResolveModelOptions): Promise<ResolvedModel> {
   const { logger, variant } = options;
-  if (options.modelPath) return resolveConfiguredModel(options.modelPath, options.baseDir ?? process.cwd());
+  if (options.modelPath)
+    return resolveConfiguredModel(options.modelPath, options.baseDir ?? process.cwd());
   const cacheDir = join(options.cacheDir ?? defaultCacheDir(options.env), "models");
   const official = options.official?.[variant] ?? OFFICIAL_MODELS[variant];
   if (options.download !== false && !(options.env ?? process.env).POSEFACTORY_OFFLINE) {
     try {
-      return await fetchOfficialModel(variant, official, cacheDir, logger, options.fetchImpl ?? fetch);
+      return await fetchOfficialModel(
+        variant,
+        official,
+        cacheDir,
+        logger,
+        options.fetchImpl ?? fetch,
+      );
     } catch (error) {
       if (error instanceof UserError) throw error;
       logger.warn(
@@ -102,9 +118,14 @@ async function resolveConfiguredModel(modelPath: string, baseDir: string): Promi
     );
   }
   if (bytes.readUInt32LE(0) !== 0x04034b50) {
-    throw new UserError(`detect.modelPath: ${path} is not a .task file (a .task is a zip of tflite models)`);
+    throw new UserError(
+      `detect.modelPath: ${path} is not a .task file (a .task is a zip of tflite models)`,
+    );
   }
-  const name = path.split(/[\\/]/).pop()!.replace(/\.task$/, "");
+  const name = path
+    .split(/[\\/]/)
+    .pop()!
+    .replace(/\.task$/, "");
   return { path, name, version: "file", sha256: sha256Hex(bytes), source: "config" };
 }
 
@@ -125,7 +146,10 @@ async function fetchOfficialModel(
       logger.debug({ path: target }, "using cached official pose model");
       return { path: target, name, version, sha256, source: "official" };
     }
-    logger.warn({ path: target }, "cached pose model does not match its pinned sha256; downloading it again");
+    logger.warn(
+      { path: target },
+      "cached pose model does not match its pinned sha256; downloading it again",
+    );
   }
   logger.info({ url: official.url }, "downloading the official pose model (once)");
   // A bounded wait for the headers: offline machines fail fast (DNS), but a black-holed
@@ -142,13 +166,16 @@ async function fetchOfficialModel(
     );
   }
   if (official.sha256 === null) {
-    logger.warn({ sha256, url: official.url }, "pose model has no pinned sha256 yet; accepted on first use");
+    logger.warn(
+      { sha256, url: official.url },
+      "pose model has no pinned sha256 yet; accepted on first use",
+    );
   }
   await writeAtomically(target, bytes);
   return { path: target, name, version, sha256, source: "official" };
 }
 
-function poseSolutionDir(): { dir: string; version: string } {
+function poseSolutionDir(): string {
   const require = createRequire(import.meta.url);
   let entry: string;
   try {
@@ -159,8 +186,7 @@ function poseSolutionDir(): { dir: string; version: string } {
       { cause: error },
     );
   }
-  const dir = dirname(entry);
-  return { dir, version: "unknown" };
+  return dirname(entry);
 }
 
 /**
@@ -169,16 +195,25 @@ function poseSolutionDir(): { dir: string; version: string } {
  */
 async function readLegacyDetector(dir: string): Promise<Buffer> {
   const data = await readFile(join(dir, "pose_solution_packed_assets.data"));
-  const loader = await readFile(join(dir, "pose_solution_packed_assets_loader.js"), "utf8").catch(() => "");
-  const match = /"filename":\s*"[^"]*pose_detection\.tflite",\s*"start":\s*(\d+),\s*"end":\s*(\d+)/.exec(loader);
+  const loader = await readFile(join(dir, "pose_solution_packed_assets_loader.js"), "utf8").catch(
+    () => "",
+  );
+  const match =
+    /"filename":\s*"[^"]*pose_detection\.tflite",\s*"start":\s*(\d+),\s*"end":\s*(\d+)/.exec(
+      loader,
+    );
   if (match) return data.subarray(Number(match[1]), Number(match[2]));
   // Older packages held only this one file: take it whole if it is a TFLite model.
   if (data.subarray(4, 8).toString("latin1") === "TFL3") return data;
   throw new Error("pose_detection.tflite not found in @mediapipe/pose's packed assets");
 }
 
-async function buildOfflineModel(variant: PoseModelVariant, cacheDir: string, logger: Logger): Promise<ResolvedModel> {
-  const { dir } = poseSolutionDir();
+async function buildOfflineModel(
+  variant: PoseModelVariant,
+  cacheDir: string,
+  logger: Logger,
+): Promise<ResolvedModel> {
+  const dir = poseSolutionDir();
   const pkg = JSON.parse(await readFile(join(dir, "package.json"), "utf8")) as { version?: string };
   const detector = await readLegacyDetector(dir);
   const landmarker = await readFile(join(dir, `pose_landmark_${variant}.tflite`));
@@ -218,9 +253,4 @@ async function writeAtomically(target: string, bytes: Uint8Array): Promise<void>
     await rm(temp, { force: true });
     throw error;
   }
-}
-
-/** For reports: the file size of a resolved model. */
-export async function modelSize(model: ResolvedModel): Promise<number> {
-  return (await stat(model.path)).size;
 }

@@ -37,7 +37,13 @@ interface PageResult {
   seconds: number;
   poses: {
     landmarks: { x: number; y: number; z: number; visibility: number; presence: number | null }[];
-    worldLandmarks: { x: number; y: number; z: number; visibility: number; presence: number | null }[];
+    worldLandmarks: {
+      x: number;
+      y: number;
+      z: number;
+      visibility: number;
+      presence: number | null;
+    }[];
   }[];
 }
 
@@ -67,8 +73,15 @@ window.posefactoryDetect = async (url) => {
   const response = await fetch(url);
   if (!response.ok) throw new Error("HTTP " + response.status + " for " + url);
   const bitmap = await createImageBitmap(await response.blob());
+  // Renders are often transparent: flatten them over mid-grey, as the python backend does, so
+  // the model never sees undefined colour behind alpha = 0.
+  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+  const g = canvas.getContext("2d");
+  g.fillStyle = "#808080";
+  g.fillRect(0, 0, bitmap.width, bitmap.height);
+  g.drawImage(bitmap, 0, 0);
   const started = performance.now();
-  const result = landmarker.detect(bitmap);
+  const result = landmarker.detect(canvas);
   const seconds = (performance.now() - started) / 1000;
   const out = {
     width: bitmap.width, height: bitmap.height, seconds,
@@ -88,9 +101,12 @@ function tasksVisionDir(): string {
   try {
     return dirname(require.resolve("@mediapipe/tasks-vision"));
   } catch (error) {
-    throw new UserError("The npm package @mediapipe/tasks-vision is missing: reinstall posefactory (npm install)", {
-      cause: error,
-    });
+    throw new UserError(
+      "The npm package @mediapipe/tasks-vision is missing: reinstall posefactory (npm install)",
+      {
+        cause: error,
+      },
+    );
   }
 }
 
@@ -106,7 +122,11 @@ export async function openWebDetector(options: WebDetectorOptions): Promise<WebD
   const browserStarted = performance.now();
   let session: Awaited<ReturnType<typeof launchBrowser>>;
   try {
-    session = await launchBrowser({ executablePath: options.browser, logger, allowOrigin: server.origin });
+    session = await launchBrowser({
+      executablePath: options.browser,
+      logger,
+      allowOrigin: server.origin,
+    });
   } catch (error) {
     await server.close();
     throw error;
@@ -117,11 +137,14 @@ export async function openWebDetector(options: WebDetectorOptions): Promise<WebD
   };
   try {
     await session.page.goto(`${server.origin}/index.html`);
-    await session.page.waitForFunction(() => (window as { posefactoryLoaded?: boolean }).posefactoryLoaded === true);
+    await session.page.waitForFunction(
+      () => (window as { posefactoryLoaded?: boolean }).posefactoryLoaded === true,
+    );
     const browserSeconds = seconds(browserStarted);
     const modelStarted = performance.now();
     await session.page.evaluate(
-      (opts) => (window as unknown as { posefactoryInit(o: unknown): Promise<void> }).posefactoryInit(opts),
+      (opts) =>
+        (window as unknown as { posefactoryInit(o: unknown): Promise<void> }).posefactoryInit(opts),
       {
         minPoseDetectionConfidence: options.minPoseDetectionConfidence ?? 0.5,
         minPosePresenceConfidence: options.minPosePresenceConfidence ?? 0.5,
@@ -132,7 +155,11 @@ export async function openWebDetector(options: WebDetectorOptions): Promise<WebD
       { browser: session.executablePath, model: options.model.path, browserSeconds, modelSeconds },
       "web pose detector ready",
     );
-    const modelInfo = { name: options.model.name, version: options.model.version, sha256: options.model.sha256 };
+    const modelInfo = {
+      name: options.model.name,
+      version: options.model.version,
+      sha256: options.model.sha256,
+    };
     return {
       startup: { browserSeconds, modelSeconds },
       executablePath: session.executablePath,
@@ -140,7 +167,10 @@ export async function openWebDetector(options: WebDetectorOptions): Promise<WebD
       async detect(image: string): Promise<Detection> {
         const url = `${server.origin}/files/${image.split("/").map(encodeURIComponent).join("/")}`;
         const result = await session.page.evaluate(
-          (u) => (window as unknown as { posefactoryDetect(u: string): Promise<unknown> }).posefactoryDetect(u),
+          (u) =>
+            (
+              window as unknown as { posefactoryDetect(u: string): Promise<unknown> }
+            ).posefactoryDetect(u),
           url,
         );
         return toDetection(image, result as PageResult, modelInfo);
@@ -149,9 +179,12 @@ export async function openWebDetector(options: WebDetectorOptions): Promise<WebD
   } catch (error) {
     await close();
     const message = error instanceof Error ? error.message : String(error);
-    throw new Error(`MediaPipe failed to start in Chromium (model ${options.model.path}): ${message}`, {
-      cause: error,
-    });
+    throw new Error(
+      `MediaPipe failed to start in Chromium (model ${options.model.path}): ${message}`,
+      {
+        cause: error,
+      },
+    );
   }
 }
 
@@ -208,7 +241,10 @@ export async function writeDetection(runDir: string, detection: Detection): Prom
 }
 
 /** A previous detection of this image with this exact model, if any (for resuming). */
-export async function readExistingDetection(runDir: string, image: string): Promise<Detection | undefined> {
+export async function readExistingDetection(
+  runDir: string,
+  image: string,
+): Promise<Detection | undefined> {
   try {
     const raw = JSON.parse(await readFile(join(runDir, detectionPathFor(image)), "utf8"));
     const parsed = detectionSchema.safeParse(raw);

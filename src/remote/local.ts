@@ -39,6 +39,8 @@ class LocalExecutor implements Executor {
     const { signal } = runOptions;
     if (signal?.aborted) throw new InterruptedError();
     const text = buildScript({ script, env: runOptions.env, cwd: runOptions.cwd });
+    // bash cannot start in a missing folder (a fresh project before its first run).
+    await mkdir(this.options.baseDir, { recursive: true });
     const child = execa("bash", [...BASH_STDIN_ARGS], {
       input: text,
       cwd: this.options.baseDir,

@@ -44,8 +44,9 @@ export function buildScript(parts: ScriptParts): string {
     const dir = quoteShell(parts.cwd);
     text += `mkdir -p -- ${dir} && cd -- ${dir} || exit 1\n`;
   }
-  text += parts.script;
-  if (!text.endsWith("\n")) text += "\n";
+  // Braces make bash read the whole script before running any of it: a command that reads
+  // stdin (apt-get, ssh, a prompt) then gets end-of-file instead of the rest of the script.
+  text += `{\n${parts.script}${parts.script.endsWith("\n") ? "" : "\n"}}\n`;
   return text;
 }
 

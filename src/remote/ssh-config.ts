@@ -90,7 +90,9 @@ function expandIncludes(lines: Line[], home: string, depth: number): Line[] {
       const full = isAbsolute(path) ? path : join(home, ".ssh", path);
       for (const file of globFile(full)) {
         try {
-          out.push(...expandIncludes(parseSshConfigLines(readFileSync(file, "utf8")), home, depth + 1));
+          out.push(
+            ...expandIncludes(parseSshConfigLines(readFileSync(file, "utf8")), home, depth + 1),
+          );
         } catch {
           // OpenSSH ignores includes that cannot be read.
         }

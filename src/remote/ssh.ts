@@ -1,10 +1,543 @@
+/**
+ * The ssh Executor (ssh2). One connection, reused for everything a command does; every
+ * run is an exec channel whose stdin carries the whole script to `bash --noprofile --norc -s`,
+ * so secrets and long arguments never reach a command line.
+ *
+ * Stopping: logged in as root, OpenSSH ignores signal requests and closing a channel
+ * leaves the process running. So each run starts under `setsid`, reports its process group
+ * on the first stdout line, and an abort terminates that group from a second channel.
+ *
+ * A dropped connection fails the runs in flight with ConnectionLostError; the next run
+ * reconnects (with the same bounded retry as the first connect).
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { userInfo } from "node:os";
+import { join } from "node:path";
+import { StringDecoder } from "node:string_decoder";
+import ssh2, { type AuthMethod, Client, type ClientChannel, type ConnectConfig } from "ssh2";
 import type { SshTargetConfig } from "../config/schema.js";
+import { InterruptedError, tailLines, UserError } from "../errors.js";
+import type { Logger } from "../log.js";
+import { ConnectionLostError } from "./connection.js";
+import { HostKeyError, type HostKeyPolicy, knownHostsPath, verifyHostKey } from "./host-keys.js";
 import type { CreateExecutorOptions } from "./index.js";
-import type { Executor } from "./types.js";
+import {
+  BASH_STDIN_ARGS,
+  buildCommand,
+  buildScript,
+  buildStopGroupScript,
+  quoteShell,
+} from "./shell.js";
+import { resolveSshHost } from "./ssh-config.js";
+import type { Executor, RunOptions, RunResult } from "./types.js";
+
+export interface SshSettings {
+  /** What the config says (`pod`, an alias, or a host name). */
+  alias: string;
+  host: string;
+  port: number;
+  user: string;
+  identityFiles: string[];
+  /** ssh-agent socket, when SSH_AUTH_SOCK is set. */
+  agent?: string;
+  hostKey: HostKeyPolicy;
+  knownHostsFile: string;
+  connectTimeoutSeconds: number;
+  /** Seconds between TERM and KILL when a run is aborted. */
+  graceSeconds: number;
+  keepaliveSeconds: number;
+}
+
+const DEFAULT_IDENTITIES = ["id_ed25519", "id_ecdsa", "id_rsa"];
+const STDERR_TAIL_BYTES = 16 * 1024;
+const PGID_PREFIX = "PF_PGID=";
+
+/**
+ * Target config + ~/.ssh/config: explicit values in posefactory's config win, then the
+ * alias's settings, then OpenSSH's defaults.
+ */
+export function resolveSshSettings(
+  target: SshTargetConfig,
+  options: { home: string; env: NodeJS.ProcessEnv },
+): SshSettings {
+  const localUser = safeLocalUser(options.env);
+  const fromConfig = resolveSshHost(target.host, { home: options.home, localUser });
+  let identityFiles = target.identityFile
+    ? [expandHome(target.identityFile, options.home)]
+    : fromConfig.identityFiles;
+  if (identityFiles.length === 0) {
+    identityFiles = DEFAULT_IDENTITIES.map((name) => join(options.home, ".ssh", name)).filter((p) =>
+      existsSync(p),
+    );
+  }
+  return {
+    alias: target.host,
+    host: fromConfig.hostName,
+    port: target.port ?? fromConfig.port,
+    user: target.user ?? fromConfig.user,
+    identityFiles,
+    agent: options.env.SSH_AUTH_SOCK || undefined,
+    hostKey: target.hostKey as HostKeyPolicy,
+    knownHostsFile: knownHostsPath(options.home, options.env),
+    connectTimeoutSeconds: target.connectTimeoutSeconds,
+    graceSeconds: 5,
+    keepaliveSeconds: 15,
+  };
+}
+
+function safeLocalUser(env: NodeJS.ProcessEnv): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return env.USER ?? "root";
+  }
+}
+
+function expandHome(path: string, home: string): string {
+  if (path === "~") return home;
+  return path.startsWith("~/") ? join(home, path.slice(2)) : path;
+}
 
 export async function connectSsh(
-  _target: SshTargetConfig,
-  _options: CreateExecutorOptions,
-): Promise<Executor> {
-  throw new Error("ssh executor: work in progress");
+  target: SshTargetConfig,
+  options: CreateExecutorOptions,
+): Promise<SshExecutor> {
+  const env = options.env ?? process.env;
+  const home = options.home ?? env.HOME ?? userInfo().homedir;
+  const settings = resolveSshSettings(target, { home, env });
+  const executor = new SshExecutor(settings, options.logger);
+  await executor.connect(options.signal);
+  return executor;
+}
+
+interface ExecResult {
+  code: number;
+  stdout: Buffer;
+  stderr: string;
+}
+
+export class SshExecutor implements Executor {
+  readonly kind = "ssh" as const;
+  readonly description: string;
+  private client: Client | undefined;
+  private connecting: Promise<Client> | undefined;
+  private closed = false;
+  /** The host key seen on the last connection (doctor prints it). */
+  hostKeyFingerprint: string | undefined;
+  /** Runs in flight on the current connection, failed together when it drops. */
+  private readonly inFlight = new Set<(error: Error) => void>();
+
+  constructor(
+    readonly settings: SshSettings,
+    private readonly logger: Logger,
+  ) {
+    this.description = `${settings.user}@${settings.alias}:${settings.port}`;
+  }
+
+  /** Connect now (commands call this early so a bad host fails before any work). */
+  async connect(signal?: AbortSignal): Promise<void> {
+    await this.connection(signal);
+  }
+
+  private connection(signal?: AbortSignal): Promise<Client> {
+    if (this.closed) return Promise.reject(new Error("ssh executor is closed"));
+    if (this.client) return Promise.resolve(this.client);
+    if (!this.connecting) {
+      this.connecting = this.connectWithRetry(signal).finally(() => {
+        this.connecting = undefined;
+      });
+    }
+    return this.connecting;
+  }
+
+  /** A new pod reports "running" before its sshd answers: retry transient failures, bounded. */
+  private async connectWithRetry(signal?: AbortSignal): Promise<Client> {
+    const started = Date.now();
+    const deadline = started + this.settings.connectTimeoutSeconds * 1000;
+    let delay = 250;
+    let attempt = 0;
+    for (;;) {
+      if (signal?.aborted) throw new InterruptedError();
+      attempt++;
+      try {
+        const client = await this.connectOnce();
+        this.logger.debug(
+          { target: this.description, attempt, ms: Date.now() - started },
+          "ssh connected",
+        );
+        return client;
+      } catch (error) {
+        if (!isTransient(error)) throw this.explain(error);
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          throw new UserError(
+            `Could not connect to ${this.description} within ${this.settings.connectTimeoutSeconds} s ` +
+              `(${attempt} attempts; last error: ${(error as Error).message}). ` +
+              "Check that the pod is running and that host and port in the target (or its ~/.ssh/config alias) are right; " +
+              "raise connectTimeoutSeconds for slow hosts.",
+            { cause: error },
+          );
+        }
+        const wait = Math.min(delay * (0.5 + Math.random()), left);
+        this.logger.info(
+          { target: this.description, attempt, error: (error as Error).message },
+          `ssh not reachable yet; retrying in ${(wait / 1000).toFixed(1)} s`,
+        );
+        await sleep(wait, signal);
+        delay = Math.min(delay * 2, 5000);
+      }
+    }
+  }
+
+  private explain(error: unknown): Error {
+    if (error instanceof UserError) return error;
+    const err = error as Error & { level?: string; code?: string };
+    if (err.level === "client-authentication") {
+      const tried = [
+        ...this.settings.identityFiles.map((f) => `key ${f}`),
+        ...(this.settings.agent ? ["ssh-agent"] : []),
+      ];
+      return new UserError(
+        `Authentication failed for ${this.description} (tried: ${tried.join(", ") || "nothing: no key found"}). ` +
+          "Set `user` and `identityFile` in the target (or in ~/.ssh/config), load the key into ssh-agent, " +
+          "and make sure the host has the public key in authorized_keys.",
+        { cause: error },
+      );
+    }
+    if (err.code === "ENOTFOUND") {
+      return new UserError(
+        `Host ${this.settings.host} not found (target host \`${this.settings.alias}\`): check the host name or the ~/.ssh/config alias.`,
+        { cause: error },
+      );
+    }
+    return err;
+  }
+
+  private connectOnce(): Promise<Client> {
+    return new Promise<Client>((resolve, reject) => {
+      const client = new Client();
+      let hostKeyError: Error | undefined;
+      let ready = false;
+      const config: ConnectConfig = {
+        host: this.settings.host,
+        port: this.settings.port,
+        username: this.settings.user,
+        readyTimeout: 20_000,
+        keepaliveInterval: this.settings.keepaliveSeconds * 1000,
+        keepaliveCountMax: 4,
+        authHandler: this.authMethods(),
+        hostVerifier: (key: Buffer, verify: (valid: boolean) => void) => {
+          verifyHostKey({
+            path: this.settings.knownHostsFile,
+            host: this.settings.host,
+            port: this.settings.port,
+            key,
+            policy: this.settings.hostKey,
+          }).then(
+            (result) => {
+              this.hostKeyFingerprint = result.fingerprint;
+              if (result.recorded) {
+                this.logger.info(
+                  { host: this.settings.host, fingerprint: result.fingerprint },
+                  `recorded the host key of ${this.settings.host} in ${this.settings.knownHostsFile}`,
+                );
+              }
+              verify(true);
+            },
+            (error: Error) => {
+              hostKeyError = error;
+              verify(false);
+            },
+          );
+        },
+      } as ConnectConfig;
+      client.once("ready", () => {
+        ready = true;
+        // Small requests (each run is a few packets) must not wait for Nagle.
+        client.setNoDelay(true);
+        this.client = client;
+        resolve(client);
+      });
+      client.on("error", (error: Error) => {
+        if (!ready) reject(hostKeyError ?? error);
+        else this.logger.debug({ error: error.message }, "ssh connection error");
+      });
+      client.once("close", () => {
+        if (!ready) {
+          reject(
+            hostKeyError ??
+              Object.assign(new Error("connection closed during handshake"), {
+                level: "client-socket",
+              }),
+          );
+          return;
+        }
+        if (this.client === client) this.client = undefined;
+        const lost = new ConnectionLostError(`connection to ${this.description} lost`);
+        for (const fail of this.inFlight) fail(lost);
+        this.inFlight.clear();
+      });
+      client.connect(config);
+    });
+  }
+
+  private authMethods(): AuthMethod[] {
+    const methods: AuthMethod[] = [];
+    const username = this.settings.user;
+    for (const file of this.settings.identityFiles) {
+      let key: Buffer;
+      try {
+        key = readFileSync(file);
+      } catch (error) {
+        this.logger.warn(
+          { file },
+          `cannot read identity file ${file}: ${(error as Error).message}`,
+        );
+        continue;
+      }
+      const parsed = ssh2.utils.parseKey(key);
+      if (parsed instanceof Error) {
+        this.logger.warn(
+          { file },
+          `skipping ${file}: ${parsed.message} (posefactory does not ask for passphrases; add the key to ssh-agent)`,
+        );
+        continue;
+      }
+      methods.push({ type: "publickey", username, key } as AuthMethod);
+    }
+    if (this.settings.agent)
+      methods.push({ type: "agent", username, agent: this.settings.agent } as AuthMethod);
+    return methods;
+  }
+
+  /** Open an exec channel; fails fast with ConnectionLostError when the connection drops. */
+  private async openChannel(command: string, signal?: AbortSignal): Promise<ClientChannel> {
+    const client = await this.connection(signal);
+    return new Promise<ClientChannel>((resolve, reject) => {
+      client.exec(command, (error, channel) => {
+        if (error) {
+          if (!this.client || this.client !== client)
+            reject(new ConnectionLostError(error.message));
+          else reject(error);
+          return;
+        }
+        resolve(channel);
+      });
+    });
+  }
+
+  async run(script: string, options: RunOptions = {}): Promise<RunResult> {
+    const { signal } = options;
+    if (signal?.aborted) throw new InterruptedError();
+    const text = buildScript({ script, env: options.env, cwd: options.cwd });
+    // The inner bash reports its process group first, so an abort can stop everything it starts.
+    const inner = `printf '${PGID_PREFIX}%s\\n' "$$"; exec ${buildCommand(["bash", ...BASH_STDIN_ARGS])}`;
+    const command = `exec setsid -w bash --noprofile --norc -c ${quoteShell(inner)}`;
+    const channel = await this.openChannel(command, signal);
+    const encoding = options.encoding ?? "utf8";
+    const stdoutDecoder = new StringDecoder(encoding);
+    const stderrDecoder = new StringDecoder(encoding);
+    let header = Buffer.alloc(0);
+    let pgid: number | undefined;
+    let onPgid: (() => void) | undefined;
+    let stderrTail = "";
+
+    return new Promise<RunResult>((resolve, reject) => {
+      let settled = false;
+      let aborted = false;
+      let stopping: Promise<void> | undefined;
+      const finish = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        signal?.removeEventListener("abort", onAbort);
+        this.inFlight.delete(fail);
+        fn();
+      };
+      const fail = (error: Error) => finish(() => reject(error));
+      this.inFlight.add(fail);
+
+      const stopGroup = async () => {
+        if (pgid === undefined) await new Promise<void>((r) => (onPgid = r));
+        if (pgid === undefined || !Number.isInteger(pgid)) return;
+        this.logger.debug(
+          { pgid, target: this.description },
+          "aborting remote script: stopping its process group",
+        );
+        try {
+          await this.exec(
+            buildCommand(["bash", ...BASH_STDIN_ARGS]),
+            buildStopGroupScript(pgid!, this.settings.graceSeconds),
+          );
+        } catch (error) {
+          this.logger.warn(
+            { error: (error as Error).message },
+            "could not stop the remote process group",
+          );
+        }
+      };
+      const onAbort = () => {
+        aborted = true;
+        stopping = stopGroup();
+        // If the group is gone but the channel lingers, do not wait for ever.
+        stopping.then(() =>
+          setTimeout(() => finish(() => reject(new InterruptedError())), 2000).unref(),
+        );
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+
+      channel.on("data", (data: Buffer) => {
+        if (pgid === undefined) {
+          header = Buffer.concat([header, data]);
+          const newline = header.indexOf(10);
+          if (newline < 0) return;
+          const line = header.subarray(0, newline).toString("latin1");
+          pgid = line.startsWith(PGID_PREFIX) ? Number(line.slice(PGID_PREFIX.length)) : Number.NaN;
+          onPgid?.();
+          data = header.subarray(newline + 1);
+          header = Buffer.alloc(0);
+          if (data.length === 0) return;
+        }
+        const chunk = stdoutDecoder.write(data);
+        if (chunk) options.onStdout?.(chunk);
+      });
+      channel.stderr.on("data", (data: Buffer) => {
+        const chunk = stderrDecoder.write(data);
+        if (!chunk) return;
+        stderrTail = (stderrTail + chunk).slice(-STDERR_TAIL_BYTES);
+        options.onStderr?.(chunk);
+      });
+      let exitCode: number | undefined;
+      channel.on("exit", (code: number | null, signalName?: string) => {
+        exitCode = code ?? 128 + signalNumber(signalName);
+      });
+      channel.on("close", () => {
+        onPgid?.();
+        const restOut = stdoutDecoder.end();
+        if (restOut) options.onStdout?.(restOut);
+        const restErr = stderrDecoder.end();
+        if (restErr) options.onStderr?.(restErr);
+        if (aborted) {
+          void (stopping ?? Promise.resolve()).then(() =>
+            finish(() => reject(new InterruptedError())),
+          );
+          return;
+        }
+        if (exitCode === undefined) {
+          // No exit status: the connection went away under the channel.
+          fail(
+            new ConnectionLostError(
+              `connection to ${this.description} lost during a remote script`,
+            ),
+          );
+          return;
+        }
+        const code = exitCode;
+        finish(() => resolve({ exitCode: code, stderrTail: tailLines(stderrTail) }));
+      });
+      channel.end(text);
+    });
+  }
+
+  /** A plain exec (no process-group wrapper): small helper commands and file transfer. */
+  private async exec(command: string, stdin?: string | Buffer): Promise<ExecResult> {
+    const channel = await this.openChannel(command);
+    return new Promise<ExecResult>((resolve, reject) => {
+      const out: Buffer[] = [];
+      let stderr = "";
+      let code: number | undefined;
+      const fail = (error: Error) => reject(error);
+      this.inFlight.add(fail);
+      channel.on("data", (d: Buffer) => out.push(d));
+      channel.stderr.on("data", (d: Buffer) => {
+        stderr += d.toString();
+      });
+      channel.on("exit", (c: number | null, signalName?: string) => {
+        code = c ?? 128 + signalNumber(signalName);
+      });
+      channel.on("close", () => {
+        this.inFlight.delete(fail);
+        if (code === undefined)
+          reject(new ConnectionLostError(`connection to ${this.description} lost`));
+        else resolve({ code, stdout: Buffer.concat(out), stderr });
+      });
+      channel.end(stdin ?? "");
+    });
+  }
+
+  async readFile(path: string): Promise<Buffer | undefined> {
+    const p = quoteShell(path);
+    const result = await this.exec(`if [ -f ${p} ]; then exec cat -- ${p}; else exit 44; fi`);
+    if (result.code === 44) return undefined;
+    if (result.code !== 0)
+      throw new Error(`cannot read ${path} on ${this.description}: ${result.stderr.trim()}`);
+    return result.stdout;
+  }
+
+  async writeFile(path: string, data: string | Buffer): Promise<void> {
+    const p = quoteShell(path);
+    const tmp = quoteShell(`${path}.pf-tmp-${process.pid}`);
+    // Write then rename, so a reader never sees half a file.
+    const result = await this.exec(
+      `mkdir -p -- "$(dirname -- ${p})" && cat > ${tmp} && mv -f -- ${tmp} ${p}`,
+      data,
+    );
+    if (result.code !== 0)
+      throw new Error(`cannot write ${path} on ${this.description}: ${result.stderr.trim()}`);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const client = this.client;
+    this.client = undefined;
+    if (!client) return;
+    await new Promise<void>((resolve) => {
+      client.once("close", () => resolve());
+      client.end();
+      setTimeout(resolve, 2000).unref();
+    });
+  }
+}
+
+function isTransient(error: unknown): boolean {
+  if (error instanceof HostKeyError || error instanceof UserError) return false;
+  const err = error as { level?: string; code?: string; message?: string };
+  if (err.level === "client-authentication") return false;
+  if (err.code === "ENOTFOUND") return false;
+  if (err.level === "client-socket" || err.level === "client-timeout") return true;
+  return (
+    [
+      "ECONNREFUSED",
+      "ECONNRESET",
+      "ETIMEDOUT",
+      "EHOSTUNREACH",
+      "ENETUNREACH",
+      "EAI_AGAIN",
+      "EPIPE",
+    ].includes(err.code ?? "") || /handshake|timed out|connection lost/i.test(err.message ?? "")
+  );
+}
+
+function signalNumber(name: string | undefined): number {
+  const numbers: Record<string, number> = {
+    SIGHUP: 1,
+    SIGINT: 2,
+    SIGKILL: 9,
+    SIGPIPE: 13,
+    SIGTERM: 15,
+  };
+  return numbers[name ?? ""] ?? 0;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new InterruptedError());
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
 }

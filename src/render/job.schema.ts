@@ -13,7 +13,10 @@ export const jobSchema = z.object({
       clips: z.array(z.string()).optional(),
     }),
   ),
-  frames: z.union([z.object({ step: z.number().int().positive() }), z.object({ list: z.array(z.number().int()) })]),
+  frames: z.union([
+    z.object({ step: z.number().int().positive() }),
+    z.object({ list: z.array(z.number().int()) }),
+  ]),
   cameras: z.object({
     azimuthsDeg: z.array(z.number()),
     elevationsDeg: z.array(z.number()),
@@ -40,6 +43,8 @@ export const jobSchema = z.object({
   }),
   /** Run folder on the render host; renders/ and manifest.json go below it. */
   outDir: z.string(),
+  /** Benchmark only (test/bench/render.ts): recompute the bounding box once per camera. */
+  bench: z.object({ bboxPerCamera: z.boolean() }).optional(),
 });
 
 export type Job = z.infer<typeof jobSchema>;

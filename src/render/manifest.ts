@@ -51,6 +51,8 @@ export const characterResultSchema = z.object({
   images: z.array(imageSchema),
   /** Relative path of annotations.json (renders/<character>/annotations.json), when written. */
   annotations: z.string().nullable().optional(),
+  /** Problems that did not stop the character, e.g. a fixed camera rig that crops it. */
+  warnings: z.array(z.string()).optional(),
 });
 
 export const manifestSchema = z.object({

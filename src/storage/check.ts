@@ -14,7 +14,10 @@ export interface StorageCheck {
   fix?: string;
 }
 
-export async function checkStorage(storage: Storage, options: { signal?: AbortSignal } = {}): Promise<StorageCheck[]> {
+export async function checkStorage(
+  storage: Storage,
+  options: { signal?: AbortSignal } = {},
+): Promise<StorageCheck[]> {
   if (storage instanceof FsStorage) {
     try {
       await storage.check(options);
@@ -42,10 +45,19 @@ export async function checkStorage(storage: Storage, options: { signal?: AbortSi
     ];
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    const notChecked = (name: string): StorageCheck => ({ name, ok: false, detail: "not checked (see above)" });
+    const notChecked = (name: string): StorageCheck => ({
+      name,
+      ok: false,
+      detail: "not checked (see above)",
+    });
     if (isStorageError(error, "unreachable")) {
       return [
-        { name: reachable, ok: false, detail: message, fix: "check storage.endpoint and the network" },
+        {
+          name: reachable,
+          ok: false,
+          detail: message,
+          fix: "check storage.endpoint and the network",
+        },
         notChecked(bucket),
         notChecked(credentials),
       ];
@@ -65,7 +77,12 @@ export async function checkStorage(storage: Storage, options: { signal?: AbortSi
     if (isStorageError(error, "bucket")) {
       return [
         { name: reachable, ok: true, detail: storage.location },
-        { name: bucket, ok: false, detail: message, fix: "check storage.bucket, or create the bucket" },
+        {
+          name: bucket,
+          ok: false,
+          detail: message,
+          fix: "check storage.bucket, or create the bucket",
+        },
         { name: credentials, ok: true, detail: "accepted (the store answered NoSuchBucket)" },
       ];
     }
@@ -81,6 +98,10 @@ export async function checkStorage(storage: Storage, options: { signal?: AbortSi
         },
       ];
     }
-    return [{ name: reachable, ok: false, detail: message }, notChecked(bucket), notChecked(credentials)];
+    return [
+      { name: reachable, ok: false, detail: message },
+      notChecked(bucket),
+      notChecked(credentials),
+    ];
   }
 }

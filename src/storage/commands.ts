@@ -79,7 +79,10 @@ function mergePlans(a: UploadPlan, b: UploadPlan): UploadPlan {
   };
 }
 
-export async function runUpload(options: TransferCommandOptions, ctx: Context): Promise<UploadResult> {
+export async function runUpload(
+  options: TransferCommandOptions,
+  ctx: Context,
+): Promise<UploadResult> {
   const startedAt = performance.now();
   const { config, baseDir } = ctx.resolved;
   const charactersDir = resolveUserPath(config.characters, baseDir);
@@ -101,8 +104,18 @@ export async function runUpload(options: TransferCommandOptions, ctx: Context): 
     logger: ctx.logger,
   };
   try {
-    const characters = await planUpload(storage, charactersDir, `${joinKey(storage.prefix, "inputs", "characters")}/`, sync);
-    const blender = await planUpload(storage, blenderDir, `${joinKey(storage.prefix, "inputs", "blender")}/`, sync);
+    const characters = await planUpload(
+      storage,
+      charactersDir,
+      `${joinKey(storage.prefix, "inputs", "characters")}/`,
+      sync,
+    );
+    const blender = await planUpload(
+      storage,
+      blenderDir,
+      `${joinKey(storage.prefix, "inputs", "blender")}/`,
+      sync,
+    );
     const plan = mergePlans(characters, blender);
     if (options.dryRun) {
       return {
@@ -130,7 +143,9 @@ export async function runUpload(options: TransferCommandOptions, ctx: Context): 
 /** Run ids sort by time (`20261125-083012-a1b2c3`): the latest is the last one. */
 export async function findLatestRunId(ctx: Context): Promise<string | undefined> {
   const storage = await ctx.storage();
-  const runs = await storage.listChildren(`${joinKey(storage.prefix, "runs")}/`, { signal: ctx.signal });
+  const runs = await storage.listChildren(`${joinKey(storage.prefix, "runs")}/`, {
+    signal: ctx.signal,
+  });
   return runs.sort().at(-1);
 }
 
@@ -143,10 +158,14 @@ export async function runDownload(
   const runsPrefix = `${joinKey(storage.prefix, "runs")}/`;
   const id = runId ?? (await findLatestRunId(ctx));
   if (!id) {
-    throw new UserError(`No runs in ${storage.location} (nothing under ${runsPrefix}): run \`posefactory render\` first.`);
+    throw new UserError(
+      `No runs in ${storage.location} (nothing under ${runsPrefix}): run \`posefactory render\` first.`,
+    );
   }
   if (id.includes("/") || explainUnsafeKey(id)) {
-    throw new UsageError(`${JSON.stringify(id)} is not a run id: run ids look like 20261125-083012-a1b2c3.`);
+    throw new UsageError(
+      `${JSON.stringify(id)} is not a run id: run ids look like 20261125-083012-a1b2c3.`,
+    );
   }
   const { config, baseDir } = ctx.resolved;
   const localDir = join(resolveUserPath(config.data, baseDir), "runs", id);
@@ -159,7 +178,9 @@ export async function runDownload(
     progress: progressFor("download", ctx),
   });
   if (result.downloaded + result.skipped === 0) {
-    throw new UserError(`Run ${id} has no files in ${storage.location}: list the runs with \`posefactory runs\`.`);
+    throw new UserError(
+      `Run ${id} has no files in ${storage.location}: list the runs with \`posefactory runs\`.`,
+    );
   }
   return { ...result, dryRun: options.dryRun === true, runId: id, localDir };
 }

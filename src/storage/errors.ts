@@ -14,7 +14,11 @@ export type StorageErrorKind =
   | "integrity"
   | "transfer";
 
-const CONFIG_KINDS: ReadonlySet<StorageErrorKind> = new Set(["credentials", "permission", "bucket"]);
+const CONFIG_KINDS: ReadonlySet<StorageErrorKind> = new Set([
+  "credentials",
+  "permission",
+  "bucket",
+]);
 
 export class StorageError extends UserError {
   readonly kind: StorageErrorKind;

@@ -13,8 +13,8 @@ import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import {
   access,
-  copyFile,
   constants,
+  copyFile,
   mkdir,
   readdir,
   readFile,
@@ -63,7 +63,10 @@ export class FsStorage implements Storage {
 
   private pathOf(key: string): string {
     if (key === META_DIR || key.startsWith(`${META_DIR}/`) || key.includes(TMP_MARK)) {
-      throw new StorageError("unsafe-key", `Refusing key ${JSON.stringify(key)}: reserved by posefactory's folder storage.`);
+      throw new StorageError(
+        "unsafe-key",
+        `Refusing key ${JSON.stringify(key)}: reserved by posefactory's folder storage.`,
+      );
     }
     return localPathForKey(this.root, key, key);
   }
@@ -72,7 +75,11 @@ export class FsStorage implements Storage {
     return join(this.root, META_DIR, ...`${key}.json`.split("/"));
   }
 
-  private async readSidecar(key: string, size: number, mtimeMs: number): Promise<string | undefined> {
+  private async readSidecar(
+    key: string,
+    size: number,
+    mtimeMs: number,
+  ): Promise<string | undefined> {
     try {
       const meta = JSON.parse(await readFile(this.sidecarOf(key), "utf8")) as Sidecar;
       return meta.size === size && meta.mtimeMs === mtimeMs ? meta.sha256 : undefined;
@@ -110,7 +117,8 @@ export class FsStorage implements Storage {
         const key = keyBase ? `${keyBase}/${entry.name}` : entry.name;
         if (key === META_DIR || entry.name.includes(TMP_MARK)) continue;
         if (entry.isDirectory()) {
-          if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) await walk(join(dir, entry.name), key);
+          if (key.startsWith(prefix) || prefix.startsWith(`${key}/`))
+            await walk(join(dir, entry.name), key);
         } else if (entry.isFile() && key.startsWith(prefix)) {
           found.push({ key, path: join(dir, entry.name) });
         }
@@ -173,7 +181,12 @@ export class FsStorage implements Storage {
     }
   }
 
-  async putStream(key: string, body: Readable, size: number, options: PutOptions): Promise<PutResult> {
+  async putStream(
+    key: string,
+    body: Readable,
+    size: number,
+    options: PutOptions,
+  ): Promise<PutResult> {
     const target = this.pathOf(key);
     await mkdir(dirname(target), { recursive: true });
     const tmp = tempName(target);
@@ -190,11 +203,17 @@ export class FsStorage implements Storage {
     try {
       await pipeline(body, meter, createWriteStream(tmp), { signal: options.signal });
       if (written !== size) {
-        throw new StorageError("transfer", `PUT ${key}: the stream gave ${written} bytes, ${size} were announced`);
+        throw new StorageError(
+          "transfer",
+          `PUT ${key}: the stream gave ${written} bytes, ${size} were announced`,
+        );
       }
       const sha256 = hash.digest("hex");
       if (sha256 !== options.sha256) {
-        throw new StorageError("integrity", `PUT ${key}: content sha256 ${sha256} differs from the announced ${options.sha256}`);
+        throw new StorageError(
+          "integrity",
+          `PUT ${key}: content sha256 ${sha256} differs from the announced ${options.sha256}`,
+        );
       }
       return await this.commit(tmp, key, sha256);
     } catch (error) {
@@ -203,7 +222,11 @@ export class FsStorage implements Storage {
     }
   }
 
-  async putBytes(key: string, data: Uint8Array | string, _options?: { contentType?: string }): Promise<PutResult> {
+  async putBytes(
+    key: string,
+    data: Uint8Array | string,
+    _options?: { contentType?: string },
+  ): Promise<PutResult> {
     const target = this.pathOf(key);
     await mkdir(dirname(target), { recursive: true });
     const tmp = tempName(target);
@@ -244,9 +267,14 @@ export class FsStorage implements Storage {
       },
     });
     try {
-      await pipeline(createReadStream(source, { highWaterMark: 1 << 20 }), meter, createWriteStream(part), {
-        signal: options.signal,
-      });
+      await pipeline(
+        createReadStream(source, { highWaterMark: 1 << 20 }),
+        meter,
+        createWriteStream(part),
+        {
+          signal: options.signal,
+        },
+      );
       const sha256 = hash.digest("hex");
       if (expected && expected !== sha256) {
         throw new StorageError(
@@ -255,7 +283,13 @@ export class FsStorage implements Storage {
         );
       }
       await rename(part, file);
-      return { key, size: received, sha256, etag: etagOf(st.size, st.mtimeMs), lastModified: st.mtime };
+      return {
+        key,
+        size: received,
+        sha256,
+        etag: etagOf(st.size, st.mtimeMs),
+        lastModified: st.mtime,
+      };
     } catch (error) {
       await rm(part, { force: true });
       throw error;
@@ -280,7 +314,7 @@ export class FsStorage implements Storage {
     }
   }
 
-  async check(): Promise<void> {
+  async check(_options?: { signal?: AbortSignal }): Promise<void> {
     try {
       await mkdir(this.root, { recursive: true });
       await access(this.root, constants.W_OK);

@@ -15,7 +15,9 @@ import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 
-export async function hashFile(file: string, signal?: AbortSignal): Promise<string> {
+export async function hashFile(file: string, signal?: AbortSignal, size?: number): Promise<string> {
+  // Small files in one read: a stream would allocate a 1 MiB buffer for each of them.
+  if (size !== undefined && size <= 4 * 1024 * 1024) return hashBytes(await readFile(file, { signal }));
   const hash = createHash("sha256");
   await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), hash, { signal });
   return hash.digest("hex");
@@ -66,9 +68,10 @@ export class SyncCache {
     const h = await readJson<{ version: number; files: Record<string, HashEntry> }>(
       join(stateDir, "hash-cache.json"),
     );
-    const r = await readJson<{ version: number; stores: Record<string, Record<string, RemoteEntry>> }>(
-      join(stateDir, "remote-state.json"),
-    );
+    const r = await readJson<{
+      version: number;
+      stores: Record<string, Record<string, RemoteEntry>>;
+    }>(join(stateDir, "remote-state.json"));
     return new SyncCache(
       stateDir,
       h?.version === 1 ? h.files : {},
@@ -95,13 +98,18 @@ export class SyncCache {
   async hash(file: string, size: number, mtimeMs: number, signal?: AbortSignal): Promise<string> {
     const cached = this.cachedHash(file, size, mtimeMs);
     if (cached) return cached;
-    const sha256 = await hashFile(file, signal);
+    const sha256 = await hashFile(file, signal, size);
     this.rememberHash(file, size, mtimeMs, sha256);
     return sha256;
   }
 
   /** The sha256 recorded for `key` in `store`, when the listing's size and etag still match. */
-  knownRemoteHash(store: string, key: string, size: number, etag: string | undefined): string | undefined {
+  knownRemoteHash(
+    store: string,
+    key: string,
+    size: number,
+    etag: string | undefined,
+  ): string | undefined {
     if (!etag) return undefined;
     const entry = this.remote[store]?.[key];
     return entry && entry.size === size && entry.etag === etag ? entry.sha256 : undefined;
@@ -128,7 +136,13 @@ export class SyncCache {
   async save(): Promise<void> {
     if (!this.dirty || !this.stateDir) return;
     this.dirty = false;
-    await writeJsonAtomic(join(this.stateDir, "hash-cache.json"), { version: 1, files: this.hashes });
-    await writeJsonAtomic(join(this.stateDir, "remote-state.json"), { version: 1, stores: this.remote });
+    await writeJsonAtomic(join(this.stateDir, "hash-cache.json"), {
+      version: 1,
+      files: this.hashes,
+    });
+    await writeJsonAtomic(join(this.stateDir, "remote-state.json"), {
+      version: 1,
+      stores: this.remote,
+    });
   }
 }

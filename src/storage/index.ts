@@ -8,11 +8,10 @@
  *
  * Only this folder imports @aws-sdk/*.
  */
-import { resolveUserPath, loadS3Credentials } from "../config/credentials.js";
+import { loadS3Credentials, resolveUserPath } from "../config/credentials.js";
 import type { StorageConfig } from "../config/schema.js";
 import type { Logger } from "../log.js";
 import { createFsStorage } from "./fs.js";
-import { createS3Storage } from "./s3.js";
 import type { Storage } from "./types.js";
 
 export interface CreateStorageOptions {
@@ -25,11 +24,23 @@ export interface CreateStorageOptions {
   home?: string;
 }
 
-export async function createStorage(storage: StorageConfig, options: CreateStorageOptions): Promise<Storage> {
+export async function createStorage(
+  storage: StorageConfig,
+  options: CreateStorageOptions,
+): Promise<Storage> {
   if (storage.type === "fs") {
-    return createFsStorage({ root: resolveUserPath(storage.path, options.baseDir, options.home), prefix: storage.prefix });
+    return createFsStorage({
+      root: resolveUserPath(storage.path, options.baseDir, options.home),
+      prefix: storage.prefix,
+    });
   }
-  const credentials = loadS3Credentials(storage, { baseDir: options.baseDir, env: options.env, home: options.home });
+  // The AWS SDK takes ~0.4 s to load: only when S3 is actually used.
+  const { createS3Storage } = await import("./s3.js");
+  const credentials = loadS3Credentials(storage, {
+    baseDir: options.baseDir,
+    env: options.env,
+    home: options.home,
+  });
   return createS3Storage({
     bucket: storage.bucket,
     prefix: storage.prefix,
@@ -48,22 +59,29 @@ export async function createStorage(storage: StorageConfig, options: CreateStora
 }
 
 export { checkStorage, type StorageCheck } from "./check.js";
-export { StorageError, isStorageError, type StorageErrorKind } from "./errors.js";
+export { isStorageError, StorageError, type StorageErrorKind } from "./errors.js";
 export { createFsStorage, FsStorage } from "./fs.js";
-export { SyncCache, hashFile, hashBytes } from "./hash.js";
-export { localPathForKey, explainUnsafeKey } from "./keys.js";
-export { createProgress, silentProgress, type ProgressReporter } from "./progress.js";
-export { createS3Storage, S3Storage, type S3StorageOptions } from "./s3.js";
+export { hashBytes, hashFile, SyncCache } from "./hash.js";
+export { explainUnsafeKey, localPathForKey } from "./keys.js";
+export { createProgress, type ProgressReporter, silentProgress } from "./progress.js";
+// S3Storage itself: import from "./s3.js" (kept out of here so the SDK loads lazily).
+export type { S3Storage, S3StorageOptions } from "./s3.js";
 export {
+  type DownloadPlan,
+  type DownloadSummary,
   downloadPrefix,
   executeDownload,
   executeUpload,
   planDownload,
   planUpload,
-  uploadDir,
-  type DownloadPlan,
-  type DownloadSummary,
   type UploadPlan,
   type UploadSummary,
+  uploadDir,
 } from "./sync.js";
-export { joinKey, type ObjectInfo, type PutOptions, type PutResult, type Storage } from "./types.js";
+export {
+  joinKey,
+  type ObjectInfo,
+  type PutOptions,
+  type PutResult,
+  type Storage,
+} from "./types.js";

@@ -61,7 +61,9 @@ export function createProgress(label: string, options: ProgressOptions): Progres
     const filled = Math.round((percent() / 100) * width);
     const bar = "#".repeat(filled) + "-".repeat(width - filled);
     const shown = color ? `\x1b[36m${bar}\x1b[0m` : bar;
-    stream.write(`\r\x1b[K${label} [${shown}] ${percent()}% ${files}/${totalFiles} files ${formatBytes(bytes)}`);
+    stream.write(
+      `\r\x1b[K${label} [${shown}] ${percent()}% ${files}/${totalFiles} files ${formatBytes(bytes)}`,
+    );
   };
 
   return {

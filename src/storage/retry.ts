@@ -94,7 +94,10 @@ export function backoffDelay(attempt: number, baseMs: number, maxMs: number): nu
   return Math.max(baseMs * 0.1, Math.random() * cap);
 }
 
-export async function withRetry<T>(fn: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
+export async function withRetry<T>(
+  fn: (attempt: number) => Promise<T>,
+  options: RetryOptions,
+): Promise<T> {
   const attempts = options.attempts ?? 4;
   const isRetryable = options.isRetryable ?? isTransientError;
   for (let attempt = 0; ; attempt++) {

@@ -8,8 +8,10 @@
  * Choices that matter:
  * - Checksums only WHEN_REQUIRED: the SDK's default CRC32 + aws-chunked bodies are refused
  *   by R2 (501) and stored as data by s3rver. Streamed bodies always carry ContentLength.
- * - Files at or above the part size go multipart with equal-size parts (R2 rejects unequal
- *   non-final parts); lib-storage cuts the stream into partSize buffers.
+ * - Files at or above the multipart threshold (default 100 MiB, like rclone's 200 MiB cutoff:
+ *   below it one PUT is cheaper for the store and retries stay affordable) go multipart with
+ *   equal-size parts (R2 rejects unequal non-final parts); lib-storage cuts the stream into
+ *   partSize buffers and is loaded only then.
  * - Every object written carries x-amz-meta-sha256; getFile verifies it.
  * - Single requests are retried here (bounded, jittered, see retry.ts) so a file body can be
  *   re-opened; multipart parts are retried by the SDK inside lib-storage.
@@ -18,7 +20,7 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { type Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -30,7 +32,6 @@ import {
   PutObjectCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
-import { Upload } from "@aws-sdk/lib-storage";
 import type { Logger } from "../log.js";
 import { StorageError } from "./errors.js";
 import { hashBytes } from "./hash.js";
@@ -48,6 +49,8 @@ export interface S3StorageOptions {
   credentialsSource?: string;
   /** Multipart part size in bytes (default 16 MiB; at least 5 MiB). */
   partSize?: number;
+  /** Bodies of this size or more go multipart (default 100 MiB; never below partSize). */
+  multipartThreshold?: number;
   /** Parts in flight per multipart upload (default 4). */
   queueSize?: number;
   /** Attempts per request, including the first (default 4). */
@@ -59,6 +62,8 @@ export interface S3StorageOptions {
 }
 
 const MIB = 1024 * 1024;
+/** Files up to this size are read into memory and sent as one buffer. */
+const SMALL_FILE = 8 * MIB;
 
 function stripQuotes(etag: string | undefined): string | undefined {
   return etag?.replace(/^"|"$/g, "");
@@ -89,6 +94,7 @@ export class S3Storage implements Storage {
   private readonly client: S3Client;
   private readonly multipartClient: S3Client;
   private readonly partSize: number;
+  private readonly multipartThreshold: number;
   private readonly attempts: number;
   private readonly endpointLabel: string;
 
@@ -97,6 +103,7 @@ export class S3Storage implements Storage {
     this.endpointLabel = options.endpoint ?? `AWS S3 (${options.region})`;
     this.location = `s3://${options.bucket}/${options.prefix}${options.endpoint ? ` at ${options.endpoint}` : ""}`;
     this.partSize = Math.max(5 * MIB, options.partSize ?? 16 * MIB);
+    this.multipartThreshold = Math.max(this.partSize, options.multipartThreshold ?? 100 * MIB);
     this.attempts = options.attempts ?? 4;
     const base = {
       region: options.region,
@@ -113,12 +120,20 @@ export class S3Storage implements Storage {
         httpsAgent: { keepAlive: true, maxSockets: 128 },
       },
     };
+    // The pinned SDK (3.1175.0) already prints a NodeVersionSupportWarning on Node 20 to
+    // stderr, which carries only our logs; posefactory supports Node 20 on purpose.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
     // Our own retry loop wraps single requests; lib-storage needs the SDK's for its parts.
     this.client = new S3Client({ ...base, maxAttempts: 1 });
     this.multipartClient = new S3Client({ ...base, maxAttempts: this.attempts });
   }
 
-  private retry<T>(what: string, fn: () => Promise<T>, signal?: AbortSignal, attempts = this.attempts) {
+  private retry<T>(
+    what: string,
+    fn: () => Promise<T>,
+    signal?: AbortSignal,
+    attempts = this.attempts,
+  ) {
     return withRetry(fn, { what, signal, attempts, logger: this.options.logger }).catch((error) => {
       throw this.translate(error, what);
     });
@@ -135,7 +150,9 @@ export class S3Storage implements Storage {
     const status = e.$metadata?.httpStatusCode;
     const { bucket } = this.options;
     const where = this.endpointLabel;
-    const source = this.options.credentialsSource ? ` (from ${this.options.credentialsSource})` : "";
+    const source = this.options.credentialsSource
+      ? ` (from ${this.options.credentialsSource})`
+      : "";
     if (code === "InvalidAccessKeyId") {
       return new StorageError(
         "credentials",
@@ -182,9 +199,13 @@ export class S3Storage implements Storage {
       );
     }
     if (code && status) {
-      return new StorageError("transfer", `${what} failed at ${where}: ${code} (HTTP ${status}) ${e.message ?? ""}`.trim(), {
-        cause: error,
-      });
+      return new StorageError(
+        "transfer",
+        `${what} failed at ${where}: ${code} (HTTP ${status}) ${e.message ?? ""}`.trim(),
+        {
+          cause: error,
+        },
+      );
     }
     return error;
   }
@@ -196,7 +217,11 @@ export class S3Storage implements Storage {
         `LIST ${prefix}`,
         () =>
           this.client.send(
-            new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix: prefix, ContinuationToken: token }),
+            new ListObjectsV2Command({
+              Bucket: this.options.bucket,
+              Prefix: prefix,
+              ContinuationToken: token,
+            }),
             { abortSignal: options.signal },
           ),
         options.signal,
@@ -247,7 +272,12 @@ export class S3Storage implements Storage {
           this.client.send(new HeadObjectCommand({ Bucket: this.options.bucket, Key: key }), {
             abortSignal: options.signal,
           }),
-        { what: `HEAD ${key}`, signal: options.signal, attempts: this.attempts, logger: this.options.logger },
+        {
+          what: `HEAD ${key}`,
+          signal: options.signal,
+          attempts: this.attempts,
+          logger: this.options.logger,
+        },
       );
       return {
         key,
@@ -270,15 +300,30 @@ export class S3Storage implements Storage {
   }
 
   async putFile(key: string, file: string, options: PutOptions): Promise<PutResult> {
-    const { size } = await stat(file);
-    if (size >= this.partSize) {
+    const size = options.size ?? (await stat(file)).size;
+    if (size >= this.multipartThreshold) {
       // The SDK retries each part; a failure after that restarts the whole file once more.
       return this.retry(
         `PUT ${key}`,
-        () => this.uploadMultipart(key, createReadStream(file, { highWaterMark: MIB }), size, options),
+        () =>
+          this.uploadMultipart(key, createReadStream(file, { highWaterMark: MIB }), size, options),
         options.signal,
         2,
       );
+    }
+    if (size <= SMALL_FILE) {
+      // Small files go as one buffer: no stream machinery, no 1 MiB read buffer per file.
+      const body = await readFile(file);
+      if (hashBytes(body) !== options.sha256) {
+        throw new StorageError("transfer", `${file} changed after it was hashed: run the upload again.`);
+      }
+      const result = await this.retry(
+        `PUT ${key}`,
+        () => this.putBody(key, body, options.sha256, options),
+        options.signal,
+      );
+      options.onProgress?.(body.byteLength);
+      return result;
     }
     return this.retry(
       `PUT ${key}`,
@@ -287,10 +332,15 @@ export class S3Storage implements Storage {
     );
   }
 
-  async putStream(key: string, body: Readable, size: number, options: PutOptions): Promise<PutResult> {
+  async putStream(
+    key: string,
+    body: Readable,
+    size: number,
+    options: PutOptions,
+  ): Promise<PutResult> {
     // A stream can be read once: no retry of the whole request here.
     try {
-      if (size >= this.partSize) return await this.uploadMultipart(key, body, size, options);
+      if (size >= this.multipartThreshold) return await this.uploadMultipart(key, body, size, options);
       return await this.putSingle(key, body, size, options);
     } catch (error) {
       throw this.translate(error, `PUT ${key}`);
@@ -303,21 +353,25 @@ export class S3Storage implements Storage {
     options: { contentType?: string; signal?: AbortSignal } = {},
   ): Promise<PutResult> {
     const body = typeof data === "string" ? Buffer.from(data) : data;
-    const out = await this.retry(
-      `PUT ${key}`,
-      () =>
-        this.client.send(
-          new PutObjectCommand({
-            Bucket: this.options.bucket,
-            Key: key,
-            Body: body,
-            ContentLength: body.byteLength,
-            ContentType: options.contentType,
-            Metadata: this.metadata(hashBytes(body)),
-          }),
-          { abortSignal: options.signal },
-        ),
-      options.signal,
+    return this.retry(`PUT ${key}`, () => this.putBody(key, body, hashBytes(body), options), options.signal);
+  }
+
+  private async putBody(
+    key: string,
+    body: Uint8Array,
+    sha256: string,
+    options: { contentType?: string; signal?: AbortSignal },
+  ): Promise<PutResult> {
+    const out = await this.client.send(
+      new PutObjectCommand({
+        Bucket: this.options.bucket,
+        Key: key,
+        Body: body,
+        ContentLength: body.byteLength,
+        ContentType: options.contentType,
+        Metadata: this.metadata(sha256),
+      }),
+      { abortSignal: options.signal },
     );
     return { etag: stripQuotes(out.ETag) };
   }
@@ -326,12 +380,20 @@ export class S3Storage implements Storage {
     try {
       return await withRetry(
         async () => {
-          const out = await this.client.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: key }), {
-            abortSignal: options.signal,
-          });
+          const out = await this.client.send(
+            new GetObjectCommand({ Bucket: this.options.bucket, Key: key }),
+            {
+              abortSignal: options.signal,
+            },
+          );
           return Buffer.from(await out.Body!.transformToByteArray());
         },
-        { what: `GET ${key}`, signal: options.signal, attempts: this.attempts, logger: this.options.logger },
+        {
+          what: `GET ${key}`,
+          signal: options.signal,
+          attempts: this.attempts,
+          logger: this.options.logger,
+        },
       );
     } catch (error) {
       const e = error as SdkError;
@@ -340,7 +402,12 @@ export class S3Storage implements Storage {
     }
   }
 
-  private async putSingle(key: string, body: Readable, size: number, options: PutOptions): Promise<PutResult> {
+  private async putSingle(
+    key: string,
+    body: Readable,
+    size: number,
+    options: PutOptions,
+  ): Promise<PutResult> {
     const source = options.onProgress ? body.pipe(countingStream(options.onProgress)) : body;
     body.once("error", (error) => source.destroy(error));
     const out = await this.client.send(
@@ -357,10 +424,16 @@ export class S3Storage implements Storage {
     return { etag: stripQuotes(out.ETag) };
   }
 
-  private async uploadMultipart(key: string, body: Readable, size: number, options: PutOptions): Promise<PutResult> {
+  private async uploadMultipart(
+    key: string,
+    body: Readable,
+    size: number,
+    options: PutOptions,
+  ): Promise<PutResult> {
     const controller = new AbortController();
     const onAbort = () => controller.abort();
     options.signal?.addEventListener("abort", onAbort, { once: true });
+    const { Upload } = await import("@aws-sdk/lib-storage");
     const upload = new Upload({
       client: this.multipartClient,
       partSize: this.partSize,
@@ -401,9 +474,12 @@ export class S3Storage implements Storage {
       return await this.retry(
         `GET ${key}`,
         async () => {
-          const out = await this.client.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: key }), {
-            abortSignal: options.signal,
-          });
+          const out = await this.client.send(
+            new GetObjectCommand({ Bucket: this.options.bucket, Key: key }),
+            {
+              abortSignal: options.signal,
+            },
+          );
           const hash = createHash("sha256");
           let received = 0;
           const meter = new Transform({
@@ -414,13 +490,18 @@ export class S3Storage implements Storage {
               done(null, chunk);
             },
           });
-          await pipeline(out.Body as Readable, meter, createWriteStream(part), { signal: options.signal });
+          await pipeline(out.Body as Readable, meter, createWriteStream(part), {
+            signal: options.signal,
+          });
           const sha256 = hash.digest("hex");
           const expected = out.Metadata?.sha256;
           if (out.ContentLength !== undefined && received !== out.ContentLength) {
-            throw Object.assign(new Error(`short read: ${received} of ${out.ContentLength} bytes`), {
-              code: "ECONNRESET",
-            });
+            throw Object.assign(
+              new Error(`short read: ${received} of ${out.ContentLength} bytes`),
+              {
+                code: "ECONNRESET",
+              },
+            );
           }
           if (expected && expected !== sha256) {
             throw new StorageError(
@@ -429,7 +510,13 @@ export class S3Storage implements Storage {
             );
           }
           await rename(part, file);
-          return { key, size: received, sha256, etag: stripQuotes(out.ETag), lastModified: out.LastModified };
+          return {
+            key,
+            size: received,
+            sha256,
+            etag: stripQuotes(out.ETag),
+            lastModified: out.LastModified,
+          };
         },
         options.signal,
       );
@@ -456,7 +543,11 @@ export class S3Storage implements Storage {
       "LIST (check)",
       () =>
         this.client.send(
-          new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix: this.prefix, MaxKeys: 1 }),
+          new ListObjectsV2Command({
+            Bucket: this.options.bucket,
+            Prefix: this.prefix,
+            MaxKeys: 1,
+          }),
           { abortSignal: options.signal },
         ),
       options.signal,

@@ -47,7 +47,8 @@ export interface UploadAction {
   file: string;
   size: number;
   mtimeMs: number;
-  sha256: string;
+  /** Known when the plan had to hash the file to decide; else hashed just before upload. */
+  sha256?: string;
   reason: Reason;
 }
 
@@ -92,7 +93,13 @@ export interface DownloadSummary {
   seconds: number;
 }
 
-const DEFAULT_EXCLUDED_NAMES = new Set([".DS_Store", "Thumbs.db", "desktop.ini", "__pycache__", ".git"]);
+const DEFAULT_EXCLUDED_NAMES = new Set([
+  ".DS_Store",
+  "Thumbs.db",
+  "desktop.ini",
+  "__pycache__",
+  ".git",
+]);
 
 export function defaultExclude(relPath: string): boolean {
   return relPath.split("/").some((s) => DEFAULT_EXCLUDED_NAMES.has(s)) || relPath.endsWith(".pyc");
@@ -134,7 +141,10 @@ interface LocalFile {
 }
 
 /** Every regular file under `dir` (following symlinks to files), relative paths with "/". */
-export async function walkFiles(dir: string, exclude: (rel: string) => boolean): Promise<LocalFile[]> {
+export async function walkFiles(
+  dir: string,
+  exclude: (rel: string) => boolean,
+): Promise<LocalFile[]> {
   const out: LocalFile[] = [];
   const walk = async (abs: string, rel: string): Promise<void> => {
     const entries = await readdir(abs, { withFileTypes: true });
@@ -146,7 +156,8 @@ export async function walkFiles(dir: string, exclude: (rel: string) => boolean):
         await walk(childAbs, childRel);
       } else if (entry.isFile() || entry.isSymbolicLink()) {
         const st = await stat(childAbs).catch(() => undefined);
-        if (st?.isFile()) out.push({ rel: childRel, file: childAbs, size: st.size, mtimeMs: st.mtimeMs });
+        if (st?.isFile())
+          out.push({ rel: childRel, file: childAbs, size: st.size, mtimeMs: st.mtimeMs });
       }
     }
   };
@@ -155,7 +166,11 @@ export async function walkFiles(dir: string, exclude: (rel: string) => boolean):
   return out;
 }
 
-async function listAll(storage: Storage, prefix: string, signal?: AbortSignal): Promise<Map<string, ObjectInfo>> {
+async function listAll(
+  storage: Storage,
+  prefix: string,
+  signal?: AbortSignal,
+): Promise<Map<string, ObjectInfo>> {
   const remote = new Map<string, ObjectInfo>();
   for await (const info of storage.list(prefix, { signal })) remote.set(info.key, info);
   return remote;
@@ -183,20 +198,31 @@ export async function planUpload(
   for (const f of files) {
     const why = explainUnsafeKey(f.rel);
     if (why) {
-      throw new StorageError("unsafe-key", `Cannot upload ${f.file}: its name cannot be a storage key (${why}); rename it.`);
+      throw new StorageError(
+        "unsafe-key",
+        `Cannot upload ${f.file}: its name cannot be a storage key (${why}); rename it.`,
+      );
     }
   }
-  const plan: UploadPlan = { keyPrefix: prefix, localDir: dir, uploads: [], deletes: [], skipped: 0, heads: 0 };
+  const plan: UploadPlan = {
+    keyPrefix: prefix,
+    localDir: dir,
+    uploads: [],
+    deletes: [],
+    skipped: 0,
+    heads: 0,
+  };
   const store = storage.location;
   const actions: (UploadAction | undefined)[] = new Array(files.length);
   await runLimited(
     files.map((f, i) => ({ f, i })),
     concurrency,
     async ({ f, i }) => {
-      const sha256 = await cache.hash(f.file, f.size, f.mtimeMs, options.signal);
       const key = prefix + f.rel;
-      const action = { key, file: f.file, size: f.size, mtimeMs: f.mtimeMs, sha256 };
+      const action = { key, file: f.file, size: f.size, mtimeMs: f.mtimeMs };
       const obj = remote.get(key);
+      // New or resized files need no hash to decide: it is computed by the transfer worker,
+      // so hashing one file overlaps uploading others.
       if (!obj) {
         actions[i] = { ...action, reason: "new" };
         return;
@@ -205,17 +231,22 @@ export async function planUpload(
         actions[i] = { ...action, reason: "changed" };
         return;
       }
+      const sha256 = await cache.hash(f.file, f.size, f.mtimeMs, options.signal);
       let remoteHash = obj.sha256 ?? cache.knownRemoteHash(store, key, obj.size, obj.etag);
       if (remoteHash === undefined) {
         plan.heads++;
         const head = await storage.head(key, { signal: options.signal });
         remoteHash = head?.sha256;
         if (head?.sha256 && head.etag) {
-          cache.rememberRemote(store, key, { size: head.size, etag: head.etag, sha256: head.sha256 });
+          cache.rememberRemote(store, key, {
+            size: head.size,
+            etag: head.etag,
+            sha256: head.sha256,
+          });
         }
       }
       if (remoteHash === sha256) return;
-      actions[i] = { ...action, reason: remoteHash === undefined ? "unverified" : "changed" };
+      actions[i] = { ...action, sha256, reason: remoteHash === undefined ? "unverified" : "changed" };
     },
     options.signal,
   );
@@ -223,7 +254,8 @@ export async function planUpload(
   plan.skipped = files.length - plan.uploads.length;
   if (options.delete) {
     const local = new Set(files.map((f) => prefix + f.rel));
-    for (const [key, obj] of remote) if (!local.has(key)) plan.deletes.push({ key, size: obj.size });
+    for (const [key, obj] of remote)
+      if (!local.has(key)) plan.deletes.push({ key, size: obj.size });
   }
   if (!options.cache) await cache.save();
   return plan;
@@ -248,33 +280,31 @@ export async function executeUpload(
       plan.uploads,
       options.concurrency ?? 8,
       async (action) => {
-        // The plan hashed the file at one (size, mtime); it may have changed since.
-        let st = await stat(action.file);
-        let sha256 = action.sha256;
-        if (st.size !== action.size || st.mtimeMs !== action.mtimeMs) {
-          sha256 = await cache.hash(action.file, st.size, st.mtimeMs, options.signal);
-        }
+        // The plan hashed the file at one (size, mtime); a change before or during the
+        // upload shows in the stat after it (and small files are re-hashed in memory).
+        const sha256 = action.sha256 ?? (await cache.hash(action.file, action.size, action.mtimeMs, options.signal));
         let sent = 0;
         const result = await storage.putFile(action.key, action.file, {
           sha256,
+          size: action.size,
           signal: options.signal,
           onProgress: (n) => {
             progress.addBytes(n - sent);
             sent = n;
           },
         });
-        const after = await stat(action.file);
-        if (after.size !== st.size || after.mtimeMs !== st.mtimeMs) {
+        const st = await stat(action.file);
+        if (st.size !== action.size || st.mtimeMs !== action.mtimeMs) {
           throw new StorageError(
             "transfer",
             `${action.file} changed while it was being uploaded: run the upload again once it is written.`,
           );
         }
-        st = after;
         progress.addBytes(st.size - sent);
         progress.fileDone();
         bytes += st.size;
-        if (result.etag) cache.rememberRemote(store, action.key, { size: st.size, etag: result.etag, sha256 });
+        if (result.etag)
+          cache.rememberRemote(store, action.key, { size: st.size, etag: result.etag, sha256 });
         options.logger?.debug({ key: action.key, reason: action.reason }, "uploaded");
       },
       options.signal,
@@ -350,8 +380,17 @@ export async function planDownload(
     (o) => !(o.key.endsWith("/") && o.size === 0),
   );
   // Refuse the whole plan on one bad key: nothing is written anywhere.
-  const targets = remote.map((o) => ({ obj: o, file: localPathForKey(dir, o.key, o.key.slice(prefix.length)) }));
-  const plan: DownloadPlan = { keyPrefix: prefix, localDir: dir, downloads: [], skipped: 0, heads: 0 };
+  const targets = remote.map((o) => ({
+    obj: o,
+    file: localPathForKey(dir, o.key, o.key.slice(prefix.length)),
+  }));
+  const plan: DownloadPlan = {
+    keyPrefix: prefix,
+    localDir: dir,
+    downloads: [],
+    skipped: 0,
+    heads: 0,
+  };
   const actions: (DownloadAction | undefined)[] = new Array(targets.length);
   await runLimited(
     targets.map((t, i) => ({ ...t, i })),
@@ -373,7 +412,11 @@ export async function planDownload(
         const head = await storage.head(obj.key, { signal: options.signal });
         remoteHash = head?.sha256;
         if (head?.sha256 && head.etag) {
-          cache.rememberRemote(store, obj.key, { size: head.size, etag: head.etag, sha256: head.sha256 });
+          cache.rememberRemote(store, obj.key, {
+            size: head.size,
+            etag: head.etag,
+            sha256: head.sha256,
+          });
         }
       }
       if (remoteHash === undefined) {
@@ -425,7 +468,8 @@ export async function executeDownload(
         if (info.sha256) {
           cache.rememberHash(action.file, st.size, st.mtimeMs, info.sha256);
           const etag = info.etag ?? action.etag;
-          if (etag) cache.rememberRemote(store, action.key, { size: info.size, etag, sha256: info.sha256 });
+          if (etag)
+            cache.rememberRemote(store, action.key, { size: info.size, etag, sha256: info.sha256 });
         }
       },
       options.signal,

@@ -16,6 +16,8 @@ export interface ObjectInfo {
 
 export interface PutOptions {
   sha256: string;
+  /** The file's size, when the caller already knows it (saves a stat). */
+  size?: number;
   contentType?: string;
   signal?: AbortSignal;
   /** Called with the bytes sent so far, for progress. */
@@ -48,7 +50,11 @@ export interface Storage {
   /** Names of the immediate "sub-folders" of `prefix` (which ends with "/"), e.g. run ids. */
   listChildren(prefix: string, options?: { signal?: AbortSignal }): Promise<string[]>;
   /** Download to `file` atomically and verify sha256 when the object carries one. */
-  getFile(key: string, file: string, options?: { signal?: AbortSignal; onProgress?: (n: number) => void }): Promise<ObjectInfo>;
+  getFile(
+    key: string,
+    file: string,
+    options?: { signal?: AbortSignal; onProgress?: (n: number) => void },
+  ): Promise<ObjectInfo>;
   delete(key: string, options?: { signal?: AbortSignal }): Promise<void>;
   /** Cheap reachability/permission check for `doctor`: throws a UserError saying what to fix. */
   check(options?: { signal?: AbortSignal }): Promise<void>;

@@ -1,0 +1,326 @@
+"""Pose detection on the render host: MediaPipe's Tasks API PoseLandmarker over a run's renders.
+
+Run with plain python3 (not inside Blender):
+
+    python3 detect_pose.py --run-dir /workspace/posefactory/runs/<runId> --model full \
+        [--model-path pose_landmarker_full.task] [--delegate gpu] [--images list.txt] [--force]
+
+One landmarker (IMAGE mode) serves the whole batch. Each image
+renders/<character>/<clip>/<view>/fNNNN.png gets detections/<character>/<clip>/<view>/fNNNN.json,
+the same JSON as the web backend (src/detect/schema.ts `detectionSchema`), with backend "python".
+Transparent renders are flattened over mid-grey first, as the web backend does.
+
+Exit codes: 0 done, 1 some images failed, 2 bad arguments, 3 mediapipe missing or unusable.
+`--fake-landmarker` swaps MediaPipe for a deterministic stand-in so the batching and writing
+can be tested where mediapipe is not installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import re
+import struct
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+RENDER_NAME = re.compile(r"^f\d+\.(png|jpe?g)$", re.IGNORECASE)
+NUM_LANDMARKS = 33
+EXIT_FAILED = 1
+EXIT_NO_MEDIAPIPE = 3
+BACKGROUND = 128  # mid-grey behind transparent pixels
+
+MISSING_MEDIAPIPE = (
+    "mediapipe is not installed for {python}: run `posefactory setup-pod` to install it on this host "
+    "(or `{python} -m pip install mediapipe`)."
+)
+
+
+def log(message: str) -> None:
+    print(f"detect_pose: {message}", file=sys.stderr, flush=True)
+
+
+def default_model_path(model: str) -> Path:
+    """The cache layout the CLI uses (src/detect/model.ts): ~/.cache/posefactory/models/official."""
+    base = os.environ.get("POSEFACTORY_CACHE_DIR")
+    root = Path(base) if base else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "posefactory"
+    return root / "models" / "official" / f"pose_landmarker_{model}.task"
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="detect_pose.py", description="MediaPipe pose detection over a run's renders")
+    parser.add_argument("--run-dir", required=True, type=Path, help="run folder holding renders/")
+    parser.add_argument("--model", choices=["lite", "full", "heavy"], default="full")
+    parser.add_argument("--model-path", type=Path, help="pose_landmarker .task (default: the CLI's model cache)")
+    parser.add_argument("--model-version", default="official/float16/1", help="recorded in each detection")
+    parser.add_argument("--delegate", choices=["cpu", "gpu"], default="cpu", help="gpu falls back to cpu when unavailable")
+    parser.add_argument("--min-pose-detection-confidence", type=float, default=0.5)
+    parser.add_argument("--min-pose-presence-confidence", type=float, default=0.5)
+    parser.add_argument("--images", type=Path, help="file with one image path (relative to --run-dir) per line")
+    parser.add_argument("--batch-size", type=int, default=64, help="images between progress lines")
+    parser.add_argument("--force", action="store_true", help="detect again images already done with this model")
+    parser.add_argument("--summary", type=Path, help="write a JSON summary of the batch here")
+    parser.add_argument("--fake-landmarker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    for name in ("min_pose_detection_confidence", "min_pose_presence_confidence"):
+        value = getattr(args, name)
+        if not 0.0 <= value <= 1.0:
+            parser.error(f"--{name.replace('_', '-')} must be between 0 and 1, got {value}")
+    if args.batch_size < 1:
+        parser.error("--batch-size must be at least 1")
+    if not args.run_dir.is_dir():
+        parser.error(f"--run-dir {args.run_dir} is not a folder")
+    return args
+
+
+def list_images(run_dir: Path, images_file: Path | None) -> list[str]:
+    """Relative image paths: the --images list, else every renders/**/fNNNN.png, sorted."""
+    if images_file is not None:
+        lines = [line.strip() for line in images_file.read_text().splitlines()]
+        return [line for line in lines if line and not line.startswith("#")]
+    found = []
+    for path in (run_dir / "renders").rglob("*"):
+        if path.is_file() and RENDER_NAME.match(path.name):
+            found.append(path.relative_to(run_dir).as_posix())
+    return sorted(found)
+
+
+def batches(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def detection_path(image: str) -> str:
+    """renders/<c>/<clip>/<view>/f0001.png -> detections/<c>/<clip>/<view>/f0001.json"""
+    rel = re.sub(r"^renders/", "detections/", image)
+    return re.sub(r"\.[^./]+$", ".json", rel)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk, without an image library."""
+    with path.open("rb") as handle:
+        header = handle.read(24)
+    if len(header) < 24 or header[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError(f"{path} is not a PNG")
+    width, height = struct.unpack(">II", header[16:24])
+    return width, height
+
+
+def landmark_json(point: Any, width: int, height: int, pixels: bool) -> dict[str, float]:
+    visibility = float(getattr(point, "visibility", None) or 0.0)
+    presence = getattr(point, "presence", None)
+    out = {"x": float(point.x), "y": float(point.y), "z": float(point.z)}
+    if pixels:
+        out["px"] = float(point.x) * width
+        out["py"] = float(point.y) * height
+    out["visibility"] = visibility
+    # Models without a presence output leave it unset: visibility is the closest stand-in.
+    out["presence"] = float(presence) if presence is not None else visibility
+    return out
+
+
+def build_detection(image: str, width: int, height: int, result: Any, model: dict[str, str], seconds: float) -> dict[str, Any]:
+    """The detection JSON (schema.ts detectionSchema) from a PoseLandmarkerResult-like object."""
+    poses = []
+    world = list(getattr(result, "pose_world_landmarks", None) or [])
+    for i, landmarks in enumerate(getattr(result, "pose_landmarks", None) or []):
+        world_landmarks = world[i] if i < len(world) else []
+        if len(landmarks) != NUM_LANDMARKS or len(world_landmarks) != NUM_LANDMARKS:
+            continue
+        poses.append(
+            {
+                "landmarks": [landmark_json(p, width, height, True) for p in landmarks],
+                "worldLandmarks": [landmark_json(p, width, height, False) for p in world_landmarks],
+            }
+        )
+    return {
+        "version": 1,
+        "image": image,
+        "width": width,
+        "height": height,
+        "backend": "python",
+        "model": model,
+        "found": len(poses) > 0,
+        "poses": poses,
+        "seconds": max(0.0, seconds),
+    }
+
+
+def write_json(path: Path, value: dict[str, Any]) -> None:
+    """Temp file + rename: a killed run never leaves half a JSON behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(path.name + ".tmp")
+    temp.write_text(json.dumps(value, allow_nan=False) + "\n")
+    os.replace(temp, path)
+
+
+def already_done(path: Path, sha256: str) -> bool:
+    try:
+        previous = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return previous.get("version") == 1 and previous.get("model", {}).get("sha256") == sha256
+
+
+class FakeLandmarker:
+    """Deterministic stand-in for tests: a standing figure, or no pose for paths containing 'empty'."""
+
+    class _Point:
+        def __init__(self, x: float, y: float, z: float, visibility: float, presence: float | None) -> None:
+            self.x, self.y, self.z, self.visibility, self.presence = x, y, z, visibility, presence
+
+    class _Result:
+        def __init__(self, landmarks: list, world: list) -> None:
+            self.pose_landmarks = landmarks
+            self.pose_world_landmarks = world
+
+    def detect_file(self, path: Path) -> tuple[Any, int, int]:
+        width, height = png_size(path)
+        if "empty" in path.as_posix():
+            return self._Result([], []), width, height
+        points = []
+        world = []
+        for i in range(NUM_LANDMARKS):
+            x = 0.3 + 0.4 * (i % 11) / 10
+            y = 0.1 + 0.8 * (i // 11) / 2
+            points.append(self._Point(x, y, -0.1 * math.sin(i), 0.9, None if i == 0 else 0.95))
+            world.append(self._Point(x - 0.5, 0.5 - y, 0.0, 0.9, 0.95))
+        return self._Result([points], [world]), width, height
+
+    def close(self) -> None:
+        pass
+
+
+class MediaPipeLandmarker:
+    """One Tasks API PoseLandmarker in IMAGE mode; GPU delegate when asked and it works."""
+
+    def __init__(self, model_path: Path, delegate: str, min_detection: float, min_presence: float) -> None:
+        import mediapipe as mp  # noqa: F401  (imported here so the fake path needs none)
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        self.mp = mp
+        self.np = __import__("numpy")
+
+        def create(use_gpu: bool) -> Any:
+            base = BaseOptions(
+                model_asset_path=str(model_path),
+                delegate=BaseOptions.Delegate.GPU if use_gpu else BaseOptions.Delegate.CPU,
+            )
+            options = vision.PoseLandmarkerOptions(
+                base_options=base,
+                running_mode=vision.RunningMode.IMAGE,
+                num_poses=1,
+                min_pose_detection_confidence=min_detection,
+                min_pose_presence_confidence=min_presence,
+            )
+            return vision.PoseLandmarker.create_from_options(options)
+
+        self.delegate = "cpu"
+        if delegate == "gpu":
+            try:
+                self.landmarker = create(True)
+                self.delegate = "gpu"
+            except Exception as error:  # noqa: BLE001 (any GPU setup failure means: use the CPU)
+                log(f"GPU delegate unavailable ({error}); using the CPU")
+                self.landmarker = create(False)
+        else:
+            self.landmarker = create(False)
+
+    def detect_file(self, path: Path) -> tuple[Any, int, int]:
+        mp, np = self.mp, self.np
+        image = mp.Image.create_from_file(str(path))
+        pixels = image.numpy_view()
+        if pixels.ndim == 3 and pixels.shape[2] == 4:
+            alpha = pixels[:, :, 3:4].astype(np.float32) / 255.0
+            rgb = pixels[:, :, :3].astype(np.float32) * alpha + BACKGROUND * (1.0 - alpha)
+            image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb.round().astype(np.uint8)))
+        elif pixels.ndim == 2 or pixels.shape[2] == 1:
+            gray = pixels.reshape(pixels.shape[0], pixels.shape[1])
+            image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(np.stack([gray] * 3, axis=-1)))
+        return self.landmarker.detect(image), image.width, image.height
+
+    def close(self) -> None:
+        self.landmarker.close()
+
+
+def open_landmarker(args: argparse.Namespace, model_path: Path) -> Any:
+    if args.fake_landmarker:
+        return FakeLandmarker()
+    try:
+        import mediapipe  # noqa: F401
+    except ImportError:
+        log(MISSING_MEDIAPIPE.format(python=sys.executable or "python3"))
+        sys.exit(EXIT_NO_MEDIAPIPE)
+    return MediaPipeLandmarker(
+        model_path, args.delegate, args.min_pose_detection_confidence, args.min_pose_presence_confidence
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    run_dir: Path = args.run_dir
+    model_name = f"pose_landmarker_{args.model}"
+    if args.fake_landmarker:
+        model = {"name": "fake", "version": "test", "sha256": "0" * 64}
+        model_path = Path("fake")
+    else:
+        model_path = args.model_path or default_model_path(args.model)
+        if not model_path.is_file():
+            log(f"model {model_path} not found: run `posefactory setup-pod`, or pass --model-path")
+            return EXIT_NO_MEDIAPIPE
+        model = {"name": model_path.stem or model_name, "version": args.model_version, "sha256": sha256_file(model_path)}
+
+    images = list_images(run_dir, args.images)
+    todo = [i for i in images if args.force or not already_done(run_dir / detection_path(i), model["sha256"])]
+    skipped = len(images) - len(todo)
+    summary: dict[str, Any] = {
+        "images": len(images), "detected": 0, "found": 0, "skipped": skipped, "failed": [],
+        "model": model, "delegate": "none", "seconds": {"load": 0.0, "detect": 0.0},
+    }
+    if todo:
+        started = time.perf_counter()
+        landmarker = open_landmarker(args, model_path)
+        summary["delegate"] = getattr(landmarker, "delegate", "fake")
+        summary["seconds"]["load"] = time.perf_counter() - started
+        log(f"{len(todo)} images to detect ({skipped} already done), model {model['name']}, delegate {summary['delegate']}")
+        detect_started = time.perf_counter()
+        total_batches = math.ceil(len(todo) / args.batch_size)
+        try:
+            for number, batch in enumerate(batches(todo, args.batch_size), start=1):
+                for image in batch:
+                    try:
+                        t0 = time.perf_counter()
+                        result, width, height = landmarker.detect_file(run_dir / image)
+                        detection = build_detection(image, width, height, result, model, time.perf_counter() - t0)
+                        write_json(run_dir / detection_path(image), detection)
+                        summary["detected"] += 1
+                        summary["found"] += 1 if detection["found"] else 0
+                    except Exception as error:  # noqa: BLE001 (one bad image must not stop the batch)
+                        log(f"{image}: {error}")
+                        summary["failed"].append({"image": image, "error": str(error)})
+                log(f"batch {number}/{total_batches}: {summary['detected']} of {len(todo)} images done")
+        finally:
+            landmarker.close()
+        summary["seconds"]["detect"] = time.perf_counter() - detect_started
+    else:
+        log(f"all {len(images)} images already detected with this model (use --force to redo)")
+    if args.summary:
+        write_json(args.summary, summary)
+    return EXIT_FAILED if summary["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

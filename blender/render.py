@@ -1,0 +1,203 @@
+"""Render every character of a job: images, ground-truth keypoints, manifest.
+
+    blender -b --factory-startup --python-exit-code 2 -P render.py -- --job job.json
+
+One Blender process renders all characters of the job. For each character: import, then
+for each clip: bounding box over the clip (one pass), cameras fitted to it, then every
+selected frame through every camera (image + keypoints). A character that fails is recorded
+in manifest.json with its error and the others go on. Exit code: 0 all rendered, 1 some
+character failed, 2 the job itself could not run (Python exception, thanks to
+--python-exit-code 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bpy  # noqa: E402
+
+from posefactory_bpy.bbox import ClipBox, measure_clip_box  # noqa: E402
+from posefactory_bpy.cameras import (  # noqa: E402
+    crop_warnings,
+    extrinsics,
+    intrinsics,
+    place_views,
+    pose_camera,
+)
+from posefactory_bpy.character import (  # noqa: E402
+    Character,
+    CharacterError,
+    Clip,
+    apply_clip,
+    load_character,
+    select_clips,
+)
+from posefactory_bpy.job import CharacterSpec, Job, load_job, resolve_file, select_frames  # noqa: E402
+from posefactory_bpy.keypoints import (  # noqa: E402
+    Rig,
+    build_bvh,
+    build_rig,
+    label_image,
+    world_geometry,
+    world_landmarks,
+)
+from posefactory_bpy.log import error, log, warn  # noqa: E402
+from posefactory_bpy.render import (  # noqa: E402
+    RenderSetupError,
+    add_lights,
+    configure_outputs,
+    configure_render,
+    render_image,
+)
+from posefactory_bpy.writer import CocoWriter, ManifestWriter, image_relpath  # noqa: E402
+
+
+def parse_args() -> argparse.Namespace:
+    argv = sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else []
+    parser = argparse.ArgumentParser(prog="render.py")
+    parser.add_argument("--job", required=True, type=Path, help="job.json (src/render/job.schema.ts)")
+    return parser.parse_args(argv)
+
+
+def measure_box(character: Character, clip: Clip, job: Job) -> ClipBox:
+    """Once per clip; the benchmark's `bboxPerCamera` repeats it per camera (the old way)."""
+    box = measure_clip_box(character, clip, job.cameras.framing)
+    if job.bbox_per_camera:
+        cameras = len(job.cameras.azimuths_deg) * len(job.cameras.elevations_deg)
+        for _ in range(cameras - 1):
+            again = measure_clip_box(character, clip, job.cameras.framing)
+            box.evaluations += 1
+            box.seconds += again.seconds
+    return box
+
+
+def render_clip(
+    character: Character,
+    clip: Clip,
+    job: Job,
+    rig: Rig | None,
+    coco: CocoWriter,
+    result: dict,
+) -> None:
+    scene = bpy.context.scene
+    resolution = job.render.resolution
+    apply_clip(character, clip)
+
+    box = measure_box(character, clip, job)
+    result["seconds"]["bbox"] += box.seconds
+
+    started = time.perf_counter()
+    views = place_views(box, job.cameras, resolution)
+    if job.cameras.distance_m is not None:
+        for message in crop_warnings(box, views, job.cameras, resolution):
+            warn(f"{character.name}/{clip.name}: {message}")
+            result["warnings"].append(f"{clip.name}: {message}")
+    K = intrinsics(job.cameras, resolution)
+    frames = select_frames(job.frames, clip.frame_start, clip.frame_end)
+    if not frames:
+        raise CharacterError(f"clip {clip.name!r} (frames {clip.frame_start}-{clip.frame_end}) has none of the frames {job.frames}")
+    cameras = []
+    for view in views:
+        R, t = extrinsics(view, box.target_at(frames[0]) + view.offset)
+        cameras.append(
+            {"id": view.id, "azimuthDeg": view.azimuth_deg, "elevationDeg": view.elevation_deg,
+             "distanceM": round(view.distance_m, 4), "K": K, "R": R, "t": t}
+        )  # fmt: skip
+    result["seconds"]["cameras"] += time.perf_counter() - started
+
+    started = time.perf_counter()
+    extra_outputs = configure_outputs(job.outputs)
+    needs_render = job.outputs.rgb or extra_outputs is not None
+    for frame in frames:
+        scene.frame_set(frame)
+        if rig is not None:
+            landmarks = world_landmarks(character, rig)
+            verts, tris = world_geometry(character)
+            bvh = build_bvh(verts, tris)
+        for view in views:
+            location = pose_camera(view, box.target_at(frame))
+            relpath = image_relpath(character.name, clip.name, view.id, frame)
+            if needs_render:
+                render_image(view.camera, job.out_dir / relpath, extra_outputs)
+            result["images"].append({"path": relpath, "clip": clip.name, "camera": view.id, "frame": frame})
+            if rig is not None:
+                R, t = extrinsics(view, location)
+                keypoints = label_image(landmarks, verts, bvh, location, K, R, t, resolution)
+                world = [[round(c, 5) for c in p] for p in landmarks]
+                coco.add(clip.name, view.id, frame, {"K": K, "R": R, "t": t}, keypoints, world)
+    result["seconds"]["render"] += time.perf_counter() - started
+
+    lo, hi = box.world_bounds_at(frames[0]) if box.framing == "follow" else (box.min, box.max)
+    result["clips"].append(
+        {
+            "name": clip.name,
+            "frameRange": [clip.frame_start, clip.frame_end],
+            "frames": frames,
+            "bbox": {"min": [round(c, 5) for c in lo], "max": [round(c, 5) for c in hi]},
+            "bboxEvaluations": box.evaluations,
+            "framing": box.framing,
+            "cameras": cameras,
+        }
+    )
+    log(f"{character.name}/{clip.name}: {len(frames)} frames x {len(views)} cameras")
+
+
+def render_character(spec: CharacterSpec, job: Job, manifest: ManifestWriter) -> dict:
+    result: dict = {
+        "name": spec.name,
+        "file": spec.file,
+        "status": "ok",
+        "seconds": {"import": 0.0, "bbox": 0.0, "cameras": 0.0, "render": 0.0},
+        "clips": [],
+        "images": [],
+        "annotations": None,
+        "warnings": [],
+    }
+    try:
+        started = time.perf_counter()
+        character = load_character(spec.name, resolve_file(job, spec))
+        clips = select_clips(character, spec.clips)
+        rig = build_rig(character) if job.outputs.keypoints else None
+        result["seconds"]["import"] = time.perf_counter() - started
+        log(f"{spec.name}: imported {character.path.name} (clips: {', '.join(c.name for c in clips)})")
+
+        manifest.device = configure_render(job.render)
+        add_lights()
+        coco = CocoWriter(spec.name, *job.render.resolution)
+        for clip in clips:
+            render_clip(character, clip, job, rig, coco, result)
+        if rig is not None:
+            result["annotations"] = coco.write(job.out_dir, rig.approximated())
+    except (CharacterError, RenderSetupError) as exc:
+        result.update(status="failed", error=str(exc))
+        error(f"{spec.name}: {exc}")
+    except Exception as exc:  # a bug or an odd file: record it, keep going with the others
+        result.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        error(f"{spec.name}: {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+    result["seconds"] = {k: round(v, 4) for k, v in result["seconds"].items()}
+    seconds = ", ".join(f"{k} {v:.2f} s" for k, v in result["seconds"].items())
+    log(f"{spec.name}: {result['status']}, {len(result['images'])} images ({seconds})")
+    return result
+
+
+def main() -> int:
+    args = parse_args()
+    job = load_job(args.job)
+    manifest = ManifestWriter(out_dir=job.out_dir, run_id=job.run_id, blender_version=bpy.app.version_string)
+    manifest.write()
+    log(f"job {job.run_id}: {len(job.characters)} characters, Blender {bpy.app.version_string}")
+    for spec in job.characters:
+        manifest.add(render_character(spec, job, manifest))
+    failed = [c["name"] for c in manifest.characters if c["status"] != "ok"]
+    log(f"job {job.run_id}: {len(manifest.characters) - len(failed)} ok, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

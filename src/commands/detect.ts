@@ -1,0 +1,41 @@
+/** `posefactory detect [runId]`: MediaPipe pose detection on a local run folder (web backend). */
+import { resolveLocalRunDir, runDetect } from "../detect/run.js";
+import type { CommandSpec } from "./types.js";
+
+export const command: CommandSpec = {
+  name: "detect",
+  description: "Detect poses with MediaPipe on a local run's renders (default: the latest run)",
+  arguments: ["[runId]"],
+  options: [{ flags: "--force", description: "detect again images that already have a detection" }],
+  async run(args, options, ctx) {
+    const { runId, runDir } = await resolveLocalRunDir(
+      typeof args[0] === "string" ? args[0] : undefined,
+      ctx,
+    );
+    const result = await runDetect(runDir, { force: options.force === true }, ctx);
+    const perImage =
+      result.seconds.perImage === null
+        ? ""
+        : `, ${(result.seconds.perImage * 1000).toFixed(0)} ms an image`;
+    ctx.output.text(
+      `detected ${result.detected} images of run ${runId} (pose found in ${result.found} of ${result.images}, ${result.skipped} already done) with ${result.model.name} (${result.model.source})${perImage}`,
+    );
+    ctx.output.text(`next: posefactory report ${runId}`);
+    ctx.output.result({
+      runId,
+      runDir,
+      images: result.images,
+      detected: result.detected,
+      found: result.found,
+      skipped: result.skipped,
+      model: {
+        name: result.model.name,
+        version: result.model.version,
+        sha256: result.model.sha256,
+        source: result.model.source,
+      },
+      seconds: result.seconds,
+    });
+    return 0;
+  },
+};

@@ -1,0 +1,45 @@
+import { UserError } from "../errors.js";
+import { attachJob, getJobStatus } from "../remote/jobs.js";
+import { jobDirOf } from "./job-commands.js";
+import { createLineStream } from "./stream-lines.js";
+import type { CommandSpec } from "./types.js";
+
+/**
+ * `posefactory logs <runId> [-f]`: print a job's log from the host; with -f follow it until
+ * the job ends (reconnecting if the connection drops). Ctrl-C only detaches: the job keeps
+ * running (stop it with `posefactory stop <runId>`).
+ */
+export const command: CommandSpec = {
+  name: "logs",
+  description: "print the log of a run's job on the target (-f: follow until it ends)",
+  arguments: ["<runId>"],
+  options: [{ flags: "-f, --follow", description: "keep streaming until the job ends" }],
+  async run(args, options, ctx) {
+    const { runId, dir } = jobDirOf(ctx, args[0]);
+    const executor = await ctx.executor();
+    if (!(await getJobStatus(executor, dir, ctx.signal))) {
+      throw new UserError(
+        `No job for run ${runId} on ${executor.description} (looked in ${dir}): check the run id.`,
+      );
+    }
+    const lines = createLineStream((line) => ctx.output.text(line));
+    try {
+      const { status, offset } = await attachJob(executor, dir, {
+        follow: options.follow === true,
+        stopOnAbort: false,
+        signal: ctx.signal,
+        logger: ctx.logger,
+        onOutput: (text) => lines.write(text),
+      });
+      lines.end();
+      ctx.output.result({ runId, status, bytes: offset });
+      return 0;
+    } catch (error) {
+      lines.end();
+      if (ctx.signal.aborted) {
+        ctx.logger.info(`detached; the job keeps running: posefactory stop ${runId} to stop it`);
+      }
+      throw error;
+    }
+  },
+};

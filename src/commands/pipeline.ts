@@ -1,0 +1,27 @@
+import { runPipeline } from "../pipeline/run.js";
+import type { CommandSpec } from "./types.js";
+
+export const command: CommandSpec = {
+  name: "pipeline",
+  description: "upload, render, detect, download and report: the whole run in one command",
+  options: [
+    { flags: "--force", description: "render every character again, even when an earlier render is reusable" },
+    { flags: "--resume <runId>", description: "continue a failed or interrupted run from its first unfinished step" },
+    { flags: "--dry-run", description: "print the plan (keys to upload, the job, the commands); change nothing" },
+    { flags: "--detach", description: "start the render job and return; finish later with --resume <runId>" },
+  ],
+  async run(_args, options, ctx) {
+    const result = await runPipeline(
+      {
+        force: options.force === true,
+        resume: options.resume as string | undefined,
+        dryRun: options.dryRun === true,
+        detach: options.detach === true,
+      },
+      ctx,
+    );
+    for (const line of result.lines) ctx.output.text(line);
+    ctx.output.result({ runId: result.runId, status: result.status, ...(result.record ? { record: result.record } : {}) });
+    return result.exitCode;
+  },
+};

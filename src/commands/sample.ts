@@ -1,0 +1,42 @@
+import { existsSync, mkdirSync } from "node:fs";
+import { resolve } from "node:path";
+import { resolveUserPath } from "../config/credentials.js";
+import { makeSampleCharacter } from "../render/sample.js";
+import type { CommandSpec } from "./types.js";
+
+export const command: CommandSpec = {
+  name: "sample",
+  description: "generate the sample character (a walking, waving mannequin) into the characters folder",
+  options: [
+    { flags: "--force", description: "regenerate it even when it exists" },
+    { flags: "--glb", description: "also write a GLB with two animations (Walk, Wave)" },
+  ],
+  needsConfig: false,
+  async run(_args, options, ctx) {
+    const dir = resolveUserPath(ctx.resolved.config.characters, ctx.resolved.baseDir);
+    mkdirSync(dir, { recursive: true });
+    const out = resolve(dir, "sample-walker.fbx");
+    const glb = options.glb ? resolve(dir, "sample-two-clips.glb") : undefined;
+    if (existsSync(out) && !options.force && (!glb || existsSync(glb))) {
+      ctx.output.text(`${out} exists (use --force to regenerate)`);
+      ctx.output.result({ files: [out], generated: false });
+      return 0;
+    }
+    const local = ctx.resolved.config.targets.local;
+    const blender = local?.executor === "local" ? local.blender : "blender";
+    ctx.logger.info("making the sample character with Blender...");
+    const executor = await (await import("../remote/index.js")).createExecutor(
+      { executor: "local", blender, python: "python3", workdir: ".posefactory/work", storage: { type: "fs", path: ".posefactory/storage", prefix: "" } },
+      { logger: ctx.logger, baseDir: ctx.resolved.baseDir, env: ctx.env },
+    );
+    try {
+      await makeSampleCharacter(executor, { blender, out, glbTwoClips: glb, logger: ctx.logger, signal: ctx.signal });
+    } finally {
+      await executor.close();
+    }
+    const files = glb ? [out, glb] : [out];
+    ctx.output.text(`Wrote ${files.join(", ")}`);
+    ctx.output.result({ files, generated: true });
+    return 0;
+  },
+};

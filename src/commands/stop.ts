@@ -1,0 +1,42 @@
+import { UserError } from "../errors.js";
+import { getJobStatus, stopJob } from "../remote/jobs.js";
+import { jobDirOf } from "./job-commands.js";
+import { describeJobStatus } from "./status.js";
+import type { CommandSpec } from "./types.js";
+
+/** `posefactory stop <runId>`: TERM the job's process group, KILL after the grace period. */
+export const command: CommandSpec = {
+  name: "stop",
+  description: "stop a run's job on the target (TERM, then KILL after a grace period)",
+  arguments: ["<runId>"],
+  options: [
+    {
+      flags: "--grace <seconds>",
+      description: "seconds between TERM and KILL",
+      defaultValue: 10,
+      parse: Number,
+    },
+  ],
+  async run(args, options, ctx) {
+    const { runId, dir } = jobDirOf(ctx, args[0]);
+    const executor = await ctx.executor();
+    const before = await getJobStatus(executor, dir, ctx.signal);
+    if (!before) {
+      throw new UserError(
+        `No job for run ${runId} on ${executor.description} (looked in ${dir}): check the run id.`,
+      );
+    }
+    if (before.state !== "running") {
+      ctx.output.text(`${describeJobStatus(runId, before)}: nothing to stop`);
+      ctx.output.result({ runId, stopped: false, ...before });
+      return 0;
+    }
+    const grace = Number(options.grace);
+    const after = await stopJob(executor, dir, {
+      graceSeconds: Number.isFinite(grace) && grace >= 0 ? grace : 10,
+    });
+    ctx.output.text(after ? describeJobStatus(runId, after) : `run ${runId}: stopped`);
+    ctx.output.result({ runId, stopped: true, ...after });
+    return 0;
+  },
+};

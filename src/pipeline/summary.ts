@@ -1,0 +1,32 @@
+/** The summary printed when a pipeline run ends. */
+import { formatTable } from "../output.js";
+import type { RunRecord } from "./run-record.js";
+
+const percent = (x: number | undefined) => (x === undefined ? "-" : `${(x * 100).toFixed(1)}%`);
+
+export function formatPipelineSummary(record: RunRecord): string[] {
+  const characters = formatTable([
+    ["", "CHARACTER", "IMAGES", "DETECTED", "PCK@0.1", ""],
+    ...record.characters.map((c) => [
+      c.status === "ok" ? "ok" : "FAILED",
+      c.name,
+      String(c.images),
+      percent(c.detectionRate),
+      percent(c.pck10),
+      c.error ?? (c.reusedFrom ? `reused from ${c.reusedFrom}` : ""),
+    ]),
+  ]);
+  const steps = record.steps
+    .map((s) => `${s.title} ${s.status === "done" ? `${s.seconds}s` : s.status}`)
+    .join(", ");
+  const lines = [
+    `run ${record.runId}: ${record.status}`,
+    characters,
+    `${record.counts.imagesRendered} images rendered, ${record.counts.imagesReused} reused; ${record.counts.uploaded} files uploaded`,
+    `steps: ${steps}`,
+  ];
+  if (record.cost) lines.push(`cost: $${record.cost.usd.toFixed(2)} (${(record.cost.hours * 60).toFixed(1)} min at $${record.cost.costPerHour}/h)`);
+  lines.push(`results: ${record.results.dir}`);
+  if (record.results.report) lines.push(`report:  ${record.results.report}`);
+  return lines;
+}

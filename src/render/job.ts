@@ -1,0 +1,134 @@
+/**
+ * Build job.json (src/render/job.schema.ts) from the config: which characters, clips,
+ * frames, cameras, render settings and outputs. Characters are files of the characters
+ * folder; a character's name is its file name without the extension, kept exactly (spaces,
+ * quotes and `$` are fine: every path is quoted) but it becomes a folder of every output
+ * path, so it must be one safe path segment.
+ */
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { readdir } from "node:fs/promises";
+import { extname, join } from "node:path";
+import type { Config } from "../config/schema.js";
+import { UserError } from "../errors.js";
+import { type Job, jobSchema } from "./job.schema.js";
+
+export const CHARACTER_EXTENSIONS = [".fbx", ".glb", ".gltf", ".blend"] as const;
+
+export interface CharacterFile {
+  name: string;
+  /** Path as Blender will open it (absolute locally). */
+  file: string;
+  sha256: string;
+}
+
+/** Why `name` cannot be a folder name, or undefined when it can. */
+export function unsafeNameReason(name: string): string | undefined {
+  if (name === "") return "it is empty";
+  if (name === "." || name === "..") return `"${name}" is not a folder name`;
+  if (name.includes("/") || name.includes("\\")) return "it contains a slash";
+  if (name.includes("\0")) return "it contains a NUL byte";
+  if (name.includes("..")) return 'it contains ".."';
+  return undefined;
+}
+
+/** `Samba "Dancing" $1.fbx` -> `Samba "Dancing" $1`; throws when that is not a safe segment. */
+export function characterNameOf(fileName: string): string {
+  const name = fileName.slice(0, fileName.length - extname(fileName).length);
+  const reason = unsafeNameReason(name);
+  if (reason)
+    throw new UserError(
+      `Character file \`${fileName}\` cannot be used: ${reason}. Rename the file.`,
+    );
+  return name;
+}
+
+export function isCharacterFile(fileName: string): boolean {
+  return (CHARACTER_EXTENSIONS as readonly string[]).includes(extname(fileName).toLowerCase());
+}
+
+export function hashFile(path: string): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    const hash = createHash("sha256");
+    createReadStream(path)
+      .on("data", (chunk) => hash.update(chunk))
+      .on("error", reject)
+      .on("end", () => resolvePromise(hash.digest("hex")));
+  });
+}
+
+/** The character files of a folder (not recursive), sorted by name, with their sha256. */
+export async function listCharacterFiles(dir: string): Promise<CharacterFile[]> {
+  let entries: string[];
+  try {
+    entries = (await readdir(dir, { withFileTypes: true }))
+      .filter((e) => e.isFile())
+      .map((e) => e.name);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") {
+      throw new UserError(
+        `Characters folder \`${dir}\` does not exist: create it, or run \`posefactory sample\``,
+      );
+    }
+    throw error;
+  }
+  const files = entries.filter(isCharacterFile).sort();
+  const byName = new Map<string, string>();
+  const result: CharacterFile[] = [];
+  for (const fileName of files) {
+    const name = characterNameOf(fileName);
+    const other = byName.get(name);
+    if (other !== undefined) {
+      throw new UserError(
+        `\`${other}\` and \`${fileName}\` in ${dir} would both be character \`${name}\`: rename one`,
+      );
+    }
+    byName.set(name, fileName);
+    const file = join(dir, fileName);
+    result.push({ name, file, sha256: await hashFile(file) });
+  }
+  return result;
+}
+
+export interface BuildJobOptions {
+  runId: string;
+  characters: CharacterFile[];
+  /** Run folder on the render host. */
+  outDir: string;
+}
+
+export function buildJob(config: Config, options: BuildJobOptions): Job {
+  const { cameras, render, outputs, frames } = config;
+  const clips = config.clips.length > 0 ? [...config.clips] : undefined;
+  const job: Job = {
+    version: 1,
+    runId: options.runId,
+    characters: options.characters.map((c) => ({
+      name: c.name,
+      file: c.file,
+      sha256: c.sha256,
+      ...(clips ? { clips } : {}),
+    })),
+    frames: "list" in frames ? { list: [...frames.list] } : { step: frames.step },
+    cameras: {
+      azimuthsDeg: [...cameras.azimuthsDeg],
+      elevationsDeg: [...cameras.elevationsDeg],
+      lensMm: cameras.lensMm,
+      sensorMm: cameras.sensorMm,
+      margin: cameras.margin,
+      framing: cameras.framing,
+      ...(cameras.distanceM !== undefined ? { distanceM: cameras.distanceM } : {}),
+      ...(cameras.heightM !== undefined ? { heightM: cameras.heightM } : {}),
+    },
+    render: {
+      engine: render.engine,
+      device: render.device,
+      samples: render.samples,
+      resolution: [render.resolution[0], render.resolution[1]],
+      transparent: render.transparent,
+    },
+    outputs: { ...outputs },
+    outDir: options.outDir,
+  };
+  return jobSchema.parse(job);
+}

@@ -1,0 +1,127 @@
+/**
+ * posefactory upload vs `rclone copy` on the same s3rver and the same files (300 of 1-50 KB
+ * plus 2 x 60 MB): the first upload, then a second run with nothing changed.
+ * posefactory is measured twice: the CLI as a process (`node dist/cli.js upload`, what a user
+ * runs; it also syncs the small blender/ folder) and the sync engine in-process (uploadDir).
+ * rclone runs with --transfers 8 (posefactory's default concurrency), AWS_CA_BUNDLE removed,
+ * and its remote configured only through RCLONE_CONFIG_* variables.
+ * Goals: no-change run <= 0.5x rclone's; first upload <= 1.0x rclone's.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { uploadDir } from "../../src/storage/sync.js";
+import { startS3rver } from "../helpers/s3rver.js";
+import { s3StorageFor, writeTree } from "../helpers/storage.js";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+
+function seconds(start: bigint): number {
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd = ROOT): number {
+  const start = process.hrtime.bigint();
+  const result = spawnSync(cmd, args, { env, cwd, encoding: "utf8", maxBuffer: 64 << 20 });
+  const elapsed = seconds(start);
+  if (result.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${result.status}):\n${result.stderr}`);
+  return elapsed;
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+// Build dist/ so the CLI measured is the current source (tsc emits even with type errors).
+spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], { cwd: ROOT });
+
+const work = mkdtempSync(join(tmpdir(), "pf-bench-sync-"));
+const server = await startS3rver({ buckets: ["bench"] });
+try {
+  const project = join(work, "project");
+  const characters = join(project, "characters");
+  mkdirSync(characters, { recursive: true });
+  writeTree(characters, { count: 300, big: 2, bigBytes: 60 * 1024 * 1024 });
+
+  const baseEnv = { ...process.env };
+  delete baseEnv.AWS_CA_BUNDLE;
+  const rcloneEnv = {
+    ...baseEnv,
+    RCLONE_CONFIG_BENCH_TYPE: "s3",
+    RCLONE_CONFIG_BENCH_PROVIDER: "Other",
+    RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: "S3RVER",
+    RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: "S3RVER",
+    RCLONE_CONFIG_BENCH_ENDPOINT: server.endpoint,
+    RCLONE_CONFIG_BENCH_REGION: "auto",
+    RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE: "true",
+    RCLONE_CONFIG_BENCH_NO_CHECK_BUCKET: "true",
+    RCLONE_CONFIG: "/dev/null",
+  };
+  const cliEnv = {
+    ...baseEnv,
+    POSEFACTORY_S3_ACCESS_KEY_ID: "S3RVER",
+    POSEFACTORY_S3_SECRET_ACCESS_KEY: "S3RVER",
+    NO_COLOR: "1",
+  };
+
+  const times = { rclone: [[], []], cli: [[], []], engine: [[], []] } as Record<string, [number[], number[]]>;
+  for (let round = 0; round < ROUNDS; round++) {
+    // Fresh prefixes and fresh local state each round: the first run really is a first run.
+    const rcloneDest = `bench:bench/rclone-${round}/`;
+    const rcloneArgs = ["copy", characters, rcloneDest, "--transfers", "8", "-q"];
+    times.rclone![0].push(run("rclone", rcloneArgs, rcloneEnv));
+
+    const cliDir = join(work, `cli-${round}`);
+    mkdirSync(cliDir);
+    writeFileSync(
+      join(cliDir, "posefactory.yaml"),
+      `target: s3\ncharacters: ${characters}\ntargets:\n  s3:\n    executor: local\n    storage:\n      type: s3\n      endpoint: ${server.endpoint}\n      bucket: bench\n      prefix: cli-${round}/\n`,
+    );
+    const cliArgs = [join(ROOT, "dist", "cli.js"), "upload", "--json", "-q"];
+    times.cli![0].push(run(process.execPath, cliArgs, cliEnv, cliDir));
+
+    const engineState = join(work, `engine-state-${round}`);
+    const engineRun = async () => {
+      const start = process.hrtime.bigint();
+      const storage = s3StorageFor(server.endpoint, {
+        bucket: "bench",
+        // posefactory's defaults: 16 MiB parts, multipart from 100 MiB.
+        partSize: 16 * 1024 * 1024,
+        multipartThreshold: 100 * 1024 * 1024,
+      });
+      await uploadDir(storage, characters, `engine-${round}/`, { stateDir: engineState, concurrency: 8 });
+      storage.destroy();
+      return seconds(start);
+    };
+    times.engine![0].push(await engineRun());
+
+    times.rclone![1].push(run("rclone", rcloneArgs, rcloneEnv));
+    times.cli![1].push(run(process.execPath, cliArgs, cliEnv, cliDir));
+    times.engine![1].push(await engineRun());
+  }
+
+  const fmt = (s: number) => `${s.toFixed(3)} s`;
+  const r = { first: median(times.rclone![0]), again: median(times.rclone![1]) };
+  console.log(`300 files of 1-50 KB + 2 x 60 MB on s3rver, ${ROUNDS} rounds, medians (all runs in brackets)`);
+  for (const [name, [first, again]] of Object.entries(times)) {
+    console.log(
+      `${name.padEnd(7)} first upload ${fmt(median(first))} [${first.map((x) => x.toFixed(2)).join(", ")}]   no-change ${fmt(median(again))} [${again.map((x) => x.toFixed(2)).join(", ")}]`,
+    );
+  }
+  for (const name of ["cli", "engine"]) {
+    const [first, again] = times[name]!;
+    const f = median(first) / r.first;
+    const a = median(again) / r.again;
+    console.log(
+      `ratio ${name}/rclone: first upload ${f.toFixed(2)} (goal <= 1.00 ${f <= 1 ? "met" : "MISSED"}), no-change ${a.toFixed(2)} (goal <= 0.50 ${a <= 0.5 ? "met" : "MISSED"})`,
+    );
+  }
+} finally {
+  await server.stop();
+  rmSync(work, { recursive: true, force: true });
+}

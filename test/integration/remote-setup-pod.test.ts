@@ -1,0 +1,214 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sshTargetSchema } from "../../src/config/schema.js";
+import { createSilentLogger } from "../../src/log.js";
+import { readSetupPodScript } from "../../src/remote/doctor.js";
+import { createExecutor } from "../../src/remote/index.js";
+import { quoteShell } from "../../src/remote/shell.js";
+import type { Executor } from "../../src/remote/types.js";
+import { type SshdServer, startSshd } from "../helpers/sshd.js";
+
+/**
+ * setup_pod.sh needs the internet and a GPU to install for real. Here it runs on the local
+ * sshd host with its installers replaced by stubs (PF_SETUP_LIB_ONLY=1 + redefined
+ * pf_install_*): what is tested is the real idempotence logic, the marker and the parsing.
+ */
+let server: SshdServer;
+let dir: string;
+let ssh: Executor;
+
+beforeAll(async () => {
+  server = await startSshd();
+  dir = mkdtempSync(join(tmpdir(), "pf-setup-"));
+  writeFileSync(join(dir, "setup_pod.sh"), readSetupPodScript());
+  ssh = await createExecutor(
+    sshTargetSchema.parse({
+      executor: "ssh",
+      host: server.host,
+      port: server.port,
+      user: server.user,
+      identityFile: server.identityFile,
+      storage: { type: "fs" },
+    }),
+    { logger: createSilentLogger(), baseDir: dir, home: dir, env: { PATH: process.env.PATH } },
+  );
+});
+
+afterAll(async () => {
+  await ssh?.close();
+  await server?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Source the script as a library in a fresh prefix, stub the installers, run `body`. */
+async function runWithStubs(prefix: string, body: string): Promise<{ code: number; out: string }> {
+  const script = `export PF_PREFIX=${quoteShell(join(dir, prefix))} PF_BIN=${quoteShell(join(dir, prefix, "bin"))}
+export PATH="$PF_BIN:$PATH"
+PF_SETUP_LIB_ONLY=1
+source ${quoteShell(join(dir, "setup_pod.sh"))}
+CALLS="$PF_PREFIX/calls"
+pf_install_packages() { echo packages >> "$CALLS"; }
+pf_install_blender() {
+  echo blender >> "$CALLS"
+  mkdir -p "$PF_PREFIX/blender-$BLENDER_VERSION"
+  printf '#!/bin/sh\\necho "Blender %s LTS"\\necho "build hash: x"\\n' "$BLENDER_VERSION" > "$PF_PREFIX/blender-$BLENDER_VERSION/blender"
+  chmod +x "$PF_PREFIX/blender-$BLENDER_VERSION/blender"
+}
+pf_install_rclone() {
+  echo rclone >> "$CALLS"
+  printf '#!/bin/sh\\necho "rclone v%s"\\necho "- os/version: stub"\\n' "$RCLONE_VERSION" > "$PF_BIN/rclone"
+  chmod +x "$PF_BIN/rclone"
+}
+pf_install_python() {
+  echo python >> "$CALLS"
+  mkdir -p "$PF_PREFIX/venv/bin"
+  printf '#!/bin/sh\\nif [ "$1" = --version ]; then echo "Python 3.11.9"; else echo "%s"; fi\\n' "$MEDIAPIPE_VERSION" > "$PF_PREFIX/venv/bin/python"
+  chmod +x "$PF_PREFIX/venv/bin/python"
+}
+pf_install_model() {
+  echo model >> "$CALLS"
+  mkdir -p "$PF_PREFIX/models"
+  echo "model bytes" > "$(pf_model_path)"
+  PF_MODEL_SHA256=$(pf_sha256 "$(pf_model_path)")
+}
+mkdir -p "$PF_BIN"
+${body}
+`;
+  let out = "";
+  const result = await ssh.run(script, {
+    onStdout: (t) => (out += t),
+    onStderr: (t) => (out += t),
+  });
+  return { code: result.exitCode, out };
+}
+
+function calls(prefix: string): string[] {
+  try {
+    return readFileSync(join(dir, prefix, "calls"), "utf8")
+      .trim()
+      .split("\n")
+      .filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+describe("setup_pod.sh over ssh", () => {
+  it("installs once, skips when the marker matches, redoes with --force, a missing tool or a bumped pin", async () => {
+    const all = ["packages", "blender", "rclone", "python", "model"];
+    const check0 = await runWithStubs("p1", "pf_main --check");
+    expect(check0.code).toBe(3);
+    expect(check0.out).toContain("missing: no marker");
+
+    const first = await runWithStubs("p1", "pf_main");
+    expect(first.code).toBe(0);
+    expect(calls("p1")).toEqual(all);
+    expect(first.out).toContain("blender: 4.2.3");
+    expect(first.out).toContain("rclone: 1.68.2");
+    expect(first.out).toContain("python: 3.11.9");
+    expect(first.out).toContain("mediapipe: 0.10.21");
+    expect(first.out).toMatch(/gpu: none/);
+    expect(first.out).toMatch(/disk: \d+\.\d GB free/);
+    const marker = readFileSync(join(dir, "p1", "setup.marker"), "utf8");
+    expect(marker).toMatch(
+      /^setup=1\nblender=4\.2\.3\nrclone=1\.68\.2\nmediapipe=0\.10\.21\nmodel=pose_landmarker_full\nmodel_sha256=[0-9a-f]{64}\n$/,
+    );
+
+    const second = await runWithStubs("p1", "pf_main");
+    expect(second.code).toBe(0);
+    expect(second.out).toContain("already set up");
+    expect(calls("p1")).toEqual(all);
+    expect((await runWithStubs("p1", "pf_main --check")).code).toBe(0);
+
+    const forced = await runWithStubs("p1", "pf_main --force");
+    expect(forced.code).toBe(0);
+    expect(calls("p1")).toEqual([...all, ...all]);
+
+    // A pod restart wiped a tool: set up again.
+    rmSync(join(dir, "p1", "bin", "rclone"));
+    const repaired = await runWithStubs("p1", "pf_main");
+    expect(repaired.out).toContain("needed: rclone 1.68.2 not found");
+    expect(calls("p1")).toHaveLength(15);
+
+    // A new pinned version: the marker no longer matches.
+    const bumped = await runWithStubs("p1", "MEDIAPIPE_VERSION=0.10.22\npf_main");
+    expect(bumped.out).toContain("marker differs");
+    expect(calls("p1")).toHaveLength(20);
+    expect(readFileSync(join(dir, "p1", "setup.marker"), "utf8")).toContain("mediapipe=0.10.22");
+
+    // A changed model file is caught by the recorded sha256.
+    writeFileSync(join(dir, "p1", "models", "pose_landmarker_full.task"), "tampered");
+    const tampered = await runWithStubs("p1", "MEDIAPIPE_VERSION=0.10.22\npf_main --check");
+    expect(tampered.code).toBe(3);
+    expect(tampered.out).toContain("missing: pose model missing or changed");
+  });
+
+  it("an interrupted setup leaves no marker, so the next run installs again", async () => {
+    const failed = await runWithStubs(
+      "p2",
+      'pf_install_rclone() { pf_die "network down"; }\npf_main',
+    );
+    expect(failed.code).toBe(1);
+    expect(failed.out).toContain("error: network down");
+    expect(() => readFileSync(join(dir, "p2", "setup.marker"))).toThrow();
+    const again = await runWithStubs("p2", "pf_main");
+    expect(again.code).toBe(0);
+    expect(calls("p2")).toEqual([
+      "packages",
+      "blender",
+      "packages",
+      "blender",
+      "rclone",
+      "python",
+      "model",
+    ]);
+  });
+
+  it("pf_fetch keeps a download only when its sha256 matches", async () => {
+    const source = join(dir, "payload.bin");
+    writeFileSync(source, "payload\n");
+    const wrong = "5".repeat(64);
+    const out = join(dir, "fetched", "payload.bin");
+    const ok = await runWithStubs(
+      "p3",
+      `want=$(sha256sum ${quoteShell(source)} | cut -d' ' -f1)\npf_fetch "file://${source}" "$want" ${quoteShell(out)} && echo fetched`,
+    );
+    expect(ok.out).toContain("fetched");
+    expect(readFileSync(out, "utf8")).toBe("payload\n");
+    rmSync(out);
+    const bad = await runWithStubs(
+      "p3",
+      `pf_fetch "file://${source}" ${wrong} ${quoteShell(out)}`,
+    );
+    expect(bad.code).toBe(1);
+    expect(bad.out).toContain("checksum mismatch");
+    expect(() => readFileSync(out)).toThrow();
+    expect(() => readFileSync(`${out}.part`)).toThrow();
+  });
+
+  it("parses the version lines of the real tools and of nvidia-smi", async () => {
+    const { out } = await runWithStubs(
+      "p4",
+      `echo "b=$(printf 'Blender 4.2.3 LTS\\n\\tbuild date: 2024\\n' | pf_parse_blender_version)"
+echo "b2=$(printf 'Blender 3.4.1\\n' | pf_parse_blender_version)"
+echo "r=$(printf 'rclone v1.60.1-DEV\\n- os/version: debian\\n' | pf_parse_rclone_version)"
+echo "p=$(printf 'Python 3.10.12\\n' | pf_parse_python_version)"
+printf 'NVIDIA A40, 46068 MiB, 535.129.03\\nNVIDIA RTX 4090, 24564 MiB, 550.54\\n' | pf_parse_gpus | sed 's/^/g=/'
+echo "real-blender=$(blender --version 2>/dev/null | pf_parse_blender_version)"
+echo "real-rclone=$(rclone version | pf_parse_rclone_version)"
+echo "real-python=$(python3 --version 2>&1 | pf_parse_python_version)"`,
+    );
+    expect(out).toContain("b=4.2.3\n");
+    expect(out).toContain("b2=3.4.1\n");
+    expect(out).toContain("r=1.60.1-DEV\n");
+    expect(out).toContain("p=3.10.12\n");
+    expect(out).toContain(
+      "g=NVIDIA A40 (46068 MiB, driver 535.129.03)\ng=NVIDIA RTX 4090 (24564 MiB, driver 550.54)\n",
+    );
+    expect(out).toMatch(/real-blender=\d+\.\d+\.\d+\n/);
+    expect(out).toMatch(/real-rclone=\d+\.\d+\.\d+/);
+    expect(out).toMatch(/real-python=3\.\d+\.\d+\n/);
+  });
+});

@@ -1,0 +1,279 @@
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sshTargetSchema } from "../../src/config/schema.js";
+import { exitCodeOf, InterruptedError, UserError } from "../../src/errors.js";
+import { createSilentLogger } from "../../src/log.js";
+import { knownHostsPath, listKnownHosts } from "../../src/remote/host-keys.js";
+import { createExecutor } from "../../src/remote/index.js";
+import { buildCommand } from "../../src/remote/shell.js";
+import type { Executor } from "../../src/remote/types.js";
+import { type SshdServer, startSshd } from "../helpers/sshd.js";
+
+let server: SshdServer;
+let home: string;
+const open: Executor[] = [];
+
+beforeAll(async () => {
+  server = await startSshd();
+  home = mkdtempSync(join(tmpdir(), "pf-home-"));
+});
+
+afterAll(async () => {
+  for (const ex of open) await ex.close();
+  await server?.stop();
+  rmSync(home, { recursive: true, force: true });
+});
+
+function target(extra: Record<string, unknown> = {}) {
+  return sshTargetSchema.parse({
+    executor: "ssh",
+    host: server.host,
+    port: server.port,
+    user: server.user,
+    identityFile: server.identityFile,
+    storage: { type: "fs" },
+    connectTimeoutSeconds: 10,
+    ...extra,
+  });
+}
+
+async function connect(extra: Record<string, unknown> = {}, homeDir = home): Promise<Executor> {
+  const ex = await createExecutor(target(extra), {
+    logger: createSilentLogger(),
+    baseDir: homeDir,
+    home: homeDir,
+    env: { PATH: process.env.PATH },
+  });
+  open.push(ex);
+  return ex;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const state = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
+    return state !== "Z" && state !== "X";
+  } catch {
+    return false;
+  }
+}
+
+describe("ssh executor against a real sshd", () => {
+  it("streams stdout and stderr live and returns the remote exit code", async () => {
+    const ex = await connect();
+    expect(ex.kind).toBe("ssh");
+    const events: { text: string; at: number }[] = [];
+    let stderr = "";
+    const result = await ex.run("echo first; echo warn >&2; sleep 1; echo second; exit 3", {
+      onStdout: (text) => events.push({ text, at: Date.now() }),
+      onStderr: (text) => {
+        stderr += text;
+        events.push({ text, at: Date.now() });
+      },
+    });
+    const ended = Date.now();
+    expect(result.exitCode).toBe(3);
+    expect(stderr).toBe("warn\n");
+    expect(result.stderrTail).toBe("warn");
+    const first = events.find((e) => e.text.includes("first"))!;
+    const second = events.find((e) => e.text.includes("second"))!;
+    // Ordering of arrival times, not durations: "first" arrived before "second" was even printed.
+    expect(first.at).toBeLessThan(second.at);
+    expect(first.at).toBeLessThan(ended);
+    expect((await ex.run("true")).exitCode).toBe(0);
+    expect((await ex.run("exit 255")).exitCode).toBe(255);
+  });
+
+  it("aborting a running sleep leaves no remote process and maps to exit code 130", async () => {
+    const ex = await connect();
+    const controller = new AbortController();
+    let out = "";
+    const run = ex.run("sleep 300 & echo $! $$; wait", {
+      signal: controller.signal,
+      onStdout: (text) => {
+        out += text;
+        if (out.includes("\n")) controller.abort();
+      },
+    });
+    const error = await run.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InterruptedError);
+    expect(exitCodeOf(error)).toBe(130);
+    const [sleepPid, bashPid] = out.trim().split(" ").map(Number);
+    expect(sleepPid).toBeGreaterThan(1);
+    // sshd runs on this machine: the PIDs it reported are ours to check.
+    expect(processAlive(sleepPid!)).toBe(false);
+    expect(processAlive(bashPid!)).toBe(false);
+    // Checked on the host too; a zombie (PID 1 here does not reap) counts as gone.
+    const stat = `/proc/${sleepPid}/stat`;
+    const check = await ex.run(
+      `if [ -r ${stat} ] && ! grep -q ') Z ' ${stat}; then echo alive; else echo gone; fi`,
+      {
+        onStdout: (t) => {
+          out = t;
+        },
+      },
+    );
+    expect(check.exitCode).toBe(0);
+    expect(out.trim()).toBe("gone");
+  });
+
+  it("passes names with spaces, quotes, $, backticks, ;, newlines and non-ASCII byte for byte", async () => {
+    const ex = await connect();
+    const names = [
+      "with space",
+      `both 'single' and "double"`,
+      "$HOME and ${PATH}",
+      "`id` and $(id)",
+      "a; rm -rf /tmp/x; echo",
+      "line one\nline two",
+      "ünïcødé 日本語 🎬",
+      "-starts-with-dash",
+      "",
+    ];
+    const dir = join(server.dir, "quoting");
+    const result = await ex.run(`${buildCommand(["printf", "%s\\0", ...names])} > args.bin`, {
+      cwd: dir,
+      env: { PF_ODD: names.join("|") },
+    });
+    expect(result.exitCode).toBe(0);
+    const expected = Buffer.from(names.map((n) => `${n}\0`).join(""), "utf8");
+    expect(readFileSync(join(dir, "args.bin"))).toEqual(expected);
+    expect(await ex.readFile(join(dir, "args.bin"))).toEqual(expected);
+    // The exported value arrives unchanged too.
+    let echoed = "";
+    await ex.run('printf %s "$PF_ODD"', {
+      env: { PF_ODD: names.join("|") },
+      onStdout: (t) => {
+        echoed += t;
+      },
+    });
+    expect(echoed).toBe(names.join("|"));
+    // And a file written through the executor, binary included.
+    const binary = Buffer.from([0, 1, 2, 255, 10, 13, 39, 34]);
+    await ex.writeFile(join(dir, "name with 'quote'", "bin.dat"), binary);
+    expect(readFileSync(join(dir, "name with 'quote'", "bin.dat"))).toEqual(binary);
+    expect(await ex.readFile(join(dir, "missing"))).toBeUndefined();
+  });
+
+  it("keeps an exported secret out of the host's process list while the script runs", async () => {
+    const ex = await connect();
+    const secret = `pf-secret-${Math.random().toString(36).slice(2)}`;
+    const controller = new AbortController();
+    let started = false;
+    const run = ex.run('echo started; sleep 30; echo "$PF_SECRET_TOKEN" > /dev/null', {
+      env: { PF_SECRET_TOKEN: secret },
+      signal: controller.signal,
+      onStdout: () => {
+        started = true;
+      },
+    });
+    while (!started) await new Promise((r) => setTimeout(r, 50));
+    const ps = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" });
+    expect(ps).toContain("sleep 30");
+    expect(ps).not.toContain(secret);
+    controller.abort();
+    await expect(run).rejects.toBeInstanceOf(InterruptedError);
+  });
+
+  it("reconnects after the connection drops", async () => {
+    const ex = await connect();
+    expect((await ex.run("true")).exitCode).toBe(0);
+    const pending = ex.run("sleep 5");
+    await new Promise((r) => setTimeout(r, 300));
+    await server.dropSessions();
+    const error = await pending.catch((e: unknown) => e);
+    expect((error as Error).name).toBe("ConnectionLostError");
+    expect((await ex.run("exit 7")).exitCode).toBe(7);
+  });
+});
+
+describe("connecting", () => {
+  it("retries until sshd answers, and fails with a clear message after the bounded time", async () => {
+    const error = await connect({ port: 1, connectTimeoutSeconds: 1 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as Error).message).toMatch(/Could not connect to .* within 1 s/);
+  });
+
+  it("resolves a ~/.ssh/config alias from the user's HOME", async () => {
+    const aliasHome = mkdtempSync(join(tmpdir(), "pf-alias-home-"));
+    try {
+      mkdirSync(join(aliasHome, ".ssh"));
+      writeFileSync(
+        join(aliasHome, ".ssh", "config"),
+        [
+          "Host pod",
+          `  HostName ${server.host}`,
+          `  Port ${server.port}`,
+          `  User ${server.user}`,
+          `  IdentityFile ${server.identityFile}`,
+          "Host *",
+          "  User nobody-else",
+          "",
+        ].join("\n"),
+      );
+      const ex = await createExecutor(
+        sshTargetSchema.parse({ executor: "ssh", host: "pod", storage: { type: "fs" } }),
+        {
+          logger: createSilentLogger(),
+          baseDir: aliasHome,
+          home: aliasHome,
+          env: { PATH: process.env.PATH },
+        },
+      );
+      open.push(ex);
+      expect(ex.description).toBe(`${server.user}@pod:${server.port}`);
+      let who = "";
+      await ex.run("whoami", { onStdout: (t) => (who += t) });
+      expect(who.trim()).toBe(server.user);
+    } finally {
+      rmSync(aliasHome, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("host keys", () => {
+  it("accept-new records, a changed key is refused with both fingerprints, strict refuses unknown hosts", async () => {
+    const keyHome = mkdtempSync(join(tmpdir(), "pf-keys-home-"));
+    try {
+      // strict, nothing recorded yet: refused, nothing written.
+      const strict = await connect({ hostKey: "strict" }, keyHome).catch((e: unknown) => e);
+      expect(strict).toBeInstanceOf(UserError);
+      expect((strict as Error).message).toContain("strict");
+      expect((strict as Error).message).toContain(server.hostKeyFingerprint);
+      expect(await listKnownHosts(knownHostsPath(keyHome))).toEqual([]);
+
+      // accept-new records the key.
+      const first = await connect({}, keyHome);
+      await first.close();
+      const recorded = await listKnownHosts(knownHostsPath(keyHome));
+      expect(recorded).toEqual([
+        {
+          host: `${server.host}:${server.port}`,
+          type: "ssh-ed25519",
+          fingerprint: server.hostKeyFingerprint,
+        },
+      ]);
+      // strict now accepts it.
+      await (await connect({ hostKey: "strict" }, keyHome)).close();
+      // A pinned fingerprint is accepted when it matches.
+      await (await connect({ hostKey: server.hostKeyFingerprint }, keyHome)).close();
+
+      // Same host:port, another key: refused with both fingerprints and the forget command.
+      const oldFingerprint = server.hostKeyFingerprint;
+      await server.restart({ newHostKey: true });
+      const changed = await connect({}, keyHome).catch((e: unknown) => e);
+      expect(changed).toBeInstanceOf(UserError);
+      const message = (changed as Error).message;
+      expect(message).toContain(oldFingerprint);
+      expect(message).toContain(server.hostKeyFingerprint);
+      expect(message).toContain(`posefactory known-hosts forget ${server.host}:${server.port}`);
+      const pinned = await connect({ hostKey: oldFingerprint }, keyHome).catch((e: unknown) => e);
+      expect((pinned as Error).message).toContain(server.hostKeyFingerprint);
+    } finally {
+      rmSync(keyHome, { recursive: true, force: true });
+    }
+  });
+});

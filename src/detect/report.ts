@@ -6,7 +6,7 @@
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import sharp from "sharp";
+import sharp, { type OverlayOptions } from "sharp";
 import type { Evaluation, ImageRecord, PckStats, Summary } from "./evaluate.js";
 import { COCO_KEYPOINTS, MEDIAPIPE_CONNECTIONS } from "./landmarks.js";
 import { annotationsSchema, type Detection, detectionSchema } from "./schema.js";
@@ -241,7 +241,7 @@ async function writeContactSheets(runDir: string, assets: ImageAssets[]): Promis
       const step = columns.length / SHEET_MAX_COLUMNS;
       columns = Array.from({ length: SHEET_MAX_COLUMNS }, (_, i) => columns[Math.floor(i * step)]!);
     }
-    const cells: sharp.OverlayOptions[] = [];
+    const cells: OverlayOptions[] = [];
     for (const [row, view] of views.entries()) {
       for (const [col, key] of columns.entries()) {
         const asset = own.find(

@@ -340,6 +340,13 @@ export async function attachJob(
         delay = Math.min(delay * 2, 5000);
         continue;
       }
+      if (lostSince !== undefined && error instanceof UserError) {
+        // Reconnecting gave up (the executor's own bounded retry): the job is still there.
+        throw new UserError(
+          `${error.message}\nThe job keeps running on the host: attach again with \`posefactory logs <runId> -f\`.`,
+          { cause: error },
+        );
+      }
       if (isAbortError(error)) {
         if (options.stopOnAbort ?? true) {
           options.logger?.info("stopping the job on the host");

@@ -332,7 +332,8 @@ export class SshExecutor implements Executor {
     const text = buildScript({ script, env: options.env, cwd: options.cwd });
     // The inner bash reports its process group first, so an abort can stop everything it starts.
     const inner = `printf '${PGID_PREFIX}%s\\n' "$$"; exec ${buildCommand(["bash", ...BASH_STDIN_ARGS])}`;
-    const command = `exec setsid -w bash --noprofile --norc -c ${quoteShell(inner)}`;
+    // Without setsid (rare), OpenSSH already made the session's shell a process group leader.
+    const command = `if command -v setsid >/dev/null 2>&1; then exec setsid -w bash --noprofile --norc -c ${quoteShell(inner)}; else exec bash --noprofile --norc -c ${quoteShell(inner)}; fi`;
     const channel = await this.openChannel(command, signal);
     const encoding = options.encoding ?? "utf8";
     const stdoutDecoder = new StringDecoder(encoding);

@@ -17,7 +17,8 @@ import { pipeline } from "node:stream/promises";
 
 export async function hashFile(file: string, signal?: AbortSignal, size?: number): Promise<string> {
   // Small files in one read: a stream would allocate a 1 MiB buffer for each of them.
-  if (size !== undefined && size <= 4 * 1024 * 1024) return hashBytes(await readFile(file, { signal }));
+  if (size !== undefined && size <= 4 * 1024 * 1024)
+    return hashBytes(await readFile(file, { signal }));
   const hash = createHash("sha256");
   await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), hash, { signal });
   return hash.digest("hex");

@@ -315,7 +315,10 @@ export class S3Storage implements Storage {
       // Small files go as one buffer: no stream machinery, no 1 MiB read buffer per file.
       const body = await readFile(file);
       if (hashBytes(body) !== options.sha256) {
-        throw new StorageError("transfer", `${file} changed after it was hashed: run the upload again.`);
+        throw new StorageError(
+          "transfer",
+          `${file} changed after it was hashed: run the upload again.`,
+        );
       }
       const result = await this.retry(
         `PUT ${key}`,
@@ -340,7 +343,8 @@ export class S3Storage implements Storage {
   ): Promise<PutResult> {
     // A stream can be read once: no retry of the whole request here.
     try {
-      if (size >= this.multipartThreshold) return await this.uploadMultipart(key, body, size, options);
+      if (size >= this.multipartThreshold)
+        return await this.uploadMultipart(key, body, size, options);
       return await this.putSingle(key, body, size, options);
     } catch (error) {
       throw this.translate(error, `PUT ${key}`);
@@ -353,7 +357,11 @@ export class S3Storage implements Storage {
     options: { contentType?: string; signal?: AbortSignal } = {},
   ): Promise<PutResult> {
     const body = typeof data === "string" ? Buffer.from(data) : data;
-    return this.retry(`PUT ${key}`, () => this.putBody(key, body, hashBytes(body), options), options.signal);
+    return this.retry(
+      `PUT ${key}`,
+      () => this.putBody(key, body, hashBytes(body), options),
+      options.signal,
+    );
   }
 
   private async putBody(

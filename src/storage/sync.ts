@@ -246,7 +246,11 @@ export async function planUpload(
         }
       }
       if (remoteHash === sha256) return;
-      actions[i] = { ...action, sha256, reason: remoteHash === undefined ? "unverified" : "changed" };
+      actions[i] = {
+        ...action,
+        sha256,
+        reason: remoteHash === undefined ? "unverified" : "changed",
+      };
     },
     options.signal,
   );
@@ -282,7 +286,9 @@ export async function executeUpload(
       async (action) => {
         // The plan hashed the file at one (size, mtime); a change before or during the
         // upload shows in the stat after it (and small files are re-hashed in memory).
-        const sha256 = action.sha256 ?? (await cache.hash(action.file, action.size, action.mtimeMs, options.signal));
+        const sha256 =
+          action.sha256 ??
+          (await cache.hash(action.file, action.size, action.mtimeMs, options.signal));
         let sent = 0;
         const result = await storage.putFile(action.key, action.file, {
           sha256,

@@ -27,7 +27,8 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd = ROOT): n
   const start = process.hrtime.bigint();
   const result = spawnSync(cmd, args, { env, cwd, encoding: "utf8", maxBuffer: 64 << 20 });
   const elapsed = seconds(start);
-  if (result.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${result.status}):\n${result.stderr}`);
+  if (result.status !== 0)
+    throw new Error(`${cmd} ${args.join(" ")} failed (${result.status}):\n${result.stderr}`);
   return elapsed;
 }
 
@@ -38,7 +39,9 @@ function median(values: number[]): number {
 }
 
 // Build dist/ so the CLI measured is the current source (tsc emits even with type errors).
-spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], { cwd: ROOT });
+spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], {
+  cwd: ROOT,
+});
 
 const work = mkdtempSync(join(tmpdir(), "pf-bench-sync-"));
 const server = await startS3rver({ buckets: ["bench"] });
@@ -69,7 +72,10 @@ try {
     NO_COLOR: "1",
   };
 
-  const times = { rclone: [[], []], cli: [[], []], engine: [[], []] } as Record<string, [number[], number[]]>;
+  const times = { rclone: [[], []], cli: [[], []], engine: [[], []] } as Record<
+    string,
+    [number[], number[]]
+  >;
   for (let round = 0; round < ROUNDS; round++) {
     // Fresh prefixes and fresh local state each round: the first run really is a first run.
     const rcloneDest = `bench:bench/rclone-${round}/`;
@@ -94,7 +100,10 @@ try {
         partSize: 16 * 1024 * 1024,
         multipartThreshold: 100 * 1024 * 1024,
       });
-      await uploadDir(storage, characters, `engine-${round}/`, { stateDir: engineState, concurrency: 8 });
+      await uploadDir(storage, characters, `engine-${round}/`, {
+        stateDir: engineState,
+        concurrency: 8,
+      });
       storage.destroy();
       return seconds(start);
     };
@@ -105,9 +114,22 @@ try {
     times.engine![1].push(await engineRun());
   }
 
+  // How much of the CLI's time is process start-up (module loading) rather than syncing.
+  const startup = median(
+    [0, 1, 2].map(() => run(process.execPath, [join(ROOT, "dist", "cli.js"), "--version"], cliEnv)),
+  );
+  const sdkLoad = median(
+    [0, 1, 2].map(() => run(process.execPath, ["-e", 'import("@aws-sdk/client-s3")'], cliEnv)),
+  );
+  const bare = median([0, 1, 2].map(() => run(process.execPath, ["-e", "0"], cliEnv)));
+  console.log(
+    `start-up: node alone ${bare.toFixed(3)} s, node + AWS SDK ${sdkLoad.toFixed(3)} s, posefactory --version ${startup.toFixed(3)} s`,
+  );
   const fmt = (s: number) => `${s.toFixed(3)} s`;
   const r = { first: median(times.rclone![0]), again: median(times.rclone![1]) };
-  console.log(`300 files of 1-50 KB + 2 x 60 MB on s3rver, ${ROUNDS} rounds, medians (all runs in brackets)`);
+  console.log(
+    `300 files of 1-50 KB + 2 x 60 MB on s3rver, ${ROUNDS} rounds, medians (all runs in brackets)`,
+  );
   for (const [name, [first, again]] of Object.entries(times)) {
     console.log(
       `${name.padEnd(7)} first upload ${fmt(median(first))} [${first.map((x) => x.toFixed(2)).join(", ")}]   no-change ${fmt(median(again))} [${again.map((x) => x.toFixed(2)).join(", ")}]`,

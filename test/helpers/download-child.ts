@@ -7,7 +7,13 @@
 import { downloadPrefix } from "../../src/storage/sync.js";
 import { s3StorageFor } from "./storage.js";
 
-const [endpoint, keyPrefix, dest, stateDir, blockAfter] = process.argv.slice(2) as [string, string, string, string, string];
+const [endpoint, keyPrefix, dest, stateDir, blockAfter] = process.argv.slice(2) as [
+  string,
+  string,
+  string,
+  string,
+  string,
+];
 let bytes = 0;
 await downloadPrefix(s3StorageFor(endpoint), keyPrefix, dest, {
   stateDir,

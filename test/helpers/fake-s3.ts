@@ -54,7 +54,9 @@ export async function startFakeS3(options: FakeS3Options): Promise<FakeS3> {
       return;
     }
     res.writeHead(501, { "content-type": "application/xml" });
-    res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NotImplemented</Code><Message>fake</Message></Error>`);
+    res.end(
+      `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NotImplemented</Code><Message>fake</Message></Error>`,
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;

@@ -2,7 +2,7 @@
 // ListObjectsV2 continuation token uses DES, which Node 20 only has in the legacy provider).
 // Usage: node --openssl-legacy-provider s3rver-launcher.mjs <directory> <bucket>...
 // Prints one line `READY <port>` on stdout once it listens on 127.0.0.1:<random port>.
-// Every request is recorded (method, path) so tests can count HEADs and PUTs at the server:
+// Every request is recorded (method, path, content-length) so tests can count HEADs and PUTs at the server:
 // GET /__requests returns them as JSON; DELETE /__requests clears them.
 import http from "node:http";
 import S3rver from "s3rver";
@@ -23,7 +23,11 @@ const server = http.createServer((req, res) => {
     res.end(req.method === "DELETE" ? "[]" : JSON.stringify(requests));
     return;
   }
-  requests.push({ method: req.method, path: req.url });
+  requests.push({
+    method: req.method,
+    path: req.url,
+    contentLength: Number(req.headers["content-length"] ?? 0),
+  });
   handle(req, res);
 });
 server.keepAliveTimeout = 5000;

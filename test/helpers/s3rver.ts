@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 export interface S3rverRequest {
   method: string;
   path: string;
+  contentLength: number;
 }
 
 export interface S3rverHandle {

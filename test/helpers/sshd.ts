@@ -30,6 +30,10 @@ export interface SshdServer {
    * new listener presents a freshly generated host key.
    */
   restart(options?: { newHostKey?: boolean }): Promise<void>;
+  /** Stop listening (sessions dropped): clients now get "connection refused" until resume(). */
+  pause(): Promise<void>;
+  /** Listen again on the same port with the same host key. */
+  resume(): Promise<void>;
   /** Stop the listener and every session process: leaves no process behind. */
   stop(): Promise<void>;
 }
@@ -124,6 +128,13 @@ export async function startSshd(): Promise<SshdServer> {
         hostKey = generateHostKey();
         server.hostKeyFingerprint = fingerprintOf(`${hostKey}.pub`);
       }
+      await startListener();
+    },
+    async pause() {
+      await killTree(child.pid!, { includeRoot: false, onlySshd: true });
+      await stopChild(child);
+    },
+    async resume() {
       await startListener();
     },
     async stop() {

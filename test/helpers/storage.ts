@@ -23,7 +23,10 @@ export function s3StorageFor(
     region: "auto",
     forcePathStyle: true,
     // s3rver accepts the access key id S3RVER (any secret).
-    credentials: { accessKeyId: options.accessKeyId ?? "S3RVER", secretAccessKey: options.secretAccessKey ?? "S3RVER" },
+    credentials: {
+      accessKeyId: options.accessKeyId ?? "S3RVER",
+      secretAccessKey: options.secretAccessKey ?? "S3RVER",
+    },
     partSize: options.partSize ?? 5 * 1024 * 1024,
     multipartThreshold: options.multipartThreshold ?? options.partSize ?? 5 * 1024 * 1024,
     connectTimeoutMs: 2000,
@@ -31,7 +34,10 @@ export function s3StorageFor(
 }
 
 /** Write `count` files of 1-50 KB (deterministic sizes) plus big files of `bigBytes` each. */
-export function writeTree(dir: string, options: { count: number; big?: number; bigBytes?: number }): string[] {
+export function writeTree(
+  dir: string,
+  options: { count: number; big?: number; bigBytes?: number },
+): string[] {
   const files: string[] = [];
   for (let i = 0; i < options.count; i++) {
     const rel = `set${i % 7}/file-${String(i).padStart(4, "0")}.bin`;

@@ -3,7 +3,7 @@
  * on the sample character rendered by Blender at 256x256 from 8 views, then the evaluation
  * checked against an independent computation, then report.html opened in Chromium.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -16,6 +16,7 @@ import { type DetectResult, runDetect, runReport } from "../../src/detect/run.js
 import { annotationsSchema, type Detection, detectionSchema } from "../../src/detect/schema.js";
 import { createSilentLogger } from "../../src/log.js";
 import { getSampleCharacters, makeJob, renderJob } from "../helpers/blender.js";
+import { cleanEnv, runCli } from "../helpers/cli.js";
 
 const VIEWS = [
   "az000_el10",
@@ -214,5 +215,26 @@ describe("web detector on the rendered sample character", () => {
       await session.close();
       await server.close();
     }
+  });
+
+  it("`posefactory detect` and `report` work on the latest local run", async () => {
+    writeFileSync(join(dir, "posefactory.yaml"), "version: 1\n");
+    const env = cleanEnv({ POSEFACTORY_CACHE_DIR: join(dir, "cache") }, join(dir, "home"));
+    const detected = await runCli(["detect", "--json"], { cwd: dir, env });
+    expect(detected.code).toBe(0);
+    expect(JSON.parse(detected.stdout)).toMatchObject({
+      runId: "20261125-000000-test01",
+      images: 8,
+      skipped: 8,
+      detected: 0,
+    });
+    const report = await runCli(["report", "20261125-000000-test01"], { cwd: dir, env });
+    expect(report.code).toBe(0);
+    const lines = report.stdout.trim().split("\n");
+    expect(lines[0]).toMatch(/^view\s+images\s+found/);
+    expect(lines.at(-1)).toBe(join(runDir, "report.html"));
+    const missing = await runCli(["report", "20990101-000000-nope00"], { cwd: dir, env });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/posefactory download/);
   });
 });

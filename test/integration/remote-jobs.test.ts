@@ -153,7 +153,8 @@ describe("attaching over ssh when the connection drops", () => {
       logger,
       onOutput: (t) => {
         text += t;
-        if (!dropped && text.includes("line 0010")) dropped = server.dropSessions();
+        // Restart sshd and kill the session processes: established connections die too.
+        if (!dropped && text.includes("line 0010")) dropped = server.restart();
       },
     });
     await dropped;

@@ -178,10 +178,7 @@ describe("setup_pod.sh over ssh", () => {
     expect(ok.out).toContain("fetched");
     expect(readFileSync(out, "utf8")).toBe("payload\n");
     rmSync(out);
-    const bad = await runWithStubs(
-      "p3",
-      `pf_fetch "file://${source}" ${wrong} ${quoteShell(out)}`,
-    );
+    const bad = await runWithStubs("p3", `pf_fetch "file://${source}" ${wrong} ${quoteShell(out)}`);
     expect(bad.code).toBe(1);
     expect(bad.out).toContain("checksum mismatch");
     expect(() => readFileSync(out)).toThrow();

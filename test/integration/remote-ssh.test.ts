@@ -1,11 +1,12 @@
-import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sshTargetSchema } from "../../src/config/schema.js";
 import { exitCodeOf, InterruptedError, UserError } from "../../src/errors.js";
 import { createSilentLogger } from "../../src/log.js";
+import { checkRemote } from "../../src/remote/doctor.js";
 import { knownHostsPath, listKnownHosts } from "../../src/remote/host-keys.js";
 import { createExecutor } from "../../src/remote/index.js";
 import { buildCommand } from "../../src/remote/shell.js";
@@ -125,6 +126,7 @@ describe("ssh executor against a real sshd", () => {
     const names = [
       "with space",
       `both 'single' and "double"`,
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal ${} is the point
       "$HOME and ${PATH}",
       "`id` and $(id)",
       "a; rm -rf /tmp/x; echo",
@@ -191,7 +193,20 @@ describe("ssh executor against a real sshd", () => {
 });
 
 describe("connecting", () => {
-  it("retries until sshd answers, and fails with a clear message after the bounded time", async () => {
+  it("retries while sshd is not answering yet (a pod that just started) and then connects", async () => {
+    await server.pause();
+    let resumed = false;
+    const resuming = new Promise((r) => setTimeout(r, 1500)).then(async () => {
+      await server.resume();
+      resumed = true;
+    });
+    const ex = await connect({ connectTimeoutSeconds: 60 });
+    await resuming;
+    expect(resumed).toBe(true);
+    expect((await ex.run("exit 4")).exitCode).toBe(4);
+  });
+
+  it("fails with a clear message after the bounded time", async () => {
     const error = await connect({ port: 1, connectTimeoutSeconds: 1 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UserError);
     expect((error as Error).message).toMatch(/Could not connect to .* within 1 s/);
@@ -231,6 +246,95 @@ describe("connecting", () => {
     } finally {
       rmSync(aliasHome, { recursive: true, force: true });
     }
+  });
+});
+
+/** Per-connection sshd processes are the listener's direct children. */
+function countConnections(): number {
+  let count = 0;
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[1]) === server.pid && fields[0] !== "Z") count++;
+    } catch {
+      // Gone while listing.
+    }
+  }
+  return count;
+}
+
+describe("one connection, ssh-agent, doctor", () => {
+  it("reuses one connection for every run of an executor", async () => {
+    const before = countConnections();
+    const ex = await connect();
+    for (let i = 0; i < 5; i++) expect((await ex.run(`exit ${i}`)).exitCode).toBe(i);
+    await ex.readFile("/etc/hostname");
+    await ex.writeFile(join(server.dir, "one-connection.txt"), "x");
+    expect(countConnections() - before).toBe(1);
+  });
+
+  it("authenticates with ssh-agent when SSH_AUTH_SOCK is set and no key file is given", async () => {
+    const agentHome = mkdtempSync(join(tmpdir(), "pf-agent-"));
+    const sock = join(agentHome, "agent.sock");
+    const agent: ChildProcess = spawn("ssh-agent", ["-D", "-a", sock], { stdio: "ignore" });
+    try {
+      for (let i = 0; i < 100; i++) {
+        try {
+          execFileSync("ssh-add", ["-l"], { env: { SSH_AUTH_SOCK: sock }, stdio: "ignore" });
+          break;
+        } catch (error) {
+          // Exit 1 = agent up with no keys; 2 = not reachable yet.
+          if ((error as { status?: number }).status === 1) break;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+      execFileSync("ssh-add", [server.identityFile], {
+        env: { SSH_AUTH_SOCK: sock },
+        stdio: "ignore",
+      });
+      const ex = await createExecutor(target({ identityFile: undefined }), {
+        logger: createSilentLogger(),
+        baseDir: agentHome,
+        home: agentHome,
+        env: { PATH: process.env.PATH, SSH_AUTH_SOCK: sock },
+      });
+      open.push(ex);
+      expect((await ex.run("exit 9")).exitCode).toBe(9);
+      // Without the agent and without a key there is nothing to authenticate with.
+      const error = await createExecutor(target({ identityFile: undefined }), {
+        logger: createSilentLogger(),
+        baseDir: agentHome,
+        home: agentHome,
+        env: { PATH: process.env.PATH },
+      }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UserError);
+      expect((error as Error).message).toMatch(/Authentication failed .*nothing: no key found/);
+    } finally {
+      agent.kill("SIGTERM");
+      await new Promise((r) => agent.once("exit", r));
+      rmSync(agentHome, { recursive: true, force: true });
+    }
+  });
+
+  it("doctor's remote checks: reachable, host key, tool versions, GPU", async () => {
+    const checks = await checkRemote(target(), { connect: () => connect() });
+    const byName = Object.fromEntries(checks.map((c) => [c.name, c]));
+    expect(byName.reachable).toMatchObject({ ok: true });
+    expect(byName["host key"]?.detail).toContain(server.hostKeyFingerprint);
+    expect(byName["remote blender"]).toMatchObject({ ok: true });
+    expect(byName["remote blender"]?.detail).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(byName["remote rclone"]?.ok).toBe(true);
+    expect(byName["remote python"]?.detail).toMatch(/^3\.\d+\.\d+$/);
+    // No mediapipe and no GPU on this machine: reported with what to do.
+    expect(byName["remote mediapipe"]).toMatchObject({ ok: false, detail: "not found" });
+    expect(byName["remote mediapipe"]?.fix).toContain("setup-pod");
+    expect(byName["remote gpu"]).toMatchObject({ ok: false });
+    const down = await checkRemote(target({ port: 1, connectTimeoutSeconds: 1 }), {
+      connect: () => connect({ port: 1, connectTimeoutSeconds: 1 }),
+    });
+    expect(down).toEqual([expect.objectContaining({ name: "reachable", ok: false })]);
   });
 });
 

@@ -4,7 +4,15 @@
  */
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -49,7 +57,16 @@ describe("interrupted download", () => {
 
     const child = spawn(
       process.execPath,
-      ["--import", "tsx", CHILD, server.endpoint, "runs/r1/", dest, stateDir, String(8 * 1024 * 1024)],
+      [
+        "--import",
+        "tsx",
+        CHILD,
+        server.endpoint,
+        "runs/r1/",
+        dest,
+        stateDir,
+        String(8 * 1024 * 1024),
+      ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     let stderr = "";
@@ -58,7 +75,8 @@ describe("interrupted download", () => {
     await new Promise<void>((resolve, reject) => {
       child.stdout.on("data", (d: Buffer) => {
         if (d.toString().includes("HALF")) resolve();
-        if (d.toString().includes("DONE")) reject(new Error("the child finished before it was killed"));
+        if (d.toString().includes("DONE"))
+          reject(new Error("the child finished before it was killed"));
       });
       child.once("exit", (code) => reject(new Error(`child exited early (${code}): ${stderr}`)));
     });

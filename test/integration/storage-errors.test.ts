@@ -22,7 +22,8 @@ beforeAll(async () => {
     error: {
       status: 403,
       code: "SignatureDoesNotMatch",
-      message: "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+      message:
+        "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
     },
   });
 });
@@ -42,7 +43,10 @@ async function upload(endpoint: string, bucket: string, keyId = "S3RVER") {
     `target: s\ntargets:\n  s:\n    executor: local\n    storage:\n      type: s3\n      endpoint: ${endpoint}\n      bucket: ${bucket}\n`,
   );
   const env = cleanEnv(
-    { POSEFACTORY_S3_ACCESS_KEY_ID: keyId, POSEFACTORY_S3_SECRET_ACCESS_KEY: "not-the-right-secret" },
+    {
+      POSEFACTORY_S3_ACCESS_KEY_ID: keyId,
+      POSEFACTORY_S3_SECRET_ACCESS_KEY: "not-the-right-secret",
+    },
     t.home,
   );
   return runCli(["upload"], { cwd: t.dir, env });
@@ -80,9 +84,21 @@ describe("storage errors", () => {
   it("the three messages differ, and checkStorage reports which check failed", async () => {
     const port = await deadPort();
     const cases = [
-      { storage: s3StorageFor(fake.endpoint), failed: "storage credentials accepted", kind: "credentials" },
-      { storage: s3StorageFor(server.endpoint, { bucket: "no-such-bucket" }), failed: "storage bucket exists", kind: "bucket" },
-      { storage: s3StorageFor(`http://127.0.0.1:${port}`), failed: "storage endpoint reachable", kind: "unreachable" },
+      {
+        storage: s3StorageFor(fake.endpoint),
+        failed: "storage credentials accepted",
+        kind: "credentials",
+      },
+      {
+        storage: s3StorageFor(server.endpoint, { bucket: "no-such-bucket" }),
+        failed: "storage bucket exists",
+        kind: "bucket",
+      },
+      {
+        storage: s3StorageFor(`http://127.0.0.1:${port}`),
+        failed: "storage endpoint reachable",
+        kind: "unreachable",
+      },
     ];
     const messages = new Set<string>();
     for (const c of cases) {

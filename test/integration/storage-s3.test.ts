@@ -49,12 +49,25 @@ describe("S3Storage on s3rver", () => {
       // Uneven chunks, as a real stream gives them.
       const chunks = [data.subarray(0, 1000), data.subarray(1000, 70_000), data.subarray(70_000)];
       const key = `stream/${size}.bin`;
+      await server.resetRequests();
       await s.putStream(key, Readable.from(chunks), size, { sha256: sha(data) });
       const out = join(dir, `${size}.out`);
       const info = await s.getFile(key, out);
       expect(readFileSync(out).equals(data)).toBe(true);
       expect(info.sha256).toBe(sha(data));
       expect((await s.head(key))?.sha256).toBe(sha(data));
+      // Multipart: every part but the last has the same size (R2 requires it).
+      const parts = (await server.requests()).filter(
+        (r) => r.method === "PUT" && r.path.includes("partNumber="),
+      );
+      if (size > 5 * 1024 * 1024) {
+        expect(parts.length).toBe(3);
+        expect(new Set(parts.slice(0, -1).map((p) => p.contentLength))).toEqual(
+          new Set([5 * 1024 * 1024]),
+        );
+      } else {
+        expect(parts.length).toBe(0);
+      }
     }
   });
 
@@ -68,13 +81,21 @@ describe("S3Storage on s3rver", () => {
     const listed: string[] = [];
     for await (const o of s.list("many/")) listed.push(o.key);
     expect(listed).toEqual(keys);
-    const lists = (await server.requests()).filter((r) => r.method === "GET" && r.path.includes("list-type=2"));
+    const lists = (await server.requests()).filter(
+      (r) => r.method === "GET" && r.path.includes("list-type=2"),
+    );
     expect(lists.length).toBe(2);
   });
 
   it("names with spaces, quotes, $ and non-ASCII round-trip exactly", async () => {
     const s = storage();
-    const names = ["a b.txt", `q"uo'te.txt`, "$HOME and $(x).txt", "Ünïcödé 日本 😀.txt", "100% + #hash?.txt"];
+    const names = [
+      "a b.txt",
+      `q"uo'te.txt`,
+      "$HOME and $(x).txt",
+      "Ünïcödé 日本 😀.txt",
+      "100% + #hash?.txt",
+    ];
     for (const name of names) {
       const file = join(dir, `src-${sha(name).slice(0, 8)}`);
       writeFileSync(file, `content of ${name}`);
@@ -90,12 +111,19 @@ describe("S3Storage on s3rver", () => {
 
   it("puts and gets small objects; a missing key is undefined; listChildren gives folder names", async () => {
     const s = storage();
-    await s.putBytes("runs/20261125-083012-a1b2c3/job.json", '{"version":1}', { contentType: "application/json" });
+    await s.putBytes("runs/20261125-083012-a1b2c3/job.json", '{"version":1}', {
+      contentType: "application/json",
+    });
     await s.putBytes("runs/20261126-090000-ffffff/status.json", "{}");
-    expect((await s.getBytes("runs/20261125-083012-a1b2c3/job.json"))?.toString()).toBe('{"version":1}');
+    expect((await s.getBytes("runs/20261125-083012-a1b2c3/job.json"))?.toString()).toBe(
+      '{"version":1}',
+    );
     expect(await s.getBytes("runs/nope/job.json")).toBeUndefined();
     expect(await s.head("runs/nope/job.json")).toBeUndefined();
-    expect((await s.listChildren("runs/")).sort()).toEqual(["20261125-083012-a1b2c3", "20261126-090000-ffffff"]);
+    expect((await s.listChildren("runs/")).sort()).toEqual([
+      "20261125-083012-a1b2c3",
+      "20261126-090000-ffffff",
+    ]);
     await s.delete("runs/20261126-090000-ffffff/status.json");
     expect(await s.listChildren("runs/")).toEqual(["20261125-083012-a1b2c3"]);
   });

@@ -2,8 +2,16 @@
  * The issue's "Done when" for sync, against a real s3rver, through the CLI (`upload`,
  * `download` with --json): requests are counted at the server.
  */
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { uploadDir } from "../../src/storage/sync.js";
@@ -39,10 +47,14 @@ function project(prefix: string) {
       "",
     ].join("\n"),
   );
-  const env = cleanEnv({ POSEFACTORY_S3_ACCESS_KEY_ID: "S3RVER", POSEFACTORY_S3_SECRET_ACCESS_KEY: "S3RVER" }, t.home);
+  const env = cleanEnv(
+    { POSEFACTORY_S3_ACCESS_KEY_ID: "S3RVER", POSEFACTORY_S3_SECRET_ACCESS_KEY: "S3RVER" },
+    t.home,
+  );
   const cli = async (...argv: string[]) => {
     const result = await runCli([...argv, "--json"], { cwd: t.dir, env });
-    if (result.code !== 0) throw new Error(`posefactory ${argv.join(" ")} exited ${result.code}: ${result.stderr}`);
+    if (result.code !== 0)
+      throw new Error(`posefactory ${argv.join(" ")} exited ${result.code}: ${result.stderr}`);
     return JSON.parse(result.stdout) as Record<string, number | string | boolean>;
   };
   return { dir: t.dir, env, cli };
@@ -63,7 +75,12 @@ describe("upload", () => {
 
     await server.resetRequests();
     const second = await p.cli("upload");
-    expect(second).toMatchObject({ uploaded: 0, skipped: files.length + blenderFiles, deleted: 0, bytes: 0 });
+    expect(second).toMatchObject({
+      uploaded: 0,
+      skipped: files.length + blenderFiles,
+      deleted: 0,
+      bytes: 0,
+    });
     expect(await server.count("PUT")).toBe(0);
     expect(await server.count("POST")).toBe(0);
     expect(await server.count("HEAD")).toBe(0);
@@ -78,7 +95,12 @@ describe("upload", () => {
     rmSync(join(characters, files[7]!));
     await server.resetRequests();
     const dry = await p.cli("upload", "--delete", "--dry-run");
-    expect(dry).toMatchObject({ dryRun: true, uploaded: 0, deleted: 1, deletes: [`up/inputs/characters/${files[7]}`] });
+    expect(dry).toMatchObject({
+      dryRun: true,
+      uploaded: 0,
+      deleted: 1,
+      deletes: [`up/inputs/characters/${files[7]}`],
+    });
     expect(await server.count("DELETE")).toBe(0);
     const fourth = await p.cli("upload", "--delete");
     expect(fourth).toMatchObject({ uploaded: 0, deleted: 1 });
@@ -94,7 +116,9 @@ describe("upload", () => {
     // Someone else uploaded the same files (a different machine: no local state here).
     const other = makeTempDir();
     temps.push(other);
-    await uploadDir(s3StorageFor(server.endpoint), characters, "shared/inputs/characters/", { stateDir: other.dir });
+    await uploadDir(s3StorageFor(server.endpoint), characters, "shared/inputs/characters/", {
+      stateDir: other.dir,
+    });
     await server.resetRequests();
     const first = await p.cli("upload");
     expect(await server.count("HEAD")).toBe(5);
@@ -114,13 +138,20 @@ describe("download", () => {
     temps.push(src);
     const files = writeTree(src.dir, { count: 40 });
     writeFileSync(join(src.dir, "renders with space ü.json"), '{"a": 1}');
-    await uploadDir(storage, src.dir, "dl/runs/20261125-083012-a1b2c3/", { stateDir: join(src.dir, ".state") });
+    await uploadDir(storage, src.dir, "dl/runs/20261125-083012-a1b2c3/", {
+      stateDir: join(src.dir, ".state"),
+    });
     await storage.putBytes("dl/runs/20261124-000000-000000/job.json", "{}");
 
     const first = await p.cli("download");
-    expect(first).toMatchObject({ runId: "20261125-083012-a1b2c3", downloaded: files.length + 1, skipped: 0 });
+    expect(first).toMatchObject({
+      runId: "20261125-083012-a1b2c3",
+      downloaded: files.length + 1,
+      skipped: 0,
+    });
     const dest = join(p.dir, "data", "runs", "20261125-083012-a1b2c3");
-    for (const rel of files) expect(readFileSync(join(dest, rel)).equals(readFileSync(join(src.dir, rel)))).toBe(true);
+    for (const rel of files)
+      expect(readFileSync(join(dest, rel)).equals(readFileSync(join(src.dir, rel)))).toBe(true);
     expect(readFileSync(join(dest, "renders with space ü.json"), "utf8")).toBe('{"a": 1}');
 
     await server.resetRequests();
@@ -132,12 +163,56 @@ describe("download", () => {
     writeFileSync(join(dest, files[0]!), "tampered");
     const third = await p.cli("download", "20261125-083012-a1b2c3");
     expect(third).toMatchObject({ downloaded: 1 });
-    expect(readFileSync(join(dest, files[0]!)).equals(readFileSync(join(src.dir, files[0]!)))).toBe(true);
+    expect(readFileSync(join(dest, files[0]!)).equals(readFileSync(join(src.dir, files[0]!)))).toBe(
+      true,
+    );
     expect(readdirSync(dest).some((n) => n.endsWith(".part"))).toBe(false);
 
     const older = await p.cli("download", "20261124-000000-000000", "--dry-run");
-    expect(older).toMatchObject({ dryRun: true, downloaded: 1, downloads: ["dl/runs/20261124-000000-000000/job.json"] });
+    expect(older).toMatchObject({
+      dryRun: true,
+      downloaded: 1,
+      downloads: ["dl/runs/20261124-000000-000000/job.json"],
+    });
     const sha = createHash("sha256").update("{}").digest("hex");
     expect(sha).toHaveLength(64);
+  });
+
+  it("objects pushed by rclone (no sha256 metadata) download once, then are skipped without HEADs", async () => {
+    const p = project("rc/");
+    const src = makeTempDir();
+    temps.push(src);
+    const files = writeTree(src.dir, { count: 12 });
+    // s3rver only reports a "folder" (CommonPrefixes) that holds an object directly, as a
+    // run folder does (job.json, manifest.json): keep that shape.
+    writeFileSync(join(src.dir, "manifest.json"), "{}");
+    files.push("manifest.json");
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      RCLONE_CONFIG: "/dev/null",
+      RCLONE_CONFIG_T_TYPE: "s3",
+      RCLONE_CONFIG_T_PROVIDER: "Other",
+      RCLONE_CONFIG_T_ACCESS_KEY_ID: "S3RVER",
+      RCLONE_CONFIG_T_SECRET_ACCESS_KEY: "S3RVER",
+      RCLONE_CONFIG_T_ENDPOINT: server.endpoint,
+      RCLONE_CONFIG_T_FORCE_PATH_STYLE: "true",
+      RCLONE_CONFIG_T_NO_CHECK_BUCKET: "true",
+    };
+    delete env.AWS_CA_BUNDLE;
+    const pushed = spawnSync(
+      "rclone",
+      ["copy", src.dir, "t:test-bucket/rc/runs/20261201-000000-abcdef/"],
+      { env, encoding: "utf8" },
+    );
+    expect(pushed.stderr).toBe("");
+    expect(pushed.status).toBe(0);
+
+    const first = await p.cli("download");
+    expect(first).toMatchObject({ downloaded: files.length, skipped: 0 });
+    await server.resetRequests();
+    const second = await p.cli("download");
+    expect(second).toMatchObject({ downloaded: 0, skipped: files.length });
+    expect(await server.count("HEAD")).toBe(0);
+    expect(await server.count("GET")).toBe(2);
   });
 });

@@ -41,14 +41,18 @@ function dest() {
 describe("unsafe keys", () => {
   it("a planted ../escape.txt is refused with the key named; nothing is written", async () => {
     const d = dest();
-    const error = await downloadPrefix(s3StorageFor(fake.endpoint), "runs/r1/", d.run).catch((e: Error) => e);
+    const error = await downloadPrefix(s3StorageFor(fake.endpoint), "runs/r1/", d.run).catch(
+      (e: Error) => e,
+    );
     expect(error).toBeInstanceOf(Error);
     expect((error as Error).message).toContain('"runs/r1/../escape.txt"');
     expect(existsSync(join(d.root, "runs", "escape.txt"))).toBe(false);
     expect(existsSync(d.run)).toBe(false);
     expect(readdirSync(d.parent).sort()).toEqual(["data"]);
     // The plan failed before any GET.
-    expect(fake.requests.every((r) => r.method === "GET" && r.path.includes("list-type=2"))).toBe(true);
+    expect(fake.requests.every((r) => r.method === "GET" && r.path.includes("list-type=2"))).toBe(
+      true,
+    );
   });
 
   it("a backslash key stored in s3rver is refused too", async () => {

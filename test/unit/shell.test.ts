@@ -14,6 +14,7 @@ const awkward = [
   "with space",
   "it's",
   `"double"`,
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal ${} is the point
   "$HOME ${X} $(id)",
   "`uname`",
   "a;b&&c||d|e>f<g",

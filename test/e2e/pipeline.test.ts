@@ -1,0 +1,144 @@
+/**
+ * The whole pipeline with every part real: s3rver as R2, the local sshd as the pod, rclone
+ * on the "pod" side, Debian's Blender, and MediaPipe (web backend) in headless Chromium.
+ */
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runRecordSchema } from "../../src/pipeline/run-record.js";
+import { getSampleCharacters } from "../helpers/blender.js";
+import { cleanEnv, makeTempDir, runCli } from "../helpers/cli.js";
+import { type S3rverHandle, startS3rver } from "../helpers/s3rver.js";
+import { type SshdServer, startSshd } from "../helpers/sshd.js";
+
+let s3: S3rverHandle;
+let sshd: SshdServer;
+let temp: ReturnType<typeof makeTempDir>;
+let project: string;
+let env: NodeJS.ProcessEnv;
+
+function files(dir: string, pattern: RegExp): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((f) => pattern.test(f));
+}
+
+function runIdOf(stdout: string): string {
+  return JSON.parse(stdout).runId as string;
+}
+
+beforeAll(async () => {
+  [s3, sshd] = await Promise.all([startS3rver({ buckets: ["pf-e2e"] }), startSshd()]);
+  temp = makeTempDir("pf-e2e-");
+  project = join(temp.dir, "project");
+  mkdirSync(join(project, "characters"), { recursive: true });
+  const sample = await getSampleCharacters();
+  copyFileSync(sample.fbx, join(project, "characters", "walker.fbx"));
+  writeFileSync(
+    join(project, "posefactory.yaml"),
+    [
+      "target: pod",
+      "frames: {step: 40}",
+      "cameras: {azimuthsDeg: [0, 90, 180, 270], elevationsDeg: [10]}",
+      "render: {samples: 4, resolution: [192, 192]}",
+      "detect: {backend: web, model: lite}",
+      "targets:",
+      "  pod:",
+      "    executor: ssh",
+      `    host: ${sshd.host}`,
+      `    port: ${sshd.port}`,
+      `    user: ${sshd.user}`,
+      `    identityFile: ${sshd.identityFile}`,
+      `    workdir: ${join(temp.dir, "pod")}`,
+      "    costPerHour: 0.5",
+      `    storage: {type: s3, endpoint: '${s3.endpoint}', bucket: pf-e2e, prefix: e2e/}`,
+      "",
+    ].join("\n"),
+  );
+  env = cleanEnv({ POSEFACTORY_S3_ACCESS_KEY_ID: "S3RVER", POSEFACTORY_S3_SECRET_ACCESS_KEY: "S3RVER" }, temp.home);
+}, 300_000);
+
+afterAll(async () => {
+  await Promise.all([s3?.stop(), sshd?.stop()]);
+  temp?.cleanup();
+});
+
+describe("posefactory pipeline on an ssh target", { timeout: 400_000 }, () => {
+  let firstRun: string;
+
+  it("runs upload, render on the pod, download, detection and report", async () => {
+    const result = await runCli(["--json", "pipeline"], { cwd: project, env });
+    expect(result.code, result.stderr).toBe(0);
+    firstRun = runIdOf(result.stdout);
+    const runDir = join(project, "data", "runs", firstRun);
+    expect(files(join(runDir, "renders"), /f\d{4}\.png$/)).toHaveLength(4 * 2);
+    expect(existsSync(join(runDir, "renders", "walker", "annotations.json"))).toBe(true);
+    expect(files(join(runDir, "detections"), /f\d{4}\.json$/)).toHaveLength(4 * 2);
+    expect(existsSync(join(runDir, "evaluation.json"))).toBe(true);
+    expect(existsSync(join(runDir, "report.html"))).toBe(true);
+    const record = runRecordSchema.parse(JSON.parse(readFileSync(join(runDir, "run.json"), "utf8")));
+    expect(record.status).toBe("ok");
+    expect(record.steps.map((s) => [s.id, s.status])).toEqual([
+      ["upload", "done"],
+      ["render", "done"],
+      ["download", "done"],
+      ["reuse", "skipped"],
+      ["detect", "done"],
+      ["report", "done"],
+    ]);
+    expect(record.versions.blender).toMatch(/^\d/);
+    expect(record.versions.mediapipe).toBeTruthy();
+    expect(record.counts.imagesRendered).toBe(8);
+    expect(record.characters[0]).toMatchObject({ name: "walker", status: "ok", images: 8 });
+    expect(record.characters[0]!.pck10).toBeTypeOf("number");
+    expect(record.cost?.costPerHour).toBe(0.5);
+  });
+
+  it("renders nothing and uploads nothing when nothing changed", async () => {
+    await s3.resetRequests();
+    const result = await runCli(["--json", "pipeline"], { cwd: project, env });
+    expect(result.code, result.stderr).toBe(0);
+    expect(await s3.count("PUT")).toBe(0);
+    const runId = runIdOf(result.stdout);
+    const record = runRecordSchema.parse(JSON.parse(readFileSync(join(project, "data", "runs", runId, "run.json"), "utf8")));
+    expect(record.counts.imagesRendered).toBe(0);
+    expect(record.counts.imagesReused).toBe(8);
+    expect(record.counts.uploaded).toBe(0);
+    expect(record.characters[0]!.reusedFrom).toBe(firstRun);
+    expect(existsSync(join(project, "data", "runs", runId, "report.html"))).toBe(true);
+  });
+
+  it("survives the SSH connection being cut during the render", async () => {
+    const podRuns = join(temp.dir, "pod", "runs");
+    const before = new Set(existsSync(podRuns) ? readdirSync(podRuns) : []);
+    const pipeline = runCli(["--json", "pipeline", "--force"], { cwd: project, env });
+    // Wait for the new job to be running on the "pod", then cut every SSH session.
+    let cut = false;
+    for (let i = 0; i < 1200 && !cut; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const fresh = (existsSync(podRuns) ? readdirSync(podRuns) : []).filter((d) => !before.has(d));
+      const status = fresh[0] && join(podRuns, fresh[0], "status.json");
+      if (status && existsSync(status) && readFileSync(status, "utf8").includes('"running"')) {
+        const log = join(podRuns, fresh[0]!, "job.log");
+        if (existsSync(log) && readFileSync(log, "utf8").includes("rendering")) {
+          await sshd.dropSessions();
+          cut = true;
+        }
+      }
+    }
+    expect(cut).toBe(true);
+    const result = await pipeline;
+    expect(result.code, result.stderr).toBe(0);
+    const runId = runIdOf(result.stdout);
+    expect(files(join(project, "data", "runs", runId, "renders"), /f\d{4}\.png$/)).toHaveLength(8);
+    expect(existsSync(join(project, "data", "runs", runId, "report.html"))).toBe(true);
+  });
+
+  it("exits 1 with a clear summary when one character fails, and delivers the others", async () => {
+    writeFileSync(join(project, "characters", "broken.fbx"), "this is not an FBX file\n");
+    const result = await runCli(["pipeline"], { cwd: project, env });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/FAILED\s+broken/);
+    expect(result.stdout).toMatch(/ok\s+walker/);
+    expect(result.stdout).toContain("report.html");
+  });
+});

@@ -14,7 +14,7 @@ import { runDetect, runReport } from "../detect/run.js";
 import { InterruptedError, isAbortError, UsageError, UserError } from "../errors.js";
 import { attachJob, getJobStatus, type JobStatus, resolveJobDir, startJob } from "../remote/jobs.js";
 import type { Executor } from "../remote/types.js";
-import { forwardLine, lineSplitter } from "../render/blender.js";
+import { forwardLine, lineSplitter, parseManifest } from "../render/blender.js";
 import { buildJob, type CharacterFile, listCharacterFiles } from "../render/job.js";
 import type { CharacterResult, Manifest } from "../render/manifest.js";
 import { createRunId, isValidRunId } from "../render/run-id.js";
@@ -47,7 +47,13 @@ export interface PipelineOptions {
   dryRun?: boolean;
   /** Start the render job and return; `pipeline --resume <runId>` finishes it later. */
   detach?: boolean;
+  /** Run only these steps (the single commands: `render` is ["upload", "render"]). */
+  steps?: StepId[];
+  /** Use this run id for a new run (default: time + random). */
+  runId?: string;
 }
+
+export type StepId = "upload" | "render" | "download" | "reuse" | "detect" | "report";
 
 export interface PipelineResult {
   runId: string;
@@ -103,7 +109,7 @@ const STEPS: { id: string; title: string }[] = [
 export async function runPipeline(options: PipelineOptions, ctx: Context): Promise<PipelineResult> {
   const state = await planRun(options, ctx);
   const toRender = state.characters.filter((c) => !c.reuseFrom);
-  const steps = buildSteps(options);
+  const steps = buildSteps(options).filter((step) => !options.steps || options.steps.includes(step.id as StepId));
   if (options.dryRun) {
     const lines = [`plan for run ${state.runId} on ${ctx.resolved.targetName}:`];
     for (const c of state.characters) lines.push(`  ${c.reuseFrom ? `reuse ${c.name} from run ${c.reuseFrom}` : `render ${c.name} (${c.fileName})`}`);
@@ -171,7 +177,10 @@ async function planRun(options: PipelineOptions, ctx: Context): Promise<State> {
     throw new UsageError(`No run ${options.resume} in ${join(dataDir, "runs")}: see \`posefactory runs\``);
   }
   if (options.resume && !isValidRunId(options.resume)) throw new UsageError(`Invalid run id ${options.resume}`);
-  const runId = previous?.runId ?? createRunId();
+  if (options.runId && !isValidRunId(options.runId)) {
+    throw new UsageError(`Run id \`${options.runId}\` is not valid: use letters, digits, '.', '_' and '-' (e.g. 20261125-083012-a1b2c3)`);
+  }
+  const runId = previous?.runId ?? options.runId ?? createRunId();
 
   const charactersDir = resolveUserPath(config.characters, baseDir);
   const files = await listCharacterFiles(charactersDir);
@@ -419,11 +428,12 @@ async function runRenderStep(s: State, options: PipelineOptions): Promise<string
       `The render job on ${executor.description} failed with exit code ${status.exitCode}${exitHint(status.exitCode)}; its log ends with:\n${tail}\n(full log: posefactory logs ${s.runId})`,
     );
   }
-  if (s.target.executor === "local") {
-    s.manifest = readManifestFile(join(s.localRunDir, "manifest.json"));
-    if (!s.manifest) throw new UserError(`Blender wrote no valid manifest.json in ${s.localRunDir}: see posefactory logs ${s.runId}`);
-  }
-  return `job ${status.state} in ${status.seconds ?? "?"}s`;
+  const manifestPath = s.target.executor === "local" ? join(s.localRunDir, "manifest.json") : posix.join(jobDir, "manifest.json");
+  const manifestText = await executor.readFile(manifestPath);
+  if (!manifestText) throw new UserError(`Blender wrote no manifest.json in ${manifestPath}: see posefactory logs ${s.runId}`);
+  s.manifest = parseManifest(manifestText.toString("utf8"), manifestPath);
+  const images = s.manifest.characters.reduce((n, c) => n + c.images.length, 0);
+  return `${images} images in ${status.seconds ?? "?"}s`;
 }
 
 function exitHint(code: number | null): string {

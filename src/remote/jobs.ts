@@ -55,7 +55,7 @@ const STATUS_FUNCTIONS = `${GROUP_FUNCTIONS}pf_now_ms() {
 }
 pf_iso() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 pf_field() {
-  sed -n 's/.*"'"$1"'":\\("[^"]*"\\|[0-9.]*\\|null\\).*/\\1/p' ${JOB_STATUS} 2>/dev/null | tr -d '"'
+  sed -E -n 's/.*"'"$1"'":("[^"]*"|[0-9.]*|null).*/\\1/p' ${JOB_STATUS} 2>/dev/null | tr -d '"'
 }
 pf_write_status() {
   local ended=null exit=null seconds=null ended_ms=null

@@ -4,7 +4,8 @@
  * empty segments, NUL or other control characters, backslashes (a path separator on
  * Windows), or a drive letter.
  */
-import { isAbsolute, relative, resolve, sep } from "node:path";
+import { mkdir, realpath } from "node:fs/promises";
+import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
 import { StorageError } from "./errors.js";
 
 /** Why `rel` (a key relative to the synced prefix) is unsafe as a local path, or undefined. */
@@ -44,4 +45,25 @@ export function localPathForKey(root: string, key: string, rel: string): string 
     );
   }
   return target;
+}
+
+function isInside(base: string, target: string): boolean {
+  const back = relative(base, target);
+  return back === "" || (!back.startsWith(`..${sep}`) && back !== ".." && !isAbsolute(back));
+}
+
+/**
+ * Create the folder `file` goes in and check that, with symlinks resolved, it is still
+ * inside `root`: a symlinked folder in the destination must not carry a download elsewhere.
+ */
+export async function prepareInside(root: string, file: string, key: string): Promise<void> {
+  const parent = dirname(file);
+  await mkdir(parent, { recursive: true });
+  const [realRoot, realParent] = await Promise.all([realpath(root), realpath(parent)]);
+  if (!isInside(realRoot, realParent)) {
+    throw new StorageError(
+      "unsafe-key",
+      `Refusing key ${JSON.stringify(key)}: its folder ${parent} is a link to ${realParent}, outside ${root}. Remove that link.`,
+    );
+  }
 }

@@ -17,7 +17,7 @@ import { join, resolve } from "node:path";
 import type { Logger } from "../log.js";
 import { StorageError } from "./errors.js";
 import { SyncCache } from "./hash.js";
-import { explainUnsafeKey, localPathForKey } from "./keys.js";
+import { explainUnsafeKey, localPathForKey, prepareInside } from "./keys.js";
 import { type ProgressReporter, silentProgress } from "./progress.js";
 import type { ObjectInfo, Storage } from "./types.js";
 
@@ -459,6 +459,7 @@ export async function executeDownload(
       plan.downloads,
       options.concurrency ?? 8,
       async (action) => {
+        await prepareInside(plan.localDir, action.file, action.key);
         let got = 0;
         const info = await storage.getFile(action.key, action.file, {
           signal: options.signal,

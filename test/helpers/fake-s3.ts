@@ -10,6 +10,8 @@ import type { AddressInfo } from "node:net";
 export interface FakeS3Options {
   /** Answer every request with this S3 error (e.g. 403 SignatureDoesNotMatch). */
   error?: { status: number; code: string; message: string };
+  /** Answer the first N requests with 503 SlowDown (a transient error) before behaving. */
+  failFirst?: number;
   /** Otherwise, answer ListObjectsV2 with these keys. */
   keys?: { key: string; size: number }[];
 }
@@ -29,8 +31,13 @@ export async function startFakeS3(options: FakeS3Options): Promise<FakeS3> {
   const server: Server = createServer((req, res) => {
     requests.push({ method: req.method ?? "", path: req.url ?? "" });
     req.resume();
-    if (options.error) {
-      const { status, code, message } = options.error;
+    const transient =
+      requests.length <= (options.failFirst ?? 0)
+        ? { status: 503, code: "SlowDown", message: "Please reduce your request rate." }
+        : undefined;
+    const error = transient ?? options.error;
+    if (error) {
+      const { status, code, message } = error;
       res.writeHead(status, { "content-type": "application/xml", "x-amz-request-id": "FAKE" });
       res.end(
         `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${xmlEscape(message)}</Message><RequestId>FAKE</RequestId></Error>`,

@@ -1,6 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { main } from "../../src/cli.js";
 import { sshTargetSchema } from "../../src/config/schema.js";
 import { createSilentLogger } from "../../src/log.js";
 import { createExecutor } from "../../src/remote/index.js";
@@ -71,6 +73,29 @@ describe("posefactory exec", () => {
     expect((await cli(["exec", "--", "bash", "-c", "exit 255"])).code).toBe(255);
     const json = await cli(["--json", "exec", "--", "exit 3"]);
     expect(JSON.parse(json.stdout)).toMatchObject({ exitCode: 3 });
+  });
+
+  it("prints each line as it arrives, before the remote command ends", async () => {
+    const arrivals: { text: string; at: number }[] = [];
+    const stdout = new Writable({
+      write(chunk, _enc, done) {
+        arrivals.push({ text: chunk.toString(), at: Date.now() });
+        done();
+      },
+    });
+    const stderr = new Writable({ write: (_c, _e, done) => done() });
+    const code = await main(["exec", "--", "echo first; sleep 1; echo second"], {
+      cwd: temp.dir,
+      env,
+      stdout,
+      stderr,
+    });
+    const ended = Date.now();
+    expect(code).toBe(0);
+    expect(arrivals.map((a) => a.text)).toEqual(["first\n", "second\n"]);
+    // "first" was printed while the remote command still had "sleep 1" ahead of it.
+    expect(arrivals[0]!.at).toBeLessThan(arrivals[1]!.at);
+    expect(arrivals[1]!.at).toBeLessThanOrEqual(ended);
   });
 
   it("Ctrl-C stops the remote command: exit 130, no remote process left", async () => {

@@ -114,3 +114,17 @@ describe("storage errors", () => {
     expect(ok.every((c) => c.ok)).toBe(true);
   });
 });
+
+describe("transient errors", () => {
+  it("a 503 SlowDown is retried with backoff and the listing succeeds", async () => {
+    const flaky = await startFakeS3({ failFirst: 2, keys: [{ key: "a/b.txt", size: 3 }] });
+    try {
+      const keys: string[] = [];
+      for await (const o of s3StorageFor(flaky.endpoint).list("a/")) keys.push(o.key);
+      expect(keys).toEqual(["a/b.txt"]);
+      expect(flaky.requests.length).toBe(3);
+    } finally {
+      await flaky.stop();
+    }
+  });
+});

@@ -3,8 +3,10 @@ import {
   appendFileSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -159,5 +161,20 @@ describe("progress", () => {
     expect(written).toContain("download [");
     expect(written).not.toContain("\x1b[36m");
     expect(formatBytes(1_200_000_000)).toBe("1.2 GB");
+  });
+});
+
+describe("download destination links", () => {
+  it("refuses to follow a symlinked folder out of the destination", async () => {
+    const t = temp();
+    const storage = createFsStorage({ root: join(t, "store") });
+    await storage.putBytes("runs/r1/sub/a.txt", "a");
+    const dest = join(t, "dest");
+    const outside = join(t, "outside");
+    mkdirSync(dest);
+    mkdirSync(outside);
+    symlinkSync(outside, join(dest, "sub"));
+    await expect(downloadPrefix(storage, "runs/r1/", dest)).rejects.toThrow('"runs/r1/sub/a.txt"');
+    expect(readdirSync(outside)).toEqual([]);
   });
 });

@@ -13,6 +13,16 @@
 #
 # Testable without the internet: with PF_SETUP_LIB_ONLY=1 the file only defines functions;
 # a test sources it, replaces the pf_install_* functions with stubs and calls pf_main.
+#
+# What has been run for real, and where (test/integration/remote-setup-pod.test.ts,
+# remote-cli.test.ts, against a local OpenSSH sshd on Debian 12, no internet, no GPU):
+# the marker and idempotence logic (install once, skip, --force, redo after a tool vanished,
+# a bumped pin or a changed model file; no marker after a failed step), pf_fetch's sha256
+# check (file:// URLs), the version parsing on the real Blender 3.4.1, rclone 1.60.1 and
+# Python 3.11 there, nvidia-smi's CSV format (sample lines) and `--check` end to end through
+# `posefactory setup-pod --check`. NOT run here: the apt-get, curl, pip and tar steps
+# (no internet) and nvidia-smi on a real GPU. Run `posefactory setup-pod` on a pod once
+# after changing a pin.
 set -uo pipefail
 
 PF_SETUP_VERSION=1

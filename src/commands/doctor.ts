@@ -63,12 +63,32 @@ export async function checkLocal(ctx: Context): Promise<Check[]> {
   return checks;
 }
 
+/** Storage reachable, bucket there, credentials accepted (one cheap request). */
+async function checkStorageOf(ctx: Context): Promise<Check[]> {
+  const { checkStorage } = await import("../storage/index.js");
+  try {
+    return await checkStorage(await ctx.storage(), { signal: ctx.signal });
+  } catch (error) {
+    return [{ name: "storage", ok: false, detail: (error as Error).message }];
+  }
+}
+
+/** An ssh target: reachable, host key, tool versions and GPU on the host. */
+async function checkTarget(ctx: Context): Promise<Check[]> {
+  if (ctx.resolved.target.executor !== "ssh") return [];
+  const { checkRemote } = await import("../remote/doctor.js");
+  return checkRemote(ctx.resolved.target, { connect: () => ctx.executor(), signal: ctx.signal });
+}
+
 export const command: CommandSpec = {
   name: "doctor",
   description: "check the config, credentials, tools, storage and target, and say what to fix",
   needsConfig: false,
   async run(_args, _options, ctx) {
-    const checks = await checkLocal(ctx);
+    const local = await checkLocal(ctx);
+    const credentialsMissing = local.some((c) => c.name === "credentials" && !c.ok);
+    const [storage, target] = await Promise.all([credentialsMissing ? [] : checkStorageOf(ctx), checkTarget(ctx)]);
+    const checks = [...local, ...storage, ...target];
     const rows = checks.map((c) => [c.ok ? "ok" : "FAIL", c.name, c.detail + (!c.ok && c.fix ? `\n      fix: ${c.fix}` : "")]);
     ctx.output.text(formatTable(rows));
     const ok = checks.every((c) => c.ok);

@@ -72,6 +72,8 @@ class LocalExecutor implements Executor {
       }
     };
     signal?.addEventListener("abort", onAbort, { once: true });
+    // Aborted while connecting or starting: the event has already fired.
+    if (signal?.aborted) onAbort();
     try {
       const result = await child;
       if (stopping) await stopping;

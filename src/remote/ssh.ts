@@ -385,6 +385,8 @@ export class SshExecutor implements Executor {
         );
       };
       signal?.addEventListener("abort", onAbort, { once: true });
+      // Aborted while connecting or starting: the event has already fired.
+      if (signal?.aborted) onAbort();
 
       channel.on("data", (data: Buffer) => {
         if (pgid === undefined) {

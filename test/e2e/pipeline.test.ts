@@ -133,6 +133,41 @@ describe("posefactory pipeline on an ssh target", { timeout: 400_000 }, () => {
     expect(existsSync(join(project, "data", "runs", runId, "report.html"))).toBe(true);
   });
 
+  it("--dry-run prints the plan and changes nothing", async () => {
+    await s3.resetRequests();
+    const result = await runCli(["pipeline", "--dry-run", "--force"], { cwd: project, env });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain("render walker (walker.fbx)");
+    expect(result.stdout).toContain("job.json: ");
+    expect(result.stdout).toContain("rclone copy");
+    expect(result.stdout).toContain("RCLONE_CONFIG_PFSTORE_SECRET_ACCESS_KEY");
+    expect(await s3.count("PUT")).toBe(0);
+  });
+
+  it("--detach returns while the job runs; --resume finishes the run", async () => {
+    const started = await runCli(["--json", "pipeline", "--force", "--detach"], { cwd: project, env });
+    expect(started.code, started.stderr).toBe(0);
+    expect(JSON.parse(started.stdout).status).toBe("detached");
+    const runId = runIdOf(started.stdout);
+    const status = await runCli(["--json", "status", runId], { cwd: project, env });
+    expect(status.code, status.stderr).toBe(0);
+    const resumed = await runCli(["--json", "pipeline", "--resume", runId], { cwd: project, env });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const record = runRecordSchema.parse(JSON.parse(resumed.stdout).record);
+    expect(record.status).toBe("ok");
+    expect(record.steps.every((s) => s.status === "done" || s.status === "skipped")).toBe(true);
+    expect(existsSync(join(project, "data", "runs", runId, "report.html"))).toBe(true);
+  });
+
+  it("doctor checks storage and the pod", async () => {
+    const result = await runCli(["--json", "doctor"], { cwd: project, env });
+    const checks = JSON.parse(result.stdout).checks as { name: string; ok: boolean }[];
+    const byName = new Map(checks.map((c) => [c.name, c.ok]));
+    expect(byName.get("credentials")).toBe(true);
+    expect(byName.get("storage bucket exists")).toBe(true);
+    expect(byName.get("reachable")).toBe(true);
+  });
+
   it("exits 1 with a clear summary when one character fails, and delivers the others", async () => {
     writeFileSync(join(project, "characters", "broken.fbx"), "this is not an FBX file\n");
     const result = await runCli(["pipeline"], { cwd: project, env });

@@ -1,5 +1,4 @@
 /** `posefactory detect [runId]`: MediaPipe pose detection on a local run folder (web backend). */
-import { resolveLocalRunDir, runDetect } from "../detect/run.js";
 import type { CommandSpec } from "./types.js";
 
 export const command: CommandSpec = {
@@ -8,6 +7,8 @@ export const command: CommandSpec = {
   arguments: ["[runId]"],
   options: [{ flags: "--force", description: "detect again images that already have a detection" }],
   async run(args, options, ctx) {
+    // Loaded on use: `posefactory --help` must not pay for the browser, sharp or the SDK.
+    const { resolveLocalRunDir, runDetect } = await import("../detect/run.js");
     const { runId, runDir } = await resolveLocalRunDir(
       typeof args[0] === "string" ? args[0] : undefined,
       ctx,

@@ -77,7 +77,21 @@ async function checkStorageOf(ctx: Context): Promise<Check[]> {
 async function checkTarget(ctx: Context): Promise<Check[]> {
   if (ctx.resolved.target.executor !== "ssh") return [];
   const { checkRemote } = await import("../remote/doctor.js");
-  return checkRemote(ctx.resolved.target, { connect: () => ctx.executor(), signal: ctx.signal });
+  const { createExecutor } = await import("../remote/index.js");
+  // A health check answers in seconds: do not wait minutes for a pod that is not up.
+  const target = { ...ctx.resolved.target, connectTimeoutSeconds: Math.min(ctx.resolved.target.connectTimeoutSeconds, 15) };
+  let executor: Awaited<ReturnType<typeof createExecutor>> | undefined;
+  try {
+    return await checkRemote(target, {
+      connect: async () => {
+        executor = await createExecutor(target, { logger: ctx.logger, baseDir: ctx.resolved.baseDir, env: ctx.env, home: ctx.env.HOME, signal: ctx.signal });
+        return executor;
+      },
+      signal: ctx.signal,
+    });
+  } finally {
+    await executor?.close();
+  }
 }
 
 export const command: CommandSpec = {

@@ -1,6 +1,5 @@
 /** `posefactory download [runId]`: sync a run's outputs from storage into data/runs/<runId>/. */
 
-import { runDownload } from "../storage/commands.js";
 import { formatBytes } from "../storage/progress.js";
 import type { CommandSpec } from "./types.js";
 
@@ -17,6 +16,8 @@ export const command: CommandSpec = {
     },
   ],
   async run(args, options, ctx) {
+    // Loaded on use: `posefactory --help` must not pay for the browser, sharp or the SDK.
+    const { runDownload } = await import("../storage/commands.js");
     const runId = typeof args[0] === "string" ? args[0] : undefined;
     const result = await runDownload(
       runId,

@@ -1,4 +1,3 @@
-import { runPipeline } from "../pipeline/run.js";
 import type { CommandSpec } from "./types.js";
 
 export const command: CommandSpec = {
@@ -11,6 +10,8 @@ export const command: CommandSpec = {
     { flags: "--detach", description: "start the render job and return; finish later with --resume <runId>" },
   ],
   async run(_args, options, ctx) {
+    // Loaded on use: `posefactory --help` must not pay for the browser, sharp or the SDK.
+    const { runPipeline } = await import("../pipeline/run.js");
     const result = await runPipeline(
       {
         force: options.force === true,

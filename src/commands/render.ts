@@ -1,5 +1,4 @@
 /** `posefactory render`: render every character on the target; exit 1 when any failed. */
-import { runRender } from "../render/run.js";
 import type { CommandSpec } from "./types.js";
 
 export const command: CommandSpec = {
@@ -10,6 +9,8 @@ export const command: CommandSpec = {
     { flags: "--force", description: "render every character, even when an earlier render is reusable" },
   ],
   async run(_args, options, ctx) {
+    // Loaded on use: `posefactory --help` must not pay for the browser, sharp or the SDK.
+    const { runRender } = await import("../render/run.js");
     const result = await runRender({ runId: options.runId as string | undefined, force: options.force === true }, ctx);
     for (const line of result.lines) ctx.output.text(line);
     ctx.output.result({ runId: result.runId, status: result.status, ...(result.record ? { record: result.record } : {}) });

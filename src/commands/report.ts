@@ -1,5 +1,4 @@
 /** `posefactory report [runId]`: (re)build evaluation.json and report.html from local files. */
-import { resolveLocalRunDir, runReport } from "../detect/run.js";
 import type { CommandSpec } from "./types.js";
 
 export const command: CommandSpec = {
@@ -8,6 +7,8 @@ export const command: CommandSpec = {
     "Score detections against ground truth and write evaluation.json and report.html (default: the latest run)",
   arguments: ["[runId]"],
   async run(args, _options, ctx) {
+    // Loaded on use: `posefactory --help` must not pay for the browser, sharp or the SDK.
+    const { resolveLocalRunDir, runReport } = await import("../detect/run.js");
     const { runId, runDir } = await resolveLocalRunDir(
       typeof args[0] === "string" ? args[0] : undefined,
       ctx,

@@ -1,6 +1,5 @@
 /** `posefactory upload`: sync the characters folder and blender/ scripts to storage. */
 
-import { runUpload } from "../storage/commands.js";
 import { formatBytes } from "../storage/progress.js";
 import type { CommandSpec } from "./types.js";
 
@@ -18,6 +17,8 @@ export const command: CommandSpec = {
     },
   ],
   async run(_args, options, ctx) {
+    // Loaded on use: `posefactory --help` must not pay for the browser, sharp or the SDK.
+    const { runUpload } = await import("../storage/commands.js");
     const result = await runUpload(
       {
         dryRun: options.dryRun === true,

@@ -96,7 +96,7 @@ describe("posefactory CLI", () => {
     const t = temp();
     writeFileSync(
       join(t.dir, "posefactory.yaml"),
-      "target: pod\ntargets:\n  pod:\n    executor: ssh\n    host: 127.0.0.1\n    storage: {type: s3, endpoint: 'http://127.0.0.1:9', bucket: bkt}\n",
+      "target: pod\ntargets:\n  pod:\n    executor: ssh\n    host: 127.0.0.1\n    port: 9\n    connectTimeoutSeconds: 1\n    storage: {type: s3, endpoint: 'http://127.0.0.1:9', bucket: bkt}\n",
     );
     const env = cleanEnv({ POSEFACTORY_S3_ACCESS_KEY_ID: "AKIDTEST", POSEFACTORY_S3_SECRET_ACCESS_KEY: SECRET }, t.home);
     const logFile = join(t.dir, "pf.log");

@@ -15,8 +15,8 @@ import { createLogger, type Logger, resolveLogLevel } from "./log.js";
 import { createOutput, type Io } from "./output.js";
 import type { Executor } from "./remote/types.js";
 import { scrubSecrets } from "./secrets.js";
-import { VERSION } from "./version.js";
 import type { Storage } from "./storage/types.js";
+import { VERSION } from "./version.js";
 
 export { VERSION };
 
@@ -33,15 +33,27 @@ interface RunState {
 }
 
 export function createProgram(options: MainOptions & { state?: RunState } = {}): Command {
-  const io: Io = { stdout: options.stdout ?? process.stdout, stderr: options.stderr ?? process.stderr };
+  const io: Io = {
+    stdout: options.stdout ?? process.stdout,
+    stderr: options.stderr ?? process.stderr,
+  };
   const state = options.state ?? { exitCode: 0, cleanup: [] };
   const program = new Command("posefactory")
-    .description("Render rigged characters from many angles with Blender, detect poses with MediaPipe, score them against ground truth.")
+    .description(
+      "Render rigged characters from many angles with Blender, detect poses with MediaPipe, score them against ground truth.",
+    )
     .version(VERSION, "-V, --version")
-    .option("-c, --config <file>", "config file (default: ./posefactory.yaml, then ~/.config/posefactory/config.yaml)")
+    .option(
+      "-c, --config <file>",
+      "config file (default: ./posefactory.yaml, then ~/.config/posefactory/config.yaml)",
+    )
     .option("-t, --target <name>", "target to run on (default: the config's `target`, else local)")
     .option("--json", "print one JSON summary on stdout")
-    .addOption(new Option("-v, --verbose", "more logs (twice: trace)").argParser((_v: string, prev: number) => prev + 1).default(0))
+    .addOption(
+      new Option("-v, --verbose", "more logs (twice: trace)")
+        .argParser((_v: string, prev: number) => prev + 1)
+        .default(0),
+    )
     .option("-q, --quiet", "warnings and errors only")
     .option("--no-color", "no colors in logs")
     .option("--log-json", "log JSON lines on stderr")
@@ -88,7 +100,13 @@ export function createProgram(options: MainOptions & { state?: RunState } = {}):
   return program;
 }
 
-function createContext(spec: CommandSpec, global: GlobalOptions, io: Io, options: MainOptions, state: RunState): Context {
+function createContext(
+  spec: CommandSpec,
+  global: GlobalOptions,
+  io: Io,
+  options: MainOptions,
+  state: RunState,
+): Context {
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
   const logger = createLogger({
@@ -125,7 +143,13 @@ function createContext(spec: CommandSpec, global: GlobalOptions, io: Io, options
     },
     executor() {
       executor ??= import("./remote/index.js").then(async (m) => {
-        const ex = await m.createExecutor(resolved.target, { logger, baseDir: resolved.baseDir, env, home: env.HOME, signal });
+        const ex = await m.createExecutor(resolved.target, {
+          logger,
+          baseDir: resolved.baseDir,
+          env,
+          home: env.HOME,
+          signal,
+        });
         state.cleanup.push(() => ex.close());
         return ex;
       });
@@ -152,7 +176,11 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
 function reportError(error: unknown, stderr: NodeJS.WritableStream, argv: string[]): number {
   const write = (text: string) => stderr.write(`${scrubSecrets(text)}\n`);
   if (error instanceof CommanderError) {
-    if (error.code === "commander.helpDisplayed" || error.code === "commander.version" || error.code === "commander.help") {
+    if (
+      error.code === "commander.helpDisplayed" ||
+      error.code === "commander.version" ||
+      error.code === "commander.help"
+    ) {
       return ExitCode.ok;
     }
     // commander already printed its message.
@@ -167,7 +195,9 @@ function reportError(error: unknown, stderr: NodeJS.WritableStream, argv: string
     return exitCodeOf(error);
   }
   const stack = error instanceof Error ? (error.stack ?? error.message) : String(error);
-  write(`posefactory: unexpected error (a bug: please report it with the command you ran: posefactory ${argv.join(" ")})\n${stack}`);
+  write(
+    `posefactory: unexpected error (a bug: please report it with the command you ran: posefactory ${argv.join(" ")})\n${stack}`,
+  );
   return ExitCode.failed;
 }
 

@@ -3,9 +3,22 @@ import { quoteShell } from "../remote/shell.js";
 import type { CommandSpec } from "./types.js";
 
 /** The shell aliases, one per everyday command; `pf_pipeline` is the one to remember. */
-export const ALIAS_COMMANDS = ["upload", "render", "detect", "download", "pipeline", "status", "logs", "report"] as const;
+export const ALIAS_COMMANDS = [
+  "upload",
+  "render",
+  "detect",
+  "download",
+  "pipeline",
+  "status",
+  "logs",
+  "report",
+] as const;
 
-export function buildAliases(configPath: string | undefined, shell: string, target?: string): string {
+export function buildAliases(
+  configPath: string | undefined,
+  shell: string,
+  target?: string,
+): string {
   const parts = ["posefactory"];
   if (configPath) parts.push("--config", quoteShell(configPath));
   if (target) parts.push("--target", quoteShell(target));
@@ -20,9 +33,7 @@ export function buildAliases(configPath: string | undefined, shell: string, targ
 export const command: CommandSpec = {
   name: "aliases",
   description: "print pf_* shell aliases (zsh/bash) that call posefactory with this config",
-  options: [
-    { flags: "--shell <shell>", description: "zsh or bash", defaultValue: "zsh" },
-  ],
+  options: [{ flags: "--shell <shell>", description: "zsh or bash", defaultValue: "zsh" }],
   needsConfig: false,
   async run(_args, options, ctx) {
     const path = ctx.resolved.path ? resolve(ctx.resolved.path) : undefined;

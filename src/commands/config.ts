@@ -22,7 +22,10 @@ export const show: CommandSpec = {
     let credentials: string | undefined;
     if (target.storage.type === "s3") {
       try {
-        credentials = loadS3Credentials(target.storage, { baseDir: ctx.resolved.baseDir, env: ctx.env }).source;
+        credentials = loadS3Credentials(target.storage, {
+          baseDir: ctx.resolved.baseDir,
+          env: ctx.env,
+        }).source;
       } catch (error) {
         credentials = `missing: ${(error as Error).message}`;
       }

@@ -1,5 +1,4 @@
-import { loadS3Credentials } from "../config/credentials.js";
-import { resolveUserPath } from "../config/credentials.js";
+import { loadS3Credentials, resolveUserPath } from "../config/credentials.js";
 import type { Context } from "../context.js";
 import { formatTable } from "../output.js";
 import { probeTool } from "../remote/probe.js";
@@ -13,7 +12,8 @@ export interface Check {
   fix?: string;
 }
 
-const INSTALL_HINT = process.platform === "darwin" ? "brew install --cask blender" : "sudo apt-get install -y blender";
+const INSTALL_HINT =
+  process.platform === "darwin" ? "brew install --cask blender" : "sudo apt-get install -y blender";
 
 /** Checks that need nothing but this machine: config, credentials, local tools. */
 export async function checkLocal(ctx: Context): Promise<Check[]> {
@@ -40,23 +40,53 @@ export async function checkLocal(ctx: Context): Promise<Check[]> {
       });
     }
   } else {
-    checks.push({ name: "storage", ok: true, detail: `local folder ${resolveUserPath(storage.path, resolved.baseDir)}` });
+    checks.push({
+      name: "storage",
+      ok: true,
+      detail: `local folder ${resolveUserPath(storage.path, resolved.baseDir)}`,
+    });
   }
-  const localBlender = resolved.config.targets.local?.executor === "local" ? resolved.config.targets.local.blender : "blender";
+  const localBlender =
+    resolved.config.targets.local?.executor === "local"
+      ? resolved.config.targets.local.blender
+      : "blender";
   const tools: [string, string, string[], RegExp, string][] = [
     ["blender", localBlender, ["--version"], /^Blender\s+(\S+)/, INSTALL_HINT],
-    ["rclone", "rclone", ["version"], /^rclone\s+v?(\S+)/, process.platform === "darwin" ? "brew install rclone" : "sudo apt-get install -y rclone"],
-    ["ssh", "ssh", ["-V"], /^(OpenSSH\S*)/, process.platform === "darwin" ? "(ships with macOS)" : "sudo apt-get install -y openssh-client"],
+    [
+      "rclone",
+      "rclone",
+      ["version"],
+      /^rclone\s+v?(\S+)/,
+      process.platform === "darwin" ? "brew install rclone" : "sudo apt-get install -y rclone",
+    ],
+    [
+      "ssh",
+      "ssh",
+      ["-V"],
+      /^(OpenSSH\S*)/,
+      process.platform === "darwin"
+        ? "(ships with macOS)"
+        : "sudo apt-get install -y openssh-client",
+    ],
   ];
-  const probes = await Promise.all(tools.map(([, cmd, args, pattern]) => probeTool(cmd, args, pattern)));
+  const probes = await Promise.all(
+    tools.map(([, cmd, args, pattern]) => probeTool(cmd, args, pattern)),
+  );
   tools.forEach(([name, cmd, , , fix], i) => {
     const probe = probes[i]!;
     // Only the tools the current target needs locally are failures; the rest are information.
-    const needed = name === "blender" ? resolved.target.executor === "local" : name === "ssh" ? resolved.target.executor === "ssh" : false;
+    const needed =
+      name === "blender"
+        ? resolved.target.executor === "local"
+        : name === "ssh"
+          ? resolved.target.executor === "ssh"
+          : false;
     checks.push({
       name,
       ok: probe.found || !needed,
-      detail: probe.found ? `${probe.version} (${cmd})` : `not found (${cmd})${needed ? "" : ", not needed by this target"}`,
+      detail: probe.found
+        ? `${probe.version} (${cmd})`
+        : `not found (${cmd})${needed ? "" : ", not needed by this target"}`,
       fix: probe.found ? undefined : fix,
     });
   });
@@ -79,12 +109,21 @@ async function checkTarget(ctx: Context): Promise<Check[]> {
   const { checkRemote } = await import("../remote/doctor.js");
   const { createExecutor } = await import("../remote/index.js");
   // A health check answers in seconds: do not wait minutes for a pod that is not up.
-  const target = { ...ctx.resolved.target, connectTimeoutSeconds: Math.min(ctx.resolved.target.connectTimeoutSeconds, 15) };
+  const target = {
+    ...ctx.resolved.target,
+    connectTimeoutSeconds: Math.min(ctx.resolved.target.connectTimeoutSeconds, 15),
+  };
   let executor: Awaited<ReturnType<typeof createExecutor>> | undefined;
   try {
     return await checkRemote(target, {
       connect: async () => {
-        executor = await createExecutor(target, { logger: ctx.logger, baseDir: ctx.resolved.baseDir, env: ctx.env, home: ctx.env.HOME, signal: ctx.signal });
+        executor = await createExecutor(target, {
+          logger: ctx.logger,
+          baseDir: ctx.resolved.baseDir,
+          env: ctx.env,
+          home: ctx.env.HOME,
+          signal: ctx.signal,
+        });
         return executor;
       },
       signal: ctx.signal,
@@ -101,9 +140,16 @@ export const command: CommandSpec = {
   async run(_args, _options, ctx) {
     const local = await checkLocal(ctx);
     const credentialsMissing = local.some((c) => c.name === "credentials" && !c.ok);
-    const [storage, target] = await Promise.all([credentialsMissing ? [] : checkStorageOf(ctx), checkTarget(ctx)]);
+    const [storage, target] = await Promise.all([
+      credentialsMissing ? [] : checkStorageOf(ctx),
+      checkTarget(ctx),
+    ]);
     const checks = [...local, ...storage, ...target];
-    const rows = checks.map((c) => [c.ok ? "ok" : "FAIL", c.name, c.detail + (!c.ok && c.fix ? `\n      fix: ${c.fix}` : "")]);
+    const rows = checks.map((c) => [
+      c.ok ? "ok" : "FAIL",
+      c.name,
+      c.detail + (!c.ok && c.fix ? `\n      fix: ${c.fix}` : ""),
+    ]);
     ctx.output.text(formatTable(rows));
     const ok = checks.every((c) => c.ok);
     ctx.output.result({ ok, checks });

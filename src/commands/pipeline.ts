@@ -4,10 +4,22 @@ export const command: CommandSpec = {
   name: "pipeline",
   description: "upload, render, detect, download and report: the whole run in one command",
   options: [
-    { flags: "--force", description: "render every character again, even when an earlier render is reusable" },
-    { flags: "--resume <runId>", description: "continue a failed or interrupted run from its first unfinished step" },
-    { flags: "--dry-run", description: "print the plan (keys to upload, the job, the commands); change nothing" },
-    { flags: "--detach", description: "start the render job and return; finish later with --resume <runId>" },
+    {
+      flags: "--force",
+      description: "render every character again, even when an earlier render is reusable",
+    },
+    {
+      flags: "--resume <runId>",
+      description: "continue a failed or interrupted run from its first unfinished step",
+    },
+    {
+      flags: "--dry-run",
+      description: "print the plan (keys to upload, the job, the commands); change nothing",
+    },
+    {
+      flags: "--detach",
+      description: "start the render job and return; finish later with --resume <runId>",
+    },
   ],
   async run(_args, options, ctx) {
     // Loaded on use: `posefactory --help` must not pay for the browser, sharp or the SDK.
@@ -22,7 +34,11 @@ export const command: CommandSpec = {
       ctx,
     );
     for (const line of result.lines) ctx.output.text(line);
-    ctx.output.result({ runId: result.runId, status: result.status, ...(result.record ? { record: result.record } : {}) });
+    ctx.output.result({
+      runId: result.runId,
+      status: result.status,
+      ...(result.record ? { record: result.record } : {}),
+    });
     return result.exitCode;
   },
 };

@@ -5,15 +5,28 @@ export const command: CommandSpec = {
   name: "render",
   description: "render every character on the target with Blender (images + ground truth)",
   options: [
-    { flags: "--run-id <id>", description: "run id (default: UTC time + random, e.g. 20261125-083012-a1b2c3)" },
-    { flags: "--force", description: "render every character, even when an earlier render is reusable" },
+    {
+      flags: "--run-id <id>",
+      description: "run id (default: UTC time + random, e.g. 20261125-083012-a1b2c3)",
+    },
+    {
+      flags: "--force",
+      description: "render every character, even when an earlier render is reusable",
+    },
   ],
   async run(_args, options, ctx) {
     // Loaded on use: `posefactory --help` must not pay for the browser, sharp or the SDK.
     const { runRender } = await import("../render/run.js");
-    const result = await runRender({ runId: options.runId as string | undefined, force: options.force === true }, ctx);
+    const result = await runRender(
+      { runId: options.runId as string | undefined, force: options.force === true },
+      ctx,
+    );
     for (const line of result.lines) ctx.output.text(line);
-    ctx.output.result({ runId: result.runId, status: result.status, ...(result.record ? { record: result.record } : {}) });
+    ctx.output.result({
+      runId: result.runId,
+      status: result.status,
+      ...(result.record ? { record: result.record } : {}),
+    });
     return result.exitCode;
   },
 };

@@ -1,7 +1,7 @@
 import { resolveUserPath } from "../config/credentials.js";
 import { UsageError } from "../errors.js";
 import { formatTable } from "../output.js";
-import { listRunRecords, readRunRecord, type RunRecord } from "../pipeline/run-record.js";
+import { listRunRecords, type RunRecord, readRunRecord } from "../pipeline/run-record.js";
 import type { CommandSpec } from "./types.js";
 
 function dataDir(ctx: Parameters<CommandSpec["run"]>[2]): string {
@@ -25,9 +25,19 @@ export const list: CommandSpec = {
       `${imagesOf(r)} images`,
       r.cost ? `$${r.cost.usd.toFixed(2)}` : "",
     ]);
-    ctx.output.text(records.length ? formatTable([["RUN", "STATUS", "TARGET", "CHARACTERS", "IMAGES", "COST"], ...rows]) : "no runs yet: run `posefactory pipeline`");
+    ctx.output.text(
+      records.length
+        ? formatTable([["RUN", "STATUS", "TARGET", "CHARACTERS", "IMAGES", "COST"], ...rows])
+        : "no runs yet: run `posefactory pipeline`",
+    );
     ctx.output.result({
-      runs: records.map((r) => ({ runId: r.runId, status: r.status, target: r.target.name, images: imagesOf(r), createdAt: r.createdAt })),
+      runs: records.map((r) => ({
+        runId: r.runId,
+        status: r.status,
+        target: r.target.name,
+        images: imagesOf(r),
+        createdAt: r.createdAt,
+      })),
     });
     return 0;
   },
@@ -40,12 +50,22 @@ export const show: CommandSpec = {
   async run(args, _options, ctx) {
     const runId = String(args[0]);
     const record = readRunRecord(dataDir(ctx), runId);
-    if (!record) throw new UsageError(`No local run ${runId} in ${dataDir(ctx)}/runs: see \`posefactory runs list\``);
+    if (!record)
+      throw new UsageError(
+        `No local run ${runId} in ${dataDir(ctx)}/runs: see \`posefactory runs list\``,
+      );
     const lines = [
       `run ${record.runId}: ${record.status} on ${record.target.name} (${record.target.executor}, ${record.target.storage})`,
       `created ${record.createdAt}; posefactory ${record.versions.posefactory}${record.versions.blender ? `, Blender ${record.versions.blender}` : ""}${record.versions.mediapipe ? `, MediaPipe ${record.versions.mediapipe}` : ""}`,
       "",
-      formatTable(record.steps.map((s) => [s.status, s.title, s.seconds !== undefined ? `${s.seconds}s` : "", s.error ?? s.detail ?? ""])),
+      formatTable(
+        record.steps.map((s) => [
+          s.status,
+          s.title,
+          s.seconds !== undefined ? `${s.seconds}s` : "",
+          s.error ?? s.detail ?? "",
+        ]),
+      ),
       "",
       formatTable(
         record.characters.map((c) => [
@@ -60,7 +80,10 @@ export const show: CommandSpec = {
       "",
       `results: ${record.results.dir}${record.results.report ? `\nreport:  ${record.results.report}` : ""}`,
     ];
-    if (record.cost) lines.push(`cost:    $${record.cost.usd.toFixed(2)} (${record.cost.hours.toFixed(2)} h at $${record.cost.costPerHour}/h)`);
+    if (record.cost)
+      lines.push(
+        `cost:    $${record.cost.usd.toFixed(2)} (${record.cost.hours.toFixed(2)} h at $${record.cost.costPerHour}/h)`,
+      );
     ctx.output.text(lines.join("\n"));
     ctx.output.result(record);
     return 0;

@@ -6,7 +6,8 @@ import type { CommandSpec } from "./types.js";
 
 export const command: CommandSpec = {
   name: "sample",
-  description: "generate the sample character (a walking, waving mannequin) into the characters folder",
+  description:
+    "generate the sample character (a walking, waving mannequin) into the characters folder",
   options: [
     { flags: "--force", description: "regenerate it even when it exists" },
     { flags: "--glb", description: "also write a GLB with two animations (Walk, Wave)" },
@@ -26,11 +27,23 @@ export const command: CommandSpec = {
     const blender = local?.executor === "local" ? local.blender : "blender";
     ctx.logger.info("making the sample character with Blender...");
     const executor = await (await import("../remote/index.js")).createExecutor(
-      { executor: "local", blender, python: "python3", workdir: ".posefactory/work", storage: { type: "fs", path: ".posefactory/storage", prefix: "" } },
+      {
+        executor: "local",
+        blender,
+        python: "python3",
+        workdir: ".posefactory/work",
+        storage: { type: "fs", path: ".posefactory/storage", prefix: "" },
+      },
       { logger: ctx.logger, baseDir: ctx.resolved.baseDir, env: ctx.env },
     );
     try {
-      await makeSampleCharacter(executor, { blender, out, glbTwoClips: glb, logger: ctx.logger, signal: ctx.signal });
+      await makeSampleCharacter(executor, {
+        blender,
+        out,
+        glbTwoClips: glb,
+        logger: ctx.logger,
+        signal: ctx.signal,
+      });
     } finally {
       await executor.close();
     }

@@ -46,7 +46,11 @@ function pick(values: Record<string, string | undefined>, names: string[]): stri
 }
 
 const ID_NAMES = ["POSEFACTORY_S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID", "ACCESS_KEY_ID"];
-const SECRET_NAMES = ["POSEFACTORY_S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY", "SECRET_ACCESS_KEY"];
+const SECRET_NAMES = [
+  "POSEFACTORY_S3_SECRET_ACCESS_KEY",
+  "AWS_SECRET_ACCESS_KEY",
+  "SECRET_ACCESS_KEY",
+];
 
 /** Find S3 credentials or throw a UserError that says how to provide them. */
 export function loadS3Credentials(
@@ -58,8 +62,15 @@ export function loadS3Credentials(
   const fromEnvSecret = pick(env, SECRET_NAMES.slice(0, 2));
   if (fromEnvId && fromEnvSecret) {
     registerSecret(fromEnvSecret);
-    const source = env.POSEFACTORY_S3_ACCESS_KEY_ID ? "POSEFACTORY_S3_* environment" : "AWS_* environment";
-    return { accessKeyId: fromEnvId, secretAccessKey: fromEnvSecret, source, sessionToken: env.AWS_SESSION_TOKEN };
+    const source = env.POSEFACTORY_S3_ACCESS_KEY_ID
+      ? "POSEFACTORY_S3_* environment"
+      : "AWS_* environment";
+    return {
+      accessKeyId: fromEnvId,
+      secretAccessKey: fromEnvSecret,
+      source,
+      sessionToken: env.AWS_SESSION_TOKEN,
+    };
   }
   if (storage.credentialsFile) {
     const file = resolveUserPath(storage.credentialsFile, options.baseDir, options.home);

@@ -52,7 +52,9 @@ export function findConfigFile(options: LoadOptions): string | undefined {
   if (options.configPath) {
     const path = resolve(cwd, options.configPath);
     if (!existsSync(path)) {
-      throw new UsageError(`Config file ${path} not found (given with --config). Create one with: posefactory init`);
+      throw new UsageError(
+        `Config file ${path} not found (given with --config). Create one with: posefactory init`,
+      );
     }
     return path;
   }
@@ -72,7 +74,9 @@ export function loadConfig(options: LoadOptions = {}): ResolvedConfig {
       `No ${CONFIG_FILE_NAME} in ${cwd} (nor ~/.config/posefactory/config.yaml): run \`posefactory init\` to create one, or pass --config <file>`,
     );
   }
-  const config = path ? parseConfigText(readFileSync(path, "utf8"), path, env, options.onWarning) : parseConfigText("", "(defaults)", env, options.onWarning);
+  const config = path
+    ? parseConfigText(readFileSync(path, "utf8"), path, env, options.onWarning)
+    : parseConfigText("", "(defaults)", env, options.onWarning);
   return resolveTarget(config, path, options.target);
 }
 
@@ -95,10 +99,13 @@ export function parseConfigText(
   }
   const raw: unknown = doc.toJS() ?? {};
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-    throw new UsageError(`${file}:1:1 the config must be a mapping of keys (for example \`target: local\`)`);
+    throw new UsageError(
+      `${file}:1:1 the config must be a mapping of keys (for example \`target: local\`)`,
+    );
   }
   // An empty section (`targets:` with only comments below) means "use the defaults".
-  for (const [key, value] of Object.entries(raw)) if (value === null) delete (raw as Record<string, unknown>)[key];
+  for (const [key, value] of Object.entries(raw))
+    if (value === null) delete (raw as Record<string, unknown>)[key];
   const fromEnv = applyEnvironment(raw as Record<string, unknown>, env);
 
   const locate = (path: PropertyKey[], at: "key" | "value" = "value"): string => {
@@ -117,7 +124,10 @@ export function parseConfigText(
   const warnings = unknown.flatMap((issue) =>
     issue.keys.map((key) => {
       const path = [...issue.path, key];
-      const suggestion = suggestKey(key, knownKeysAt(configSchema as unknown as AnySchema, issue.path));
+      const suggestion = suggestKey(
+        key,
+        knownKeysAt(configSchema as unknown as AnySchema, issue.path),
+      );
       const offset = findOffset(doc.contents as Node | null, path, "key") ?? 0;
       const text = `${locate(path, "key")} ${formatPath(path)}: unknown key, ignored${suggestion ? ` (did you mean \`${suggestion}\`?)` : ""}`;
       return { offset, text };
@@ -125,8 +135,14 @@ export function parseConfigText(
   );
   for (const warning of warnings.sort((a, b) => a.offset - b.offset)) onWarning(warning.text);
   if (problems.length > 0) {
-    const lines = problems.flatMap((issue) => describeIssue(issue).map((msg) => `${locate(msg.path)} ${formatPath(msg.path)}: ${msg.message}`));
-    throw new UsageError(`${file}: ${lines.length} problem${lines.length === 1 ? "" : "s"} in the config\n  ${lines.join("\n  ")}`);
+    const lines = problems.flatMap((issue) =>
+      describeIssue(issue).map(
+        (msg) => `${locate(msg.path)} ${formatPath(msg.path)}: ${msg.message}`,
+      ),
+    );
+    throw new UsageError(
+      `${file}: ${lines.length} problem${lines.length === 1 ? "" : "s"} in the config\n  ${lines.join("\n  ")}`,
+    );
   }
   if (result.success) return result.data;
   // Only unknown keys: drop them and validate again.
@@ -138,7 +154,11 @@ export function parseConfigText(
 }
 
 /** Pick the target: --target, else config.target (which POSEFACTORY_TARGET may have set). */
-export function resolveTarget(config: Config, path: string | undefined, flagTarget?: string): ResolvedConfig {
+export function resolveTarget(
+  config: Config,
+  path: string | undefined,
+  flagTarget?: string,
+): ResolvedConfig {
   const targetName = flagTarget ?? config.target;
   let target: TargetConfig | undefined = config.targets[targetName];
   if (!target && targetName === "local") target = DEFAULT_LOCAL_TARGET;
@@ -151,14 +171,18 @@ export function resolveTarget(config: Config, path: string | undefined, flagTarg
   return { config, path, baseDir: path ? dirname(path) : process.cwd(), targetName, target };
 }
 
-function applyEnvironment(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Map<string, string> {
+function applyEnvironment(
+  raw: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+): Map<string, string> {
   const applied = new Map<string, string>();
   for (const [name, spec] of Object.entries(ENV_KEYS)) {
     const value = env[name];
     if (value === undefined || value === "") continue;
     let parsed: unknown = value;
     if (spec.type === "number" && /^-?\d+(\.\d+)?$/.test(value)) parsed = Number(value);
-    if (spec.type === "boolean" && /^(true|false)$/i.test(value)) parsed = value.toLowerCase() === "true";
+    if (spec.type === "boolean" && /^(true|false)$/i.test(value))
+      parsed = value.toLowerCase() === "true";
     let node: Record<string, unknown> = raw;
     for (const key of spec.path.slice(0, -1)) {
       if (typeof node[key] !== "object" || node[key] === null) node[key] = {};
@@ -175,7 +199,9 @@ function describeIssue(issue: z.core.$ZodIssue): { path: PropertyKey[]; message:
   if (issue.code === "invalid_union" && issue.errors.length > 0) {
     const best = [...issue.errors].sort((a, b) => a.length - b.length)[0]!;
     if (best.length > 0) {
-      return best.flatMap((inner) => describeIssue({ ...inner, path: [...issue.path, ...inner.path] } as z.core.$ZodIssue));
+      return best.flatMap((inner) =>
+        describeIssue({ ...inner, path: [...issue.path, ...inner.path] } as z.core.$ZodIssue),
+      );
     }
   }
   return [{ path: issue.path, message: issue.message.replace(/^Invalid input: /, "") }];
@@ -183,7 +209,9 @@ function describeIssue(issue: z.core.$ZodIssue): { path: PropertyKey[]; message:
 
 function formatPath(path: PropertyKey[]): string {
   if (path.length === 0) return "(top level)";
-  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("");
+  return path
+    .map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
+    .join("");
 }
 
 function getIn(value: unknown, path: PropertyKey[]): unknown {
@@ -193,17 +221,24 @@ function getIn(value: unknown, path: PropertyKey[]): unknown {
 }
 
 /** Offset of the deepest YAML node on `path` (a key's own position when it exists). */
-function findOffset(root: Node | null, path: PropertyKey[], at: "key" | "value"): number | undefined {
+function findOffset(
+  root: Node | null,
+  path: PropertyKey[],
+  at: "key" | "value",
+): number | undefined {
   let node: unknown = root;
   let offset = root?.range?.[0];
   for (const key of path) {
     if (isMap(node)) {
-      const pair = node.items.find((item) => isScalar(item.key) && String(item.key.value) === String(key));
+      const pair = node.items.find(
+        (item) => isScalar(item.key) && String(item.key.value) === String(key),
+      );
       if (!pair) return offset;
       offset = (pair.key as Node).range?.[0] ?? offset;
       node = pair.value;
       // For the last key, point at the value (where the wrong thing is), when it exists.
-      if (at === "value" && key === path.at(-1) && (pair.value as Node | null)?.range) offset = (pair.value as Node).range![0];
+      if (at === "value" && key === path.at(-1) && (pair.value as Node | null)?.range)
+        offset = (pair.value as Node).range![0];
     } else if (node && typeof node === "object" && "items" in node && Array.isArray(node.items)) {
       const item = node.items[Number(key)] as Node | undefined;
       if (!item) return offset;
@@ -224,7 +259,12 @@ function knownKeysAt(schema: AnySchema, path: PropertyKey[]): string[] {
     if (!s) return [];
     const def = s._zod.def;
     if (def.type === "object") return [s];
-    if (def.type === "default" || def.type === "optional" || def.type === "nullable" || def.type === "prefault") {
+    if (
+      def.type === "default" ||
+      def.type === "optional" ||
+      def.type === "nullable" ||
+      def.type === "prefault"
+    ) {
       return shapesOf(def.innerType as AnySchema);
     }
     if (def.type === "union") return (def.options as AnySchema[]).flatMap(shapesOf);
@@ -242,11 +282,14 @@ function knownKeysAt(schema: AnySchema, path: PropertyKey[]): string[] {
     }
     current = next.length > 0 ? next : current.flatMap((c) => recordValues(c));
   }
-  return [...new Set(current.flatMap(shapesOf).flatMap((o) => Object.keys(o._zod.def.shape as object)))];
+  return [
+    ...new Set(current.flatMap(shapesOf).flatMap((o) => Object.keys(o._zod.def.shape as object))),
+  ];
 
   function recordValues(s: AnySchema): AnySchema[] {
     const def = s._zod.def;
-    if (def.type === "default" || def.type === "optional") return recordValues(def.innerType as AnySchema);
+    if (def.type === "default" || def.type === "optional")
+      return recordValues(def.innerType as AnySchema);
     if (def.type === "record") return [def.valueType as AnySchema];
     return [];
   }
@@ -263,7 +306,9 @@ export function suggestKey(key: string, known: string[]): string | undefined {
       bestDistance = d;
     }
   }
-  return best !== undefined && bestDistance <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(key.length / 3))
+    ? best
+    : undefined;
 }
 
 function editDistance(a: string, b: string): number {

@@ -44,7 +44,9 @@ export const storageSchema = z.discriminatedUnion("type", [fsStorageSchema, s3St
 export const hostKeyPolicySchema = z.union([
   z.literal("strict"),
   z.literal("accept-new"),
-  z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, "a pinned fingerprint looks like SHA256:<43 chars>"),
+  z
+    .string()
+    .regex(/^SHA256:[A-Za-z0-9+/]{43}$/, "a pinned fingerprint looks like SHA256:<43 chars>"),
 ]);
 
 export const localTargetSchema = z.strictObject({
@@ -90,7 +92,9 @@ export const framesSchema = z.union([
 ]);
 
 export const renderSchema = z.strictObject({
-  engine: z.enum(["CYCLES", "BLENDER_EEVEE", "BLENDER_EEVEE_NEXT", "BLENDER_WORKBENCH"]).default("CYCLES"),
+  engine: z
+    .enum(["CYCLES", "BLENDER_EEVEE", "BLENDER_EEVEE_NEXT", "BLENDER_WORKBENCH"])
+    .default("CYCLES"),
   device: z.enum(["auto", "gpu", "cpu"]).default("auto"),
   samples: positiveInt.default(32),
   resolution: z.tuple([positiveInt, positiveInt]).default([512, 512]),
@@ -107,7 +111,10 @@ export const outputsSchema = z.strictObject({
 
 export const detectSchema = z.strictObject({
   enabled: z.boolean().default(true),
-  backend: z.enum(["auto", "web", "python"]).default("auto").describe("auto: python on ssh, web locally"),
+  backend: z
+    .enum(["auto", "web", "python"])
+    .default("auto")
+    .describe("auto: python on ssh, web locally"),
   model: z.enum(["lite", "full", "heavy"]).default("full"),
   modelPath: z.string().optional().describe("a pose_landmarker .task file to use instead"),
   delegate: z.enum(["cpu", "gpu"]).default("cpu"),
@@ -123,7 +130,10 @@ export const syncSchema = z.strictObject({
 
 export const configSchema = z.strictObject({
   version: z.literal(1).default(1),
-  target: z.string().default("local").describe("name of the target used when --target is not given"),
+  target: z
+    .string()
+    .default("local")
+    .describe("name of the target used when --target is not given"),
   characters: z.string().default("characters").describe("folder of .fbx/.glb/.gltf/.blend files"),
   data: z.string().default("data").describe("where runs are downloaded: data/runs/<runId>/"),
   clips: z.array(z.string()).default([]).describe("animation names to render; empty = all"),
@@ -146,7 +156,9 @@ export type S3StorageConfig = z.output<typeof s3StorageSchema>;
 export type FsStorageConfig = z.output<typeof fsStorageSchema>;
 
 /** The target every config has, even when the file names none. */
-export const DEFAULT_LOCAL_TARGET: LocalTargetConfig = localTargetSchema.parse({ executor: "local" });
+export const DEFAULT_LOCAL_TARGET: LocalTargetConfig = localTargetSchema.parse({
+  executor: "local",
+});
 
 /** A resolved config: the file's values plus which target this command uses. */
 export interface ResolvedConfig {

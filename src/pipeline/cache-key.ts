@@ -23,11 +23,18 @@ export function sha256Hex(text: string | Buffer): string {
 
 /** The config keys that change rendered pixels or annotations (not paths, targets, sync). */
 export function renderRelevantConfig(config: Config): unknown {
-  return { cameras: config.cameras, frames: config.frames, render: config.render, outputs: config.outputs, clips: config.clips };
+  return {
+    cameras: config.cameras,
+    frames: config.frames,
+    render: config.render,
+    outputs: config.outputs,
+    clips: config.clips,
+  };
 }
 
 export function detectRelevantConfig(config: Config): unknown {
-  const { backend, model, modelPath, minPoseDetectionConfidence, minPosePresenceConfidence } = config.detect;
+  const { backend, model, modelPath, minPoseDetectionConfidence, minPosePresenceConfidence } =
+    config.detect;
   return { backend, model, modelPath, minPoseDetectionConfidence, minPosePresenceConfidence };
 }
 
@@ -37,7 +44,9 @@ export function hashFolder(dir: string): string {
   const walk = (d: string): string[] =>
     readdirSync(d, { withFileTypes: true })
       .filter((e) => !e.name.startsWith(".") && e.name !== "__pycache__")
-      .flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : e.name.endsWith(".pyc") ? [] : [join(d, e.name)]));
+      .flatMap((e) =>
+        e.isDirectory() ? walk(join(d, e.name)) : e.name.endsWith(".pyc") ? [] : [join(d, e.name)],
+      );
   for (const file of walk(dir).sort()) {
     hash.update(relative(dir, file)).update("\0").update(readFileSync(file)).update("\0");
   }
@@ -45,7 +54,14 @@ export function hashFolder(dir: string): string {
 }
 
 export function renderKey(characterSha256: string, config: Config, blenderHash: string): string {
-  return sha256Hex(canonicalJson({ v: 1, character: characterSha256, render: renderRelevantConfig(config), blender: blenderHash }));
+  return sha256Hex(
+    canonicalJson({
+      v: 1,
+      character: characterSha256,
+      render: renderRelevantConfig(config),
+      blender: blenderHash,
+    }),
+  );
 }
 
 export function configHash(config: Config): string {

@@ -14,7 +14,9 @@ export function parseChecksums(text: string): Map<string, string> {
   for (const line of text.split("\n")) {
     const match = /^(\\?)([0-9a-f]{64}) [ *](.+)$/.exec(line);
     if (!match) continue;
-    const name = match[1] ? match[3]!.replace(/\\(\\|n)/g, (_m, c: string) => (c === "n" ? "\n" : "\\")) : match[3]!;
+    const name = match[1]
+      ? match[3]!.replace(/\\(\\|n)/g, (_m, c: string) => (c === "n" ? "\n" : "\\"))
+      : match[3]!;
     sums.set(name.replace(/^\.\//, ""), match[2]!);
   }
   return sums;

@@ -6,18 +6,23 @@
  * renders straight into the run folder.
  */
 import { posix } from "node:path";
-import type { Config, S3StorageConfig } from "../config/schema.js";
 import type { S3Credentials } from "../config/credentials.js";
-import { buildRenderCommand } from "../render/blender.js";
+import type { Config, S3StorageConfig } from "../config/schema.js";
 import { buildCommand, quoteShell } from "../remote/shell.js";
+import { buildRenderCommand } from "../render/blender.js";
 
 /** rclone remote name used in job scripts; its settings come from RCLONE_CONFIG_PFSTORE_*. */
 export const RCLONE_REMOTE = "pfstore";
 
-export function buildRcloneEnv(storage: S3StorageConfig, credentials: S3Credentials): Record<string, string> {
+export function buildRcloneEnv(
+  storage: S3StorageConfig,
+  credentials: S3Credentials,
+): Record<string, string> {
   const env: Record<string, string> = {
     RCLONE_CONFIG_PFSTORE_TYPE: "s3",
-    RCLONE_CONFIG_PFSTORE_PROVIDER: storage.endpoint?.includes("r2.cloudflarestorage.com") ? "Cloudflare" : "Other",
+    RCLONE_CONFIG_PFSTORE_PROVIDER: storage.endpoint?.includes("r2.cloudflarestorage.com")
+      ? "Cloudflare"
+      : "Other",
     RCLONE_CONFIG_PFSTORE_ENV_AUTH: "false",
     RCLONE_CONFIG_PFSTORE_ACCESS_KEY_ID: credentials.accessKeyId,
     RCLONE_CONFIG_PFSTORE_SECRET_ACCESS_KEY: credentials.secretAccessKey,
@@ -60,7 +65,8 @@ export function hostInputsDir(workdir: string): string {
   return posix.join(workdir, "inputs");
 }
 
-const RCLONE_FLAGS = "--transfers 8 --checkers 16 --stats 15s --stats-one-line --stats-log-level NOTICE";
+const RCLONE_FLAGS =
+  "--transfers 8 --checkers 16 --stats 15s --stats-one-line --stats-log-level NOTICE";
 
 /** The ssh target's job: pull inputs, render, detect (python backend), checksum, push. */
 export function buildSshJobScript(options: SshJobScriptOptions): string {
@@ -124,7 +130,11 @@ export function buildSshJobScript(options: SshJobScriptOptions): string {
 }
 
 /** The local target's job: render into the run folder (detection follows in the CLI). */
-export function buildLocalJobScript(options: { blender: string; jobPath: string; blenderDir?: string }): string {
+export function buildLocalJobScript(options: {
+  blender: string;
+  jobPath: string;
+  blenderDir?: string;
+}): string {
   return [
     "set -u",
     `${buildRenderCommand(options.blender, options.jobPath, options.blenderDir)}`,

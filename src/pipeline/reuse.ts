@@ -64,8 +64,13 @@ export function readManifestFile(file: string): Manifest | undefined {
 }
 
 /** The character's entry in an earlier run's manifest, when that run folder is here. */
-export function findCharacterResult(runDir: string, character: string): CharacterResult | undefined {
-  return readManifestFile(join(runDir, "manifest.json"))?.characters.find((c) => c.name === character && c.status === "ok");
+export function findCharacterResult(
+  runDir: string,
+  character: string,
+): CharacterResult | undefined {
+  return readManifestFile(join(runDir, "manifest.json"))?.characters.find(
+    (c) => c.name === character && c.status === "ok",
+  );
 }
 
 /** manifest.json of the new run: what Blender rendered now plus the reused characters' entries. */
@@ -80,7 +85,9 @@ export async function writeMergedManifest(
     runId: rendered?.runId,
     blenderVersion: rendered?.blenderVersion ?? fallback.blenderVersion,
     device: rendered?.device ?? fallback.device,
-    characters: [...(rendered?.characters ?? []), ...reused].sort((a, b) => (a.name < b.name ? -1 : 1)),
+    characters: [...(rendered?.characters ?? []), ...reused].sort((a, b) =>
+      a.name < b.name ? -1 : 1,
+    ),
   };
   const file = join(runDir, "manifest.json");
   await mkdir(dirname(file), { recursive: true });

@@ -2,11 +2,25 @@
  * data/runs/<runId>/run.json: what a run did, step by step, so `runs`, `--resume` and a
  * person reading it later all see the same story. Written after every step (atomically).
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 
-export const stepStatus = z.enum(["pending", "running", "done", "skipped", "failed", "interrupted"]);
+export const stepStatus = z.enum([
+  "pending",
+  "running",
+  "done",
+  "skipped",
+  "failed",
+  "interrupted",
+]);
 
 export const runRecordSchema = z.object({
   version: z.literal(1),
@@ -55,7 +69,11 @@ export const runRecordSchema = z.object({
     downloaded: z.number().int(),
   }),
   cost: z.object({ usd: z.number(), hours: z.number(), costPerHour: z.number() }).optional(),
-  results: z.object({ dir: z.string(), report: z.string().optional(), evaluation: z.string().optional() }),
+  results: z.object({
+    dir: z.string(),
+    report: z.string().optional(),
+    evaluation: z.string().optional(),
+  }),
 });
 
 export type RunRecord = z.infer<typeof runRecordSchema>;

@@ -6,13 +6,18 @@
  */
 import { existsSync } from "node:fs";
 import { join, posix } from "node:path";
-import { VERSION } from "../version.js";
 import { loadS3Credentials, resolveUserPath } from "../config/credentials.js";
 import type { Config, S3StorageConfig, TargetConfig } from "../config/schema.js";
 import type { Context } from "../context.js";
 import { runDetect, runReport } from "../detect/run.js";
 import { InterruptedError, isAbortError, UsageError, UserError } from "../errors.js";
-import { attachJob, getJobStatus, type JobStatus, resolveJobDir, startJob } from "../remote/jobs.js";
+import {
+  attachJob,
+  getJobStatus,
+  type JobStatus,
+  resolveJobDir,
+  startJob,
+} from "../remote/jobs.js";
 import type { Executor } from "../remote/types.js";
 import { forwardLine, lineSplitter, parseManifest } from "../render/blender.js";
 import { buildJob, type CharacterFile, listCharacterFiles } from "../render/job.js";
@@ -22,8 +27,21 @@ import { BLENDER_DIR } from "../render/sample.js";
 import { runUpload } from "../storage/commands.js";
 import { downloadPrefix } from "../storage/sync.js";
 import { joinKey } from "../storage/types.js";
-import { canonicalJson, detectRelevantConfig, hashFolder, renderKey, sha256Hex } from "./cache-key.js";
-import { buildLocalJobScript, buildRcloneEnv, buildSshJobScript, hostInputsDir } from "./host-script.js";
+import { VERSION } from "../version.js";
+import {
+  canonicalJson,
+  detectRelevantConfig,
+  hashFolder,
+  renderKey,
+  sha256Hex,
+} from "./cache-key.js";
+import { verifyChecksums } from "./checksums.js";
+import {
+  buildLocalJobScript,
+  buildRcloneEnv,
+  buildSshJobScript,
+  hostInputsDir,
+} from "./host-script.js";
 import {
   type CacheIndex,
   findCharacterResult,
@@ -33,9 +51,13 @@ import {
   writeCacheIndex,
   writeMergedManifest,
 } from "./reuse.js";
-import { readRunRecord, type RunRecord, runDir as localRunDirOf, writeRunRecord } from "./run-record.js";
+import {
+  runDir as localRunDirOf,
+  type RunRecord,
+  readRunRecord,
+  writeRunRecord,
+} from "./run-record.js";
 import { runSteps, type Step } from "./steps.js";
-import { verifyChecksums } from "./checksums.js";
 import { formatPipelineSummary } from "./summary.js";
 
 export interface PipelineOptions {
@@ -68,7 +90,12 @@ export type DetectPlace = "host" | "local" | "none";
 
 export function detectPlace(config: Config, target: TargetConfig): DetectPlace {
   if (!config.detect.enabled) return "none";
-  const backend = config.detect.backend === "auto" ? (target.executor === "ssh" ? "python" : "web") : config.detect.backend;
+  const backend =
+    config.detect.backend === "auto"
+      ? target.executor === "ssh"
+        ? "python"
+        : "web"
+      : config.detect.backend;
   if (backend === "web") return "local";
   return target.executor === "ssh" ? "host" : "local";
 }
@@ -109,10 +136,15 @@ const STEPS: { id: string; title: string }[] = [
 export async function runPipeline(options: PipelineOptions, ctx: Context): Promise<PipelineResult> {
   const state = await planRun(options, ctx);
   const toRender = state.characters.filter((c) => !c.reuseFrom);
-  const steps = buildSteps(options).filter((step) => !options.steps || options.steps.includes(step.id as StepId));
+  const steps = buildSteps(options).filter(
+    (step) => !options.steps || options.steps.includes(step.id as StepId),
+  );
   if (options.dryRun) {
     const lines = [`plan for run ${state.runId} on ${ctx.resolved.targetName}:`];
-    for (const c of state.characters) lines.push(`  ${c.reuseFrom ? `reuse ${c.name} from run ${c.reuseFrom}` : `render ${c.name} (${c.fileName})`}`);
+    for (const c of state.characters)
+      lines.push(
+        `  ${c.reuseFrom ? `reuse ${c.name} from run ${c.reuseFrom}` : `render ${c.name} (${c.fileName})`}`,
+      );
     for (const step of steps) {
       const reason = !step.enabled(state) ? "not used by this target" : step.skip?.(state);
       lines.push(`${step.title}: ${reason ? `skipped (${reason})` : ""}`);
@@ -122,12 +154,21 @@ export async function runPipeline(options: PipelineOptions, ctx: Context): Promi
   }
 
   const save = () => writeRunRecord(state.dataDir, state.record);
-  const done = new Set(state.record.steps.filter((s) => s.status === "done" || s.status === "skipped").map((s) => s.id));
+  const done = new Set(
+    state.record.steps
+      .filter((s) => s.status === "done" || s.status === "skipped")
+      .map((s) => s.id),
+  );
   ctx.logger.info(
     `run ${state.runId}: ${toRender.length} to render, ${state.characters.length - toRender.length} reused, on ${ctx.resolved.targetName}`,
   );
   try {
-    await runSteps(steps, state, { logger: ctx.logger, record: state.record, save, done: options.resume ? done : undefined });
+    await runSteps(steps, state, {
+      logger: ctx.logger,
+      record: state.record,
+      save,
+      done: options.resume ? done : undefined,
+    });
   } catch (error) {
     if (error === DETACHED) {
       state.record.status = "running";
@@ -174,29 +215,44 @@ async function planRun(options: PipelineOptions, ctx: Context): Promise<State> {
   const detect = detectPlace(config, target);
   const previous = options.resume ? readRunRecord(dataDir, options.resume) : undefined;
   if (options.resume && !previous) {
-    throw new UsageError(`No run ${options.resume} in ${join(dataDir, "runs")}: see \`posefactory runs\``);
+    throw new UsageError(
+      `No run ${options.resume} in ${join(dataDir, "runs")}: see \`posefactory runs\``,
+    );
   }
-  if (options.resume && !isValidRunId(options.resume)) throw new UsageError(`Invalid run id ${options.resume}`);
+  if (options.resume && !isValidRunId(options.resume))
+    throw new UsageError(`Invalid run id ${options.resume}`);
   if (options.runId && !isValidRunId(options.runId)) {
-    throw new UsageError(`Run id \`${options.runId}\` is not valid: use letters, digits, '.', '_' and '-' (e.g. 20261125-083012-a1b2c3)`);
+    throw new UsageError(
+      `Run id \`${options.runId}\` is not valid: use letters, digits, '.', '_' and '-' (e.g. 20261125-083012-a1b2c3)`,
+    );
   }
   const runId = previous?.runId ?? options.runId ?? createRunId();
 
   const charactersDir = resolveUserPath(config.characters, baseDir);
   const files = await listCharacterFiles(charactersDir);
   if (files.length === 0) {
-    throw new UserError(`No character files (.fbx, .glb, .gltf, .blend) in ${charactersDir}: add some, or run \`posefactory sample\``);
+    throw new UserError(
+      `No character files (.fbx, .glb, .gltf, .blend) in ${charactersDir}: add some, or run \`posefactory sample\``,
+    );
   }
   // The python detector runs inside the render job, so its settings are part of the key.
   const blenderHash = hashFolder(BLENDER_DIR);
-  const scriptsKey = detect === "host" ? sha256Hex(blenderHash + canonicalJson(detectRelevantConfig(config))) : blenderHash;
+  const scriptsKey =
+    detect === "host"
+      ? sha256Hex(blenderHash + canonicalJson(detectRelevantConfig(config)))
+      : blenderHash;
   const cache = readCacheIndex(stateDir);
   const characters = files.map((file): PlannedCharacter => {
     const key = renderKey(file.sha256, config, scriptsKey);
     const fileName = file.file.slice(charactersDir.length).replace(/^[/\\]+/, "");
     const earlier = previous?.characters.find((c) => c.name === file.name);
     if (earlier) return { ...file, fileName, key, reuseFrom: earlier.reusedFrom };
-    return { ...file, fileName, key, reuseFrom: options.force ? undefined : reusableRun(cache, key, dataDir, target) };
+    return {
+      ...file,
+      fileName,
+      key,
+      reuseFrom: options.force ? undefined : reusableRun(cache, key, dataDir, target),
+    };
   });
 
   const record: RunRecord = previous ?? {
@@ -208,7 +264,10 @@ async function planRun(options: PipelineOptions, ctx: Context): Promise<State> {
     target: {
       name: targetName,
       executor: target.executor,
-      storage: target.storage.type === "s3" ? `s3://${target.storage.bucket}/${target.storage.prefix}` : target.storage.path,
+      storage:
+        target.storage.type === "s3"
+          ? `s3://${target.storage.bucket}/${target.storage.prefix}`
+          : target.storage.path,
     },
     configPath: ctx.resolved.path ?? null,
     configHash: sha256Hex(canonicalJson(config)),
@@ -244,10 +303,20 @@ async function planRun(options: PipelineOptions, ctx: Context): Promise<State> {
 }
 
 /** An earlier run holding this render: its local folder, or (ssh) its keys in storage. */
-function reusableRun(cache: CacheIndex, key: string, dataDir: string, target: TargetConfig): string | undefined {
+function reusableRun(
+  cache: CacheIndex,
+  key: string,
+  dataDir: string,
+  target: TargetConfig,
+): string | undefined {
   const entry = cache[key];
   if (!entry) return undefined;
-  if (existsSync(join(localRunDirOf(dataDir, entry.runId), "renders", entry.character, "annotations.json"))) return entry.runId;
+  if (
+    existsSync(
+      join(localRunDirOf(dataDir, entry.runId), "renders", entry.character, "annotations.json"),
+    )
+  )
+    return entry.runId;
   return target.executor === "ssh" ? entry.runId : undefined;
 }
 
@@ -285,7 +354,10 @@ function buildSteps(options: PipelineOptions): Step<State>[] {
         return [
           `job.json: ${JSON.stringify(job)}`,
           `environment: ${Object.keys(env).join(", ") || "(none)"}`,
-          ...script.trimEnd().split("\n").map((l) => `| ${l}`),
+          ...script
+            .trimEnd()
+            .split("\n")
+            .map((l) => `| ${l}`),
         ];
       },
     },
@@ -296,18 +368,25 @@ function buildSteps(options: PipelineOptions): Step<State>[] {
       skip: (s) => (toRenderOf(s).length === 0 ? "nothing was rendered" : undefined),
       async run(s) {
         const storage = await s.ctx.storage();
-        const result = await downloadPrefix(storage, `${joinKey(storage.prefix, "runs", s.runId)}/`, s.localRunDir, {
-          stateDir: s.stateDir,
-          concurrency: s.config.sync.concurrency,
-          signal: s.ctx.signal,
-          logger: s.ctx.logger,
-        });
+        const result = await downloadPrefix(
+          storage,
+          `${joinKey(storage.prefix, "runs", s.runId)}/`,
+          s.localRunDir,
+          {
+            stateDir: s.stateDir,
+            concurrency: s.config.sync.concurrency,
+            signal: s.ctx.signal,
+            logger: s.ctx.logger,
+          },
+        );
         s.record.counts.downloaded += result.downloaded;
         const verified = await verifyChecksums(s.localRunDir);
         s.manifest = readManifestFile(join(s.localRunDir, "manifest.json"));
         return `${result.downloaded} files, ${verified} verified by sha256`;
       },
-      plan: async (s) => [`get ${joinKey((await s.ctx.storage()).prefix, "runs", s.runId)}/ -> ${s.localRunDir}`],
+      plan: async (s) => [
+        `get ${joinKey((await s.ctx.storage()).prefix, "runs", s.runId)}/ -> ${s.localRunDir}`,
+      ],
     },
     {
       id: "reuse",
@@ -315,7 +394,8 @@ function buildSteps(options: PipelineOptions): Step<State>[] {
       enabled: () => true,
       skip: (s) => (s.characters.some((c) => c.reuseFrom) ? undefined : "nothing to reuse"),
       run: (s) => runReuseStep(s),
-      plan: async (s) => s.characters.filter((c) => c.reuseFrom).map((c) => `${c.name} <- run ${c.reuseFrom}`),
+      plan: async (s) =>
+        s.characters.filter((c) => c.reuseFrom).map((c) => `${c.name} <- run ${c.reuseFrom}`),
     },
     {
       id: "detect",
@@ -326,14 +406,20 @@ function buildSteps(options: PipelineOptions): Step<State>[] {
         s.record.versions.mediapipe = `${result.model.name} ${result.model.version}`;
         return `${result.detected} detected, ${result.found} with a pose, ${result.skipped} already done`;
       },
-      plan: async (s) => [`MediaPipe (${s.config.detect.model}) in Chromium on ${s.localRunDir}/renders`],
+      plan: async (s) => [
+        `MediaPipe (${s.config.detect.model}) in Chromium on ${s.localRunDir}/renders`,
+      ],
     },
     {
       id: "report",
       title: "Evaluate and report",
       enabled: (s) => s.detect !== "none" && s.config.outputs.keypoints,
       async run(s) {
-        const result = await runReport(s.localRunDir, { title: `posefactory run ${s.runId}` }, s.ctx);
+        const result = await runReport(
+          s.localRunDir,
+          { title: `posefactory run ${s.runId}` },
+          s.ctx,
+        );
         s.record.results.report = result.reportPath;
         s.record.results.evaluation = result.evaluationPath;
         for (const c of s.record.characters) {
@@ -344,7 +430,8 @@ function buildSteps(options: PipelineOptions): Step<State>[] {
           const pck10 = pck["0.1"];
           if (typeof pck10 === "number") c.pck10 = pck10;
         }
-        if (!s.record.versions.mediapipe && result.evaluation.detectors[0]) s.record.versions.mediapipe = result.evaluation.detectors[0];
+        if (!s.record.versions.mediapipe && result.evaluation.detectors[0])
+          s.record.versions.mediapipe = result.evaluation.detectors[0];
         return result.reportPath;
       },
       plan: async (s) => [`${s.localRunDir}/evaluation.json, ${s.localRunDir}/report.html`],
@@ -352,20 +439,31 @@ function buildSteps(options: PipelineOptions): Step<State>[] {
   ];
 }
 
-function buildRenderJob(s: State): { job: ReturnType<typeof buildJob>; jobDir: string; script: string; env: Record<string, string> } {
+function buildRenderJob(s: State): {
+  job: ReturnType<typeof buildJob>;
+  jobDir: string;
+  script: string;
+  env: Record<string, string>;
+} {
   const { target, config, runId } = s;
   const toRender = toRenderOf(s);
   const jobDir = resolveJobDir(target, runId);
   if (target.executor === "local") {
     const job = buildJob(config, { runId, characters: toRender, outDir: s.localRunDir });
-    const script = buildLocalJobScript({ blender: target.blender, jobPath: join(s.localRunDir, "job.json") });
+    const script = buildLocalJobScript({
+      blender: target.blender,
+      jobPath: join(s.localRunDir, "job.json"),
+    });
     return { job, jobDir, script, env: {} };
   }
   const storage = target.storage as S3StorageConfig;
   const inputs = hostInputsDir(target.workdir);
   const job = buildJob(config, {
     runId,
-    characters: toRender.map((c) => ({ ...c, file: posix.join(inputs, "characters", c.fileName.split("\\").join("/")) })),
+    characters: toRender.map((c) => ({
+      ...c,
+      file: posix.join(inputs, "characters", c.fileName.split("\\").join("/")),
+    })),
     outDir: jobDir,
   });
   const d = config.detect;
@@ -387,7 +485,10 @@ function buildRenderJob(s: State): { job: ReturnType<typeof buildJob>; jobDir: s
           }
         : undefined,
   });
-  const credentials = loadS3Credentials(storage, { baseDir: s.ctx.resolved.baseDir, env: s.ctx.env });
+  const credentials = loadS3Credentials(storage, {
+    baseDir: s.ctx.resolved.baseDir,
+    env: s.ctx.env,
+  });
   return { job, jobDir, script, env: buildRcloneEnv(storage, credentials) };
 }
 
@@ -398,9 +499,18 @@ async function runRenderStep(s: State, options: PipelineOptions): Promise<string
   let status = options.resume ? await getJobStatus(executor, jobDir, ctx.signal) : undefined;
   if (!status || status.state === "failed" || status.state === "stopped") {
     // job.json goes next to the renders on the local target, into the job folder on a host.
-    const jobPath = s.target.executor === "local" ? join(s.localRunDir, "job.json") : posix.join(jobDir, "job.json");
+    const jobPath =
+      s.target.executor === "local"
+        ? join(s.localRunDir, "job.json")
+        : posix.join(jobDir, "job.json");
     await executor.writeFile(jobPath, `${JSON.stringify(job, null, 2)}\n`);
-    status = await startJob(executor, { dir: jobDir, script, env, logger: ctx.logger, signal: ctx.signal });
+    status = await startJob(executor, {
+      dir: jobDir,
+      script,
+      env,
+      logger: ctx.logger,
+      signal: ctx.signal,
+    });
     ctx.logger.info(`render job started on ${executor.description} (run ${s.runId})`);
   }
   if (options.detach && status.state === "running") throw DETACHED;
@@ -428,16 +538,23 @@ async function runRenderStep(s: State, options: PipelineOptions): Promise<string
       `The render job on ${executor.description} failed with exit code ${status.exitCode}${exitHint(status.exitCode)}; its log ends with:\n${tail}\n(full log: posefactory logs ${s.runId})`,
     );
   }
-  const manifestPath = s.target.executor === "local" ? join(s.localRunDir, "manifest.json") : posix.join(jobDir, "manifest.json");
+  const manifestPath =
+    s.target.executor === "local"
+      ? join(s.localRunDir, "manifest.json")
+      : posix.join(jobDir, "manifest.json");
   const manifestText = await executor.readFile(manifestPath);
-  if (!manifestText) throw new UserError(`Blender wrote no manifest.json in ${manifestPath}: see posefactory logs ${s.runId}`);
+  if (!manifestText)
+    throw new UserError(
+      `Blender wrote no manifest.json in ${manifestPath}: see posefactory logs ${s.runId}`,
+    );
   s.manifest = parseManifest(manifestText.toString("utf8"), manifestPath);
   const images = s.manifest.characters.reduce((n, c) => n + c.images.length, 0);
   return `${images} images in ${status.seconds ?? "?"}s`;
 }
 
 function exitHint(code: number | null): string {
-  if (code === 20) return " (pulling inputs from storage failed: check the storage settings and `posefactory doctor`)";
+  if (code === 20)
+    return " (pulling inputs from storage failed: check the storage settings and `posefactory doctor`)";
   if (code === 21) return " (pose detection failed on the host: run `posefactory setup-pod`)";
   if (code === 22) return " (pushing results to storage failed; they are still on the host)";
   if (code === 127) return " (a program was not found on the host: run `posefactory setup-pod`)";
@@ -450,17 +567,28 @@ async function runReuseStep(s: State): Promise<string> {
   for (const c of s.characters.filter((x) => x.reuseFrom)) {
     const from = localRunDirOf(s.dataDir, c.reuseFrom!);
     if (existsSync(join(from, "renders", c.name))) {
-      files += await linkTree(join(from, "renders", c.name), join(s.localRunDir, "renders", c.name));
+      files += await linkTree(
+        join(from, "renders", c.name),
+        join(s.localRunDir, "renders", c.name),
+      );
       // Detections made by the same model are reused too; the detect step fills any gap.
-      files += await linkTree(join(from, "detections", c.name), join(s.localRunDir, "detections", c.name));
+      files += await linkTree(
+        join(from, "detections", c.name),
+        join(s.localRunDir, "detections", c.name),
+      );
     } else {
       const storage = await s.ctx.storage();
       for (const part of ["renders", "detections"]) {
-        const result = await downloadPrefix(storage, `${joinKey(storage.prefix, "runs", c.reuseFrom!, part, c.name)}/`, join(s.localRunDir, part, c.name), {
-          stateDir: s.stateDir,
-          signal: s.ctx.signal,
-          logger: s.ctx.logger,
-        });
+        const result = await downloadPrefix(
+          storage,
+          `${joinKey(storage.prefix, "runs", c.reuseFrom!, part, c.name)}/`,
+          join(s.localRunDir, part, c.name),
+          {
+            stateDir: s.stateDir,
+            signal: s.ctx.signal,
+            logger: s.ctx.logger,
+          },
+        );
         files += result.downloaded;
       }
       const manifest = await storageManifest(s, c.reuseFrom!);
@@ -471,8 +599,19 @@ async function runReuseStep(s: State): Promise<string> {
     const entry = findCharacterResult(from, c.name);
     if (entry) reused.push(entry);
   }
-  const fallback = reused.length > 0 ? { blenderVersion: s.record.versions.blender ?? "unknown", device: { type: "reused", names: [] } } : undefined;
-  s.manifest = await writeMergedManifest(s.localRunDir, s.manifest, reused, fallback ?? { blenderVersion: "unknown", device: { type: "none", names: [] } });
+  const fallback =
+    reused.length > 0
+      ? {
+          blenderVersion: s.record.versions.blender ?? "unknown",
+          device: { type: "reused", names: [] },
+        }
+      : undefined;
+  s.manifest = await writeMergedManifest(
+    s.localRunDir,
+    s.manifest,
+    reused,
+    fallback ?? { blenderVersion: "unknown", device: { type: "none", names: [] } },
+  );
   return `${reused.length} characters, ${files} files`;
 }
 
@@ -480,7 +619,9 @@ async function storageManifest(s: State, runId: string): Promise<Manifest | unde
   const storage = await s.ctx.storage();
   const file = join(s.stateDir, "tmp", `${runId}-manifest.json`);
   try {
-    await storage.getFile(joinKey(storage.prefix, "runs", runId, "manifest.json"), file, { signal: s.ctx.signal });
+    await storage.getFile(joinKey(storage.prefix, "runs", runId, "manifest.json"), file, {
+      signal: s.ctx.signal,
+    });
   } catch {
     return undefined;
   }
@@ -507,11 +648,13 @@ async function finishRun(s: State): Promise<void> {
     if (result.error) c.error = result.error;
     if (c.reusedFrom) s.record.counts.imagesReused += c.images;
     else s.record.counts.imagesRendered += c.images;
-    if (c.status === "ok" && !c.reusedFrom) cache[c.renderKey] = { runId: s.runId, character: c.name, images: c.images };
+    if (c.status === "ok" && !c.reusedFrom)
+      cache[c.renderKey] = { runId: s.runId, character: c.name, images: c.images };
   }
   await writeCacheIndex(s.stateDir, cache);
   const failed = s.record.characters.filter((c) => c.status !== "ok").length;
-  s.record.status = failed === 0 ? "ok" : failed < s.record.characters.length ? "partial" : "failed";
+  s.record.status =
+    failed === 0 ? "ok" : failed < s.record.characters.length ? "partial" : "failed";
   const report = join(s.localRunDir, "report.html");
   if (existsSync(report)) s.record.results.report = report;
 }

@@ -27,7 +27,11 @@ export interface StepRunnerOptions {
   done?: Set<string>;
 }
 
-export async function runSteps<S>(steps: Step<S>[], state: S, options: StepRunnerOptions): Promise<void> {
+export async function runSteps<S>(
+  steps: Step<S>[],
+  state: S,
+  options: StepRunnerOptions,
+): Promise<void> {
   const { record, save, logger } = options;
   for (const step of steps) {
     const entry = record.steps.find((s) => s.id === step.id)!;

@@ -25,7 +25,10 @@ export function formatPipelineSummary(record: RunRecord): string[] {
     `${record.counts.imagesRendered} images rendered, ${record.counts.imagesReused} reused; ${record.counts.uploaded} files uploaded`,
     `steps: ${steps}`,
   ];
-  if (record.cost) lines.push(`cost: $${record.cost.usd.toFixed(2)} (${(record.cost.hours * 60).toFixed(1)} min at $${record.cost.costPerHour}/h)`);
+  if (record.cost)
+    lines.push(
+      `cost: $${record.cost.usd.toFixed(2)} (${(record.cost.hours * 60).toFixed(1)} min at $${record.cost.costPerHour}/h)`,
+    );
   lines.push(`results: ${record.results.dir}`);
   if (record.results.report) lines.push(`report:  ${record.results.report}`);
   return lines;

@@ -12,5 +12,8 @@ export interface RenderOptions {
 }
 
 export function runRender(options: RenderOptions, ctx: Context): Promise<PipelineResult> {
-  return runPipeline({ runId: options.runId, force: options.force, steps: ["upload", "render", "reuse"] }, ctx);
+  return runPipeline(
+    { runId: options.runId, force: options.force, steps: ["upload", "render", "reuse"] },
+    ctx,
+  );
 }

@@ -9,13 +9,13 @@ import { execFile } from "node:child_process";
 import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { configSchema } from "../../src/config/schema.js";
 import { buildJob, listCharacterFiles } from "../../src/render/job.js";
 import { BLENDER_DIR, blenderScriptCommand } from "../../src/render/sample.js";
 import { getSampleCharacters } from "../helpers/blender.js";
 import { cleanEnv, makeTempDir, runCli } from "../helpers/cli.js";
 import { startS3rver } from "../helpers/s3rver.js";
 import { startSshd } from "../helpers/sshd.js";
-import { configSchema } from "../../src/config/schema.js";
 
 const run = promisify(execFile);
 const [s3, sshd] = await Promise.all([startS3rver({ buckets: ["bench"] }), startSshd()]);
@@ -49,7 +49,10 @@ try {
       },
     })}\n`,
   );
-  const env = cleanEnv({ POSEFACTORY_S3_ACCESS_KEY_ID: "S3RVER", POSEFACTORY_S3_SECRET_ACCESS_KEY: "S3RVER" }, temp.home);
+  const env = cleanEnv(
+    { POSEFACTORY_S3_ACCESS_KEY_ID: "S3RVER", POSEFACTORY_S3_SECRET_ACCESS_KEY: "S3RVER" },
+    temp.home,
+  );
 
   // The old way: rclone configured by environment, OpenSSH for the pod.
   const rcloneEnv: NodeJS.ProcessEnv = {
@@ -76,8 +79,19 @@ try {
   const job = buildJob(config, { runId: "old", characters, outDir: join(oldPod, "out") });
   writeFileSync(join(temp.dir, "job.json"), JSON.stringify(job));
   const sshArgs = [
-    "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", `UserKnownHostsFile=${join(temp.dir, "kh")}`,
-    "-o", "LogLevel=ERROR", "-i", sshd.identityFile, "-p", String(sshd.port), `${sshd.user}@${sshd.host}`,
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    `UserKnownHostsFile=${join(temp.dir, "kh")}`,
+    "-o",
+    "LogLevel=ERROR",
+    "-i",
+    sshd.identityFile,
+    "-p",
+    String(sshd.port),
+    `${sshd.user}@${sshd.host}`,
   ];
   const podScript = [
     exportLines,
@@ -89,10 +103,14 @@ try {
   ].join(" && ");
 
   const t0 = performance.now();
-  await run("rclone", ["copy", join(project, "characters"), "r2:bench/old/inputs"], { env: rcloneEnv });
+  await run("rclone", ["copy", join(project, "characters"), "r2:bench/old/inputs"], {
+    env: rcloneEnv,
+  });
   await run("rclone", ["copy", BLENDER_DIR, "r2:bench/old/inputs/blender"], { env: rcloneEnv });
   await run("ssh", [...sshArgs, podScript], { env: rcloneEnv, maxBuffer: 64 << 20 });
-  await run("rclone", ["copy", "r2:bench/old/out", join(temp.dir, "old-download")], { env: rcloneEnv });
+  await run("rclone", ["copy", "r2:bench/old/out", join(temp.dir, "old-download")], {
+    env: rcloneEnv,
+  });
   const oldSeconds = (performance.now() - t0) / 1000;
 
   const t1 = performance.now();
@@ -101,19 +119,31 @@ try {
   if (first.code !== 0) throw new Error(`pipeline failed: ${first.stderr}`);
   const steps = (await runCli(["--json", "runs"], { cwd: project, env })).stdout;
   const runId = JSON.parse(steps).runs[0].runId as string;
-  const record = JSON.parse((await runCli(["--json", "runs", "show", runId], { cwd: project, env })).stdout);
-  const stepTimes = record.steps.map((s: { id: string; status: string; seconds?: number }) => `${s.id} ${s.seconds ?? s.status}`).join(", ");
+  const record = JSON.parse(
+    (await runCli(["--json", "runs", "show", runId], { cwd: project, env })).stdout,
+  );
+  const stepTimes = record.steps
+    .map(
+      (s: { id: string; status: string; seconds?: number }) => `${s.id} ${s.seconds ?? s.status}`,
+    )
+    .join(", ");
 
   const t2 = performance.now();
   const again = await runCli(["-q", "pipeline"], { cwd: project, env });
   const rerunSeconds = (performance.now() - t2) / 1000;
   if (again.code !== 0) throw new Error(`re-run failed: ${again.stderr}`);
 
-  console.log(`sample character, 8 cameras, ${job.characters.length} character, same render settings`);
+  console.log(
+    `sample character, 8 cameras, ${job.characters.length} character, same render settings`,
+  );
   console.log(`old alias chain (rclone up; ssh blender; rclone down): ${oldSeconds.toFixed(2)} s`);
-  console.log(`posefactory pipeline:                                  ${pipelineSeconds.toFixed(2)} s  (ratio ${(pipelineSeconds / oldSeconds).toFixed(2)}x of the old chain)`);
+  console.log(
+    `posefactory pipeline:                                  ${pipelineSeconds.toFixed(2)} s  (ratio ${(pipelineSeconds / oldSeconds).toFixed(2)}x of the old chain)`,
+  );
   console.log(`  steps: ${stepTimes}`);
-  console.log(`posefactory pipeline, nothing changed:                 ${rerunSeconds.toFixed(2)} s  (ratio ${(rerunSeconds / oldSeconds).toFixed(3)}x)`);
+  console.log(
+    `posefactory pipeline, nothing changed:                 ${rerunSeconds.toFixed(2)} s  (ratio ${(rerunSeconds / oldSeconds).toFixed(3)}x)`,
+  );
 } finally {
   await Promise.all([s3.stop(), sshd.stop()]);
   temp.cleanup();

@@ -16,7 +16,9 @@ const benches = readdirSync(dir)
 let failed = 0;
 for (const file of benches) {
   console.log(`\n=== ${file} ===`);
-  const result = spawnSync(process.execPath, ["--import", "tsx", `${dir}${file}`], { stdio: "inherit" });
+  const result = spawnSync(process.execPath, ["--import", "tsx", `${dir}${file}`], {
+    stdio: "inherit",
+  });
   if (result.status !== 0) failed += 1;
 }
 process.exitCode = failed > 0 ? 1 : 0;

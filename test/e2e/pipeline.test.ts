@@ -2,7 +2,14 @@
  * The whole pipeline with every part real: s3rver as R2, the local sshd as the pod, rclone
  * on the "pod" side, Debian's Blender, and MediaPipe (web backend) in headless Chromium.
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runRecordSchema } from "../../src/pipeline/run-record.js";
@@ -54,7 +61,10 @@ beforeAll(async () => {
       "",
     ].join("\n"),
   );
-  env = cleanEnv({ POSEFACTORY_S3_ACCESS_KEY_ID: "S3RVER", POSEFACTORY_S3_SECRET_ACCESS_KEY: "S3RVER" }, temp.home);
+  env = cleanEnv(
+    { POSEFACTORY_S3_ACCESS_KEY_ID: "S3RVER", POSEFACTORY_S3_SECRET_ACCESS_KEY: "S3RVER" },
+    temp.home,
+  );
 }, 300_000);
 
 afterAll(async () => {
@@ -75,7 +85,9 @@ describe("posefactory pipeline on an ssh target", { timeout: 400_000 }, () => {
     expect(files(join(runDir, "detections"), /f\d{4}\.json$/)).toHaveLength(4 * 2);
     expect(existsSync(join(runDir, "evaluation.json"))).toBe(true);
     expect(existsSync(join(runDir, "report.html"))).toBe(true);
-    const record = runRecordSchema.parse(JSON.parse(readFileSync(join(runDir, "run.json"), "utf8")));
+    const record = runRecordSchema.parse(
+      JSON.parse(readFileSync(join(runDir, "run.json"), "utf8")),
+    );
     expect(record.status).toBe("ok");
     expect(record.steps.map((s) => [s.id, s.status])).toEqual([
       ["upload", "done"],
@@ -99,7 +111,9 @@ describe("posefactory pipeline on an ssh target", { timeout: 400_000 }, () => {
     expect(result.code, result.stderr).toBe(0);
     expect(await s3.count("PUT")).toBe(0);
     const runId = runIdOf(result.stdout);
-    const record = runRecordSchema.parse(JSON.parse(readFileSync(join(project, "data", "runs", runId, "run.json"), "utf8")));
+    const record = runRecordSchema.parse(
+      JSON.parse(readFileSync(join(project, "data", "runs", runId, "run.json"), "utf8")),
+    );
     expect(record.counts.imagesRendered).toBe(0);
     expect(record.counts.imagesReused).toBe(8);
     expect(record.counts.uploaded).toBe(0);
@@ -145,7 +159,10 @@ describe("posefactory pipeline on an ssh target", { timeout: 400_000 }, () => {
   });
 
   it("--detach returns while the job runs; --resume finishes the run", async () => {
-    const started = await runCli(["--json", "pipeline", "--force", "--detach"], { cwd: project, env });
+    const started = await runCli(["--json", "pipeline", "--force", "--detach"], {
+      cwd: project,
+      env,
+    });
     expect(started.code, started.stderr).toBe(0);
     expect(JSON.parse(started.stdout).status).toBe("detached");
     const runId = runIdOf(started.stdout);

@@ -17,9 +17,17 @@ export interface CliResult {
 }
 
 /** A temp folder removed by the returned function; HOME points inside it. */
-export function makeTempDir(prefix = "pf-test-"): { dir: string; home: string; cleanup: () => void } {
+export function makeTempDir(prefix = "pf-test-"): {
+  dir: string;
+  home: string;
+  cleanup: () => void;
+} {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  return { dir, home: join(dir, "home"), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return {
+    dir,
+    home: join(dir, "home"),
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
 }
 
 /** A clean environment: no inherited POSEFACTORY_* or AWS_* variables leak into tests. */
@@ -33,7 +41,10 @@ export function cleanEnv(extra: Record<string, string> = {}, home?: string): Nod
   return { ...env, ...extra };
 }
 
-export async function runCli(argv: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; signal?: AbortSignal }): Promise<CliResult> {
+export async function runCli(
+  argv: string[],
+  options: { cwd: string; env?: NodeJS.ProcessEnv; signal?: AbortSignal },
+): Promise<CliResult> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   let out = "";
@@ -45,7 +56,13 @@ export async function runCli(argv: string[], options: { cwd: string; env?: NodeJ
   // Modules that read the home folder (known hosts, ~/.ssh/config) use os.homedir().
   if (env.HOME) process.env.HOME = env.HOME;
   try {
-    const code = await main(argv, { cwd: options.cwd, env, stdout, stderr, signal: options.signal });
+    const code = await main(argv, {
+      cwd: options.cwd,
+      env,
+      stdout,
+      stderr,
+      signal: options.signal,
+    });
     return { code, stdout: out, stderr: err };
   } finally {
     if (previousHome === undefined) delete process.env.HOME;
@@ -53,12 +70,20 @@ export async function runCli(argv: string[], options: { cwd: string; env?: NodeJ
   }
 }
 
-export function runBin(argv: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<CliResult> {
+export function runBin(
+  argv: string[],
+  options: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number },
+): Promise<CliResult> {
   return new Promise((resolvePromise) => {
     execFile(
       process.execPath,
       [BIN, ...argv],
-      { cwd: options.cwd, env: options.env ?? cleanEnv(), timeout: options.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024 },
+      {
+        cwd: options.cwd,
+        env: options.env ?? cleanEnv(),
+        timeout: options.timeoutMs ?? 120_000,
+        maxBuffer: 64 * 1024 * 1024,
+      },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
         resolvePromise({ code, stdout, stderr });

@@ -8,9 +8,14 @@ import { fileURLToPath } from "node:url";
 export default function setup(): void {
   const root = fileURLToPath(new URL("../..", import.meta.url));
   // tsc emits even when it finds type errors; those fail `npm run typecheck`, not the tests.
-  const result = spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], {
-    cwd: root,
-    encoding: "utf8",
-  });
-  if (result.status !== 0 && result.status !== 2) throw new Error(`build failed:\n${result.stdout}${result.stderr}`);
+  const result = spawnSync(
+    process.execPath,
+    ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"],
+    {
+      cwd: root,
+      encoding: "utf8",
+    },
+  );
+  if (result.status !== 0 && result.status !== 2)
+    throw new Error(`build failed:\n${result.stdout}${result.stderr}`);
 }

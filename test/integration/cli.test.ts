@@ -41,9 +41,14 @@ describe("posefactory CLI", () => {
     const result = await runCli(["aliases"], { cwd: t.dir, env: cleanEnv({}, t.home) });
     expect(result.code).toBe(0);
     for (const name of ["pf_upload", "pf_render", "pf_detect", "pf_download", "pf_pipeline"]) {
-      expect(result.stdout).toContain(`alias ${name}='posefactory --config ${join(t.dir, "posefactory.yaml")} ${name.slice(3)}'`);
+      expect(result.stdout).toContain(
+        `alias ${name}='posefactory --config ${join(t.dir, "posefactory.yaml")} ${name.slice(3)}'`,
+      );
     }
-    const bash = await runCli(["aliases", "--shell", "bash"], { cwd: t.dir, env: cleanEnv({}, t.home) });
+    const bash = await runCli(["aliases", "--shell", "bash"], {
+      cwd: t.dir,
+      env: cleanEnv({}, t.home),
+    });
     expect(bash.stdout).toContain("~/.bashrc");
   });
 
@@ -85,7 +90,10 @@ describe("posefactory CLI", () => {
   it("--json prints exactly one JSON object on stdout; logs stay on stderr", async () => {
     const t = temp();
     writeFileSync(join(t.dir, "posefactory.yaml"), "render:\n  sampels: 3\n");
-    const result = await runBin(["--json", "config", "validate"], { cwd: t.dir, env: cleanEnv({}, t.home) });
+    const result = await runBin(["--json", "config", "validate"], {
+      cwd: t.dir,
+      env: cleanEnv({}, t.home),
+    });
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ valid: true });
     expect(result.stdout.trim().split("\n")).toHaveLength(1);
@@ -98,7 +106,10 @@ describe("posefactory CLI", () => {
       join(t.dir, "posefactory.yaml"),
       "target: pod\ntargets:\n  pod:\n    executor: ssh\n    host: 127.0.0.1\n    port: 9\n    connectTimeoutSeconds: 1\n    storage: {type: s3, endpoint: 'http://127.0.0.1:9', bucket: bkt}\n",
     );
-    const env = cleanEnv({ POSEFACTORY_S3_ACCESS_KEY_ID: "AKIDTEST", POSEFACTORY_S3_SECRET_ACCESS_KEY: SECRET }, t.home);
+    const env = cleanEnv(
+      { POSEFACTORY_S3_ACCESS_KEY_ID: "AKIDTEST", POSEFACTORY_S3_SECRET_ACCESS_KEY: SECRET },
+      t.home,
+    );
     const logFile = join(t.dir, "pf.log");
     for (const argv of [["config", "show"], ["--json", "config", "show"], ["doctor"]]) {
       const result = await runBin(["-vv", "--log-file", logFile, ...argv], { cwd: t.dir, env });
@@ -115,7 +126,10 @@ describe("posefactory CLI", () => {
     stream.on("data", (d) => (text += d));
     registerSecret(SECRET);
     const logger = createLogger({ json: true, stream, level: "trace" });
-    logger.info({ secretAccessKey: "field-secret-123", env: { TOKEN: "x" } }, `connecting with ${SECRET}`);
+    logger.info(
+      { secretAccessKey: "field-secret-123", env: { TOKEN: "x" } },
+      `connecting with ${SECRET}`,
+    );
     expect(text).toContain("[redacted]");
     expect(text).not.toContain(SECRET);
     expect(text).not.toContain("field-secret-123");

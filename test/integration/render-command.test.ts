@@ -22,7 +22,10 @@ describe("posefactory render (local target, real Blender)", () => {
     mkdirSync(characters);
     const awkward = 'Samba "Dancing" $1';
     copyFileSync(sample.fbx, join(characters, `${awkward}.fbx`));
-    writeFileSync(join(characters, "broken.fbx"), Buffer.from("Kaydara FBX Binary  \0\x1a\0garbage", "latin1"));
+    writeFileSync(
+      join(characters, "broken.fbx"),
+      Buffer.from("Kaydara FBX Binary  \0\x1a\0garbage", "latin1"),
+    );
     writeFileSync(join(characters, "notes.txt"), "not a character");
     writeFileSync(
       join(temp.dir, "posefactory.yaml"),
@@ -35,7 +38,10 @@ describe("posefactory render (local target, real Blender)", () => {
       ].join("\n"),
     );
     const runId = "20261125-083012-a1b2c3";
-    const result = await runCli(["--json", "render", "--run-id", runId], { cwd: temp.dir, env: cleanEnv({}, temp.home) });
+    const result = await runCli(["--json", "render", "--run-id", runId], {
+      cwd: temp.dir,
+      env: cleanEnv({}, temp.home),
+    });
     expect(result.code, result.stderr).toBe(1);
     const runDir = join(temp.dir, "data", "runs", runId);
     const record = runRecordSchema.parse(JSON.parse(result.stdout).record);
@@ -43,14 +49,19 @@ describe("posefactory render (local target, real Blender)", () => {
     const broken = record.characters.find((c) => c.name === "broken")!;
     expect(broken.status).toBe("failed");
     expect(broken.error).toMatch(/broken\.fbx/);
-    expect(record.characters.find((c) => c.name === awkward)).toMatchObject({ status: "ok", images: 2 });
+    expect(record.characters.find((c) => c.name === awkward)).toMatchObject({
+      status: "ok",
+      images: 2,
+    });
     expect(record.steps.find((s) => s.id === "render")?.status).toBe("done");
     expect(record.steps.find((s) => s.id === "detect")?.status).toBe("pending");
 
     const job = jobSchema.parse(JSON.parse(readFileSync(join(runDir, "job.json"), "utf8")));
     expect(job.characters.map((c) => c.name).sort()).toEqual([awkward, "broken"]);
     expect(job.characters.find((c) => c.name === awkward)!.sha256).toMatch(/^[0-9a-f]{64}$/);
-    const manifest = manifestSchema.parse(JSON.parse(readFileSync(join(runDir, "manifest.json"), "utf8")));
+    const manifest = manifestSchema.parse(
+      JSON.parse(readFileSync(join(runDir, "manifest.json"), "utf8")),
+    );
     const good = manifest.characters.find((c) => c.name === awkward)!;
     expect(good.seconds.render).toBeGreaterThan(0);
     expect(good.images.map((i) => i.path).sort()).toEqual([
@@ -60,7 +71,10 @@ describe("posefactory render (local target, real Blender)", () => {
     for (const image of good.images) expect(existsSync(join(runDir, image.path))).toBe(true);
     expect(existsSync(join(runDir, "renders", awkward, "annotations.json"))).toBe(true);
 
-    const human = await runCli(["runs", "show", runId], { cwd: temp.dir, env: cleanEnv({}, temp.home) });
+    const human = await runCli(["runs", "show", runId], {
+      cwd: temp.dir,
+      env: cleanEnv({}, temp.home),
+    });
     expect(human.stdout).toMatch(/failed\s+broken/);
   });
 });

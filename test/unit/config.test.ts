@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { loadS3Credentials } from "../../src/config/credentials.js";
 import { loadConfig, parseConfigText, suggestKey } from "../../src/config/load.js";
 import { STARTER_CONFIG } from "../../src/config/starter.js";
-import { UsageError, UserError } from "../../src/errors.js";
+import { UsageError, type UserError } from "../../src/errors.js";
 import { makeTempDir, ROOT } from "../helpers/cli.js";
 
 const temps: { cleanup: () => void }[] = [];
@@ -38,23 +38,40 @@ describe("config loading", () => {
   });
 
   it("validates config.example.yaml and the starter file", () => {
-    const example = parseConfigText(readFileSync(join(ROOT, "config.example.yaml"), "utf8"), "config.example.yaml", {}, (w) => {
-      throw new Error(`unexpected warning: ${w}`);
-    });
+    const example = parseConfigText(
+      readFileSync(join(ROOT, "config.example.yaml"), "utf8"),
+      "config.example.yaml",
+      {},
+      (w) => {
+        throw new Error(`unexpected warning: ${w}`);
+      },
+    );
     expect(Object.keys(example.targets)).toEqual(["local", "runpod"]);
     const runpod = example.targets.runpod!;
-    expect(runpod.executor === "ssh" && runpod.storage.type === "s3" && runpod.storage.region).toBe("auto");
+    expect(runpod.executor === "ssh" && runpod.storage.type === "s3" && runpod.storage.region).toBe(
+      "auto",
+    );
     expect(parseConfigText(STARTER_CONFIG, "posefactory.yaml").target).toBe("local");
   });
 
   it("names file, line and column of a YAML syntax error", () => {
-    const error = errorOf(() => parseConfigText("target: local\ncameras:\n  margin: [1, 2\n", "bad.yaml"));
+    const error = errorOf(() =>
+      parseConfigText("target: local\ncameras:\n  margin: [1, 2\n", "bad.yaml"),
+    );
     expect(error).toBeInstanceOf(UsageError);
     expect(error.message).toMatch(/^bad\.yaml: invalid YAML\n {2}bad\.yaml:\d+:\d+ /);
   });
 
   it("lists every schema problem with its line, column and key path", () => {
-    const text = ["target: local", "cameras:", "  margin: wide", "  framing: orbit", "render:", "  samples: -3", ""].join("\n");
+    const text = [
+      "target: local",
+      "cameras:",
+      "  margin: wide",
+      "  framing: orbit",
+      "render:",
+      "  samples: -3",
+      "",
+    ].join("\n");
     const error = errorOf(() => parseConfigText(text, "p.yaml"));
     expect(error).toBeInstanceOf(UsageError);
     expect((error as UserError).exitCode).toBe(2);
@@ -65,14 +82,29 @@ describe("config loading", () => {
   });
 
   it("points at a key inside a named target", () => {
-    const text = ["targets:", "  pod:", "    executor: ssh", "    host: pod", "    port: '22x'", "    storage: {type: s3, bucket: b}", ""].join("\n");
+    const text = [
+      "targets:",
+      "  pod:",
+      "    executor: ssh",
+      "    host: pod",
+      "    port: '22x'",
+      "    storage: {type: s3, bucket: b}",
+      "",
+    ].join("\n");
     const error = errorOf(() => parseConfigText(text, "t.yaml"));
-    expect(error.message).toContain("t.yaml:5:11 targets.pod.port: expected number, received string");
+    expect(error.message).toContain(
+      "t.yaml:5:11 targets.pod.port: expected number, received string",
+    );
   });
 
   it("warns on unknown keys with a suggestion and still loads", () => {
     const warnings: string[] = [];
-    const config = parseConfigText("camras:\n  margin: 0.1\nrender:\n  sampels: 8\n", "w.yaml", {}, (w) => warnings.push(w));
+    const config = parseConfigText(
+      "camras:\n  margin: 0.1\nrender:\n  sampels: 8\n",
+      "w.yaml",
+      {},
+      (w) => warnings.push(w),
+    );
     expect(warnings).toEqual([
       "w.yaml:1:1 camras: unknown key, ignored (did you mean `cameras`?)",
       "w.yaml:4:3 render.sampels: unknown key, ignored (did you mean `samples`?)",
@@ -84,22 +116,38 @@ describe("config loading", () => {
   it("applies precedence: defaults < file < environment < flags", () => {
     const t = temp();
     const file = join(t.dir, "posefactory.yaml");
-    writeFileSync(file, "target: pod\nrender:\n  samples: 8\ntargets:\n  pod:\n    executor: local\n  other:\n    executor: local\n");
+    writeFileSync(
+      file,
+      "target: pod\nrender:\n  samples: 8\ntargets:\n  pod:\n    executor: local\n  other:\n    executor: local\n",
+    );
     const fromFile = loadConfig({ cwd: t.dir, env: {}, home: t.home });
     expect(fromFile.config.render.samples).toBe(8);
     expect(fromFile.targetName).toBe("pod");
-    const fromEnv = loadConfig({ cwd: t.dir, env: { POSEFACTORY_RENDER_SAMPLES: "4", POSEFACTORY_TARGET: "other" }, home: t.home });
+    const fromEnv = loadConfig({
+      cwd: t.dir,
+      env: { POSEFACTORY_RENDER_SAMPLES: "4", POSEFACTORY_TARGET: "other" },
+      home: t.home,
+    });
     expect(fromEnv.config.render.samples).toBe(4);
     expect(fromEnv.targetName).toBe("other");
-    const fromFlag = loadConfig({ cwd: t.dir, env: { POSEFACTORY_TARGET: "other" }, target: "local", home: t.home });
+    const fromFlag = loadConfig({
+      cwd: t.dir,
+      env: { POSEFACTORY_TARGET: "other" },
+      target: "local",
+      home: t.home,
+    });
     expect(fromFlag.targetName).toBe("local");
     expect(fromFlag.target.executor).toBe("local");
     expect(fromDefaults(t.home).config.render.samples).toBe(32);
   });
 
   it("reports a bad environment value by its variable name", () => {
-    const error = errorOf(() => parseConfigText("", "e.yaml", { POSEFACTORY_RENDER_SAMPLES: "many" }));
-    expect(error.message).toContain("POSEFACTORY_RENDER_SAMPLES (environment) render.samples: expected number");
+    const error = errorOf(() =>
+      parseConfigText("", "e.yaml", { POSEFACTORY_RENDER_SAMPLES: "many" }),
+    );
+    expect(error.message).toContain(
+      "POSEFACTORY_RENDER_SAMPLES (environment) render.samples: expected number",
+    );
   });
 
   it("finds ./posefactory.yaml, then ~/.config/posefactory/config.yaml, and says to run init when neither exists", () => {
@@ -112,26 +160,46 @@ describe("config loading", () => {
     expect(loadConfig({ cwd: t.dir, env: {}, home: t.home }).config.data).toBe("from-home");
     writeFileSync(join(t.dir, "posefactory.yaml"), "data: from-cwd\n");
     expect(loadConfig({ cwd: t.dir, env: {}, home: t.home }).config.data).toBe("from-cwd");
-    expect(errorOf(() => loadConfig({ cwd: t.dir, env: {}, configPath: "nope.yaml" })).message).toContain("nope.yaml not found");
+    expect(
+      errorOf(() => loadConfig({ cwd: t.dir, env: {}, configPath: "nope.yaml" })).message,
+    ).toContain("nope.yaml not found");
   });
 
   it("refuses an unknown target and lists the known ones", () => {
-    const error = errorOf(() => loadConfig({ cwd: temp().dir, env: {}, required: false, target: "gpu" }));
+    const error = errorOf(() =>
+      loadConfig({ cwd: temp().dir, env: {}, required: false, target: "gpu" }),
+    );
     expect(error.message).toContain("Unknown target `gpu`");
     expect(error.message).toContain("local");
   });
 });
 
 describe("credentials", () => {
-  const storage = { type: "s3" as const, bucket: "b", prefix: "p/", region: "auto", forcePathStyle: true };
+  const storage = {
+    type: "s3" as const,
+    bucket: "b",
+    prefix: "p/",
+    region: "auto",
+    forcePathStyle: true,
+  };
 
   it("prefers POSEFACTORY_S3_* over AWS_*", () => {
     const creds = loadS3Credentials(storage, {
       baseDir: "/",
-      env: { POSEFACTORY_S3_ACCESS_KEY_ID: "pf-id", POSEFACTORY_S3_SECRET_ACCESS_KEY: "pf-secret", AWS_ACCESS_KEY_ID: "aws-id", AWS_SECRET_ACCESS_KEY: "aws-secret" },
+      env: {
+        POSEFACTORY_S3_ACCESS_KEY_ID: "pf-id",
+        POSEFACTORY_S3_SECRET_ACCESS_KEY: "pf-secret",
+        AWS_ACCESS_KEY_ID: "aws-id",
+        AWS_SECRET_ACCESS_KEY: "aws-secret",
+      },
     });
     expect(creds.accessKeyId).toBe("pf-id");
-    expect(loadS3Credentials(storage, { baseDir: "/", env: { AWS_ACCESS_KEY_ID: "aws-id", AWS_SECRET_ACCESS_KEY: "aws-secret" } }).accessKeyId).toBe("aws-id");
+    expect(
+      loadS3Credentials(storage, {
+        baseDir: "/",
+        env: { AWS_ACCESS_KEY_ID: "aws-id", AWS_SECRET_ACCESS_KEY: "aws-secret" },
+      }).accessKeyId,
+    ).toBe("aws-id");
   });
 
   it("reads a credentials file and refuses one readable by others, naming the chmod", () => {
@@ -140,18 +208,21 @@ describe("credentials", () => {
     writeFileSync(file, "# R2 token\nACCESS_KEY_ID=abc123\nSECRET_ACCESS_KEY='s3cr3t-value'\n");
     chmodSync(file, 0o644);
     const withFile = { ...storage, credentialsFile: "r2.env" };
-    expect(errorOf(() => loadS3Credentials(withFile, { baseDir: t.dir, env: {} })).message).toContain(`chmod 600 ${file}`);
+    expect(
+      errorOf(() => loadS3Credentials(withFile, { baseDir: t.dir, env: {} })).message,
+    ).toContain(`chmod 600 ${file}`);
     chmodSync(file, 0o600);
     const creds = loadS3Credentials(withFile, { baseDir: t.dir, env: {} });
     expect(creds).toMatchObject({ accessKeyId: "abc123", secretAccessKey: "s3cr3t-value" });
   });
 
   it("says how to provide credentials when there are none", () => {
-    expect(errorOf(() => loadS3Credentials(storage, { baseDir: "/", env: {} })).message).toContain("POSEFACTORY_S3_ACCESS_KEY_ID");
+    expect(errorOf(() => loadS3Credentials(storage, { baseDir: "/", env: {} })).message).toContain(
+      "POSEFACTORY_S3_ACCESS_KEY_ID",
+    );
   });
 });
 
 function fromDefaults(home: string) {
   return loadConfig({ cwd: home, env: {}, home, required: false });
 }
-

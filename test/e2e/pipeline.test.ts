@@ -194,3 +194,31 @@ describe("posefactory pipeline on an ssh target", { timeout: 400_000 }, () => {
     expect(result.stdout).toContain("report.html");
   });
 });
+
+describe("posefactory pipeline with detection on the pod (python backend)", { timeout: 400_000 }, () => {
+  it("runs detect_pose.py inside the render job and downloads its detections", async () => {
+    // Python's mediapipe cannot be installed here (no PyPI): the pod's python runs
+    // detect_pose.py with its test landmarker, which writes the same JSON. Everything else
+    // (job, rclone push, download, checksums, evaluation) is the real path.
+    const pyProject = join(temp.dir, "py-project");
+    mkdirSync(join(pyProject, "characters"), { recursive: true });
+    copyFileSync(join(project, "characters", "walker.fbx"), join(pyProject, "characters", "walker.fbx"));
+    const fakePython = join(temp.dir, "pod-python");
+    writeFileSync(fakePython, '#!/bin/sh\nexec python3 "$@" --fake-landmarker\n', { mode: 0o755 });
+    const config = readFileSync(join(project, "posefactory.yaml"), "utf8")
+      .replace("detect: {backend: web, model: lite}", "detect: {backend: python, model: lite}")
+      .replace("    costPerHour: 0.5", `    costPerHour: 0.5\n    python: ${fakePython}`)
+      .replace("prefix: e2e/", "prefix: e2e-python/");
+    writeFileSync(join(pyProject, "posefactory.yaml"), config);
+    const result = await runCli(["--json", "pipeline"], { cwd: pyProject, env });
+    expect(result.code, result.stderr).toBe(0);
+    const record = runRecordSchema.parse(JSON.parse(result.stdout).record);
+    expect(record.steps.find((s) => s.id === "detect")?.status).toBe("skipped");
+    const runDir = join(pyProject, "data", "runs", record.runId);
+    const detections = files(join(runDir, "detections"), /f\d{4}\.json$/);
+    expect(detections).toHaveLength(8);
+    const one = JSON.parse(readFileSync(join(runDir, "detections", detections[0]!), "utf8"));
+    expect(one.backend).toBe("python");
+    expect(existsSync(join(runDir, "report.html"))).toBe(true);
+  });
+});

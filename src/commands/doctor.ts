@@ -1,7 +1,6 @@
 import { loadS3Credentials, resolveUserPath } from "../config/credentials.js";
 import type { Context } from "../context.js";
 import { formatTable } from "../output.js";
-import { probeTool } from "../remote/probe.js";
 import type { CommandSpec } from "./types.js";
 
 export interface Check {
@@ -69,6 +68,8 @@ export async function checkLocal(ctx: Context): Promise<Check[]> {
         : "sudo apt-get install -y openssh-client",
     ],
   ];
+  // execa loads only when doctor runs: it costs every other command's start-up otherwise.
+  const { probeTool } = await import("../remote/probe.js");
   const probes = await Promise.all(
     tools.map(([, cmd, args, pattern]) => probeTool(cmd, args, pattern)),
   );

@@ -1,4 +1,17 @@
+import type { Context } from "../context.js";
+import type { PipelineResult } from "../pipeline/run.js";
 import type { CommandSpec } from "./types.js";
+
+/** The summary lines, or with --json one object: {runId, status, record}. */
+export function printPipelineResult(result: PipelineResult, ctx: Context): number {
+  for (const line of result.lines) ctx.output.text(line);
+  ctx.output.result({
+    runId: result.runId,
+    status: result.status,
+    ...(result.record ? { record: result.record } : {}),
+  });
+  return result.exitCode;
+}
 
 export const command: CommandSpec = {
   name: "pipeline",

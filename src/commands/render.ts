@@ -1,4 +1,5 @@
 /** `posefactory render`: render every character on the target; exit 1 when any failed. */
+import { printPipelineResult } from "./pipeline.js";
 import type { CommandSpec } from "./types.js";
 
 export const command: CommandSpec = {

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { resolveUserPath } from "../config/credentials.js";
+import { localTargetSchema } from "../config/schema.js";
 import { makeSampleCharacter } from "../render/sample.js";
 import type { CommandSpec } from "./types.js";
 
@@ -26,16 +27,14 @@ export const command: CommandSpec = {
     const local = ctx.resolved.config.targets.local;
     const blender = local?.executor === "local" ? local.blender : "blender";
     ctx.logger.info("making the sample character with Blender...");
-    const executor = await (await import("../remote/index.js")).createExecutor(
-      {
-        executor: "local",
-        blender,
-        python: "python3",
-        workdir: ".posefactory/work",
-        storage: { type: "fs", path: ".posefactory/storage", prefix: "" },
-      },
-      { logger: ctx.logger, baseDir: ctx.resolved.baseDir, env: ctx.env },
-    );
+    // Always this machine's Blender, whatever the target: the sample goes in the local folder.
+    const target = localTargetSchema.parse({ executor: "local", blender });
+    const { createExecutor } = await import("../remote/index.js");
+    const executor = await createExecutor(target, {
+      logger: ctx.logger,
+      baseDir: ctx.resolved.baseDir,
+      env: ctx.env,
+    });
     try {
       await makeSampleCharacter(executor, {
         blender,

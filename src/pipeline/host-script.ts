@@ -65,8 +65,9 @@ export function hostInputsDir(workdir: string): string {
   return posix.join(workdir, "inputs");
 }
 
+// --config "": settings come only from the environment (no pod-side rclone.conf, no notice).
 const RCLONE_FLAGS =
-  "--transfers 8 --checkers 16 --stats 15s --stats-one-line --stats-log-level NOTICE";
+  '--config "" --transfers 8 --checkers 16 --stats 15s --stats-one-line --stats-log-level NOTICE';
 
 /** The ssh target's job: pull inputs, render, detect (python backend), checksum, push. */
 export function buildSshJobScript(options: SshJobScriptOptions): string {

@@ -178,7 +178,11 @@ def configure_outputs(outputs: OutputSpec) -> bpy.types.Node | None:
         slot = files.file_slots[path]
         slot.use_node_format = False
         slot.format.file_format = file_format
-        slot.format.color_mode = color_mode
+        try:
+            slot.format.color_mode = color_mode
+        except TypeError:
+            # Blender 3.x's EXR writer has no single-channel mode: depth goes in all three.
+            slot.format.color_mode = "RGB"
         if file_format == "OPEN_EXR":
             slot.format.color_depth = "32"
         tree.links.new(layers.outputs[socket], files.inputs[path])

@@ -137,7 +137,13 @@ function createContext(
     output: createOutput(io, global.json === true),
     storage() {
       storage ??= import("./storage/index.js").then((m) =>
-        m.createStorage(resolved.target.storage, { baseDir: resolved.baseDir, env, logger }),
+        m.createStorage(resolved.target.storage, {
+          baseDir: resolved.baseDir,
+          env,
+          logger,
+          home: env.HOME,
+          partSizeMb: resolved.config.sync.partSizeMb,
+        }),
       );
       return storage;
     },

@@ -22,12 +22,6 @@ export const command: CommandSpec = {
       { runId: options.runId as string | undefined, force: options.force === true },
       ctx,
     );
-    for (const line of result.lines) ctx.output.text(line);
-    ctx.output.result({
-      runId: result.runId,
-      status: result.status,
-      ...(result.record ? { record: result.record } : {}),
-    });
-    return result.exitCode;
+    return printPipelineResult(result, ctx);
   },
 };

@@ -1,0 +1,144 @@
+/** Planning a run: its id, the characters, which of them an earlier render serves. */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { resolveUserPath } from "../config/credentials.js";
+import type { TargetConfig } from "../config/schema.js";
+import type { Context } from "../context.js";
+import { UsageError, UserError } from "../errors.js";
+import { listCharacterFiles } from "../render/job.js";
+import { createRunId, isValidRunId } from "../render/run-id.js";
+import { BLENDER_DIR } from "../render/sample.js";
+import { VERSION } from "../version.js";
+import {
+  canonicalJson,
+  detectRelevantConfig,
+  hashFolder,
+  renderKey,
+  sha256Hex,
+} from "./cache-key.js";
+import { type CacheIndex, readCacheIndex } from "./reuse.js";
+import { runDir as localRunDirOf, type RunRecord, readRunRecord } from "./run-record.js";
+import {
+  detectPlace,
+  type PipelineOptions,
+  type PlannedCharacter,
+  STEPS,
+  type State,
+} from "./state.js";
+
+export async function planRun(options: PipelineOptions, ctx: Context): Promise<State> {
+  const { config, target, targetName, baseDir } = ctx.resolved;
+  if (target.executor === "ssh" && target.storage.type !== "s3") {
+    throw new UsageError(
+      `Target \`${targetName}\` runs over ssh but its storage is a local folder the host cannot reach: give it \`storage: {type: s3, ...}\``,
+    );
+  }
+  const dataDir = resolveUserPath(config.data, baseDir);
+  const stateDir = join(baseDir, ".posefactory");
+  const detect = detectPlace(config, target);
+  const previous = options.resume ? readRunRecord(dataDir, options.resume) : undefined;
+  if (options.resume && !previous) {
+    throw new UsageError(
+      `No run ${options.resume} in ${join(dataDir, "runs")}: see \`posefactory runs\``,
+    );
+  }
+  if (options.resume && !isValidRunId(options.resume))
+    throw new UsageError(`Invalid run id ${options.resume}`);
+  if (options.runId && !isValidRunId(options.runId)) {
+    throw new UsageError(
+      `Run id \`${options.runId}\` is not valid: use letters, digits, '.', '_' and '-' (e.g. 20261125-083012-a1b2c3)`,
+    );
+  }
+  const runId = previous?.runId ?? options.runId ?? createRunId();
+
+  const charactersDir = resolveUserPath(config.characters, baseDir);
+  const files = await listCharacterFiles(charactersDir);
+  if (files.length === 0) {
+    throw new UserError(
+      `No character files (.fbx, .glb, .gltf, .blend) in ${charactersDir}: add some, or run \`posefactory sample\``,
+    );
+  }
+  // The python detector runs inside the render job, so its settings are part of the key.
+  const blenderHash = hashFolder(BLENDER_DIR);
+  const scriptsKey =
+    detect === "host"
+      ? sha256Hex(blenderHash + canonicalJson(detectRelevantConfig(config)))
+      : blenderHash;
+  const cache = readCacheIndex(stateDir);
+  const characters = files.map((file): PlannedCharacter => {
+    const key = renderKey(file.sha256, config, scriptsKey);
+    const fileName = file.file.slice(charactersDir.length).replace(/^[/\\]+/, "");
+    const earlier = previous?.characters.find((c) => c.name === file.name);
+    if (earlier) return { ...file, fileName, key, reuseFrom: earlier.reusedFrom };
+    return {
+      ...file,
+      fileName,
+      key,
+      reuseFrom: options.force ? undefined : reusableRun(cache, key, dataDir, target),
+    };
+  });
+
+  const record: RunRecord = previous ?? {
+    version: 1,
+    runId,
+    createdAt: new Date().toISOString(),
+    updatedAt: new Date().toISOString(),
+    status: "running",
+    target: {
+      name: targetName,
+      executor: target.executor,
+      storage:
+        target.storage.type === "s3"
+          ? `s3://${target.storage.bucket}/${target.storage.prefix}`
+          : target.storage.path,
+    },
+    configPath: ctx.resolved.path ?? null,
+    configHash: sha256Hex(canonicalJson(config)),
+    blenderHash,
+    versions: { posefactory: VERSION },
+    steps: STEPS.map((s) => ({ ...s, status: "pending" as const })),
+    characters: characters.map((c) => ({
+      name: c.name,
+      file: c.fileName,
+      sha256: c.sha256,
+      renderKey: c.key,
+      status: "pending" as const,
+      images: 0,
+      ...(c.reuseFrom ? { reusedFrom: c.reuseFrom } : {}),
+    })),
+    counts: { imagesRendered: 0, imagesReused: 0, uploaded: 0, downloaded: 0 },
+    results: { dir: localRunDirOf(dataDir, runId) },
+  };
+  record.status = "running";
+  return {
+    ctx,
+    config,
+    target,
+    runId,
+    dataDir,
+    stateDir,
+    localRunDir: localRunDirOf(dataDir, runId),
+    detect,
+    characters,
+    record,
+    executor: () => ctx.executor(),
+  };
+}
+
+/** An earlier run holding this render: its local folder, or (ssh) its keys in storage. */
+function reusableRun(
+  cache: CacheIndex,
+  key: string,
+  dataDir: string,
+  target: TargetConfig,
+): string | undefined {
+  const entry = cache[key];
+  if (!entry) return undefined;
+  if (
+    existsSync(
+      join(localRunDirOf(dataDir, entry.runId), "renders", entry.character, "annotations.json"),
+    )
+  )
+    return entry.runId;
+  return target.executor === "ssh" ? entry.runId : undefined;
+}

@@ -195,14 +195,19 @@ describe("posefactory pipeline on an ssh target", { timeout: 400_000 }, () => {
   });
 });
 
-describe("posefactory pipeline with detection on the pod (python backend)", { timeout: 400_000 }, () => {
+describe("posefactory pipeline with detection on the pod (python backend)", {
+  timeout: 400_000,
+}, () => {
   it("runs detect_pose.py inside the render job and downloads its detections", async () => {
     // Python's mediapipe cannot be installed here (no PyPI): the pod's python runs
     // detect_pose.py with its test landmarker, which writes the same JSON. Everything else
     // (job, rclone push, download, checksums, evaluation) is the real path.
     const pyProject = join(temp.dir, "py-project");
     mkdirSync(join(pyProject, "characters"), { recursive: true });
-    copyFileSync(join(project, "characters", "walker.fbx"), join(pyProject, "characters", "walker.fbx"));
+    copyFileSync(
+      join(project, "characters", "walker.fbx"),
+      join(pyProject, "characters", "walker.fbx"),
+    );
     const fakePython = join(temp.dir, "pod-python");
     writeFileSync(fakePython, '#!/bin/sh\nexec python3 "$@" --fake-landmarker\n', { mode: 0o755 });
     const config = readFileSync(join(project, "posefactory.yaml"), "utf8")

@@ -8,15 +8,32 @@ import { parseChecksums, verifyChecksums } from "../../src/pipeline/checksums.js
 import { buildRcloneEnv, buildSshJobScript } from "../../src/pipeline/host-script.js";
 import { detectPlace } from "../../src/pipeline/run.js";
 
-const storage = { type: "s3" as const, endpoint: "https://acc.r2.cloudflarestorage.com", bucket: "bkt", prefix: "p/", region: "auto", forcePathStyle: true };
+const storage = {
+  type: "s3" as const,
+  endpoint: "https://acc.r2.cloudflarestorage.com",
+  bucket: "bkt",
+  prefix: "p/",
+  region: "auto",
+  forcePathStyle: true,
+};
 
 describe("render cache keys", () => {
   it("ignore key order and settings that do not change pixels", () => {
-    expect(canonicalJson({ b: 1, a: { d: 2, c: 3 } })).toBe(canonicalJson({ a: { c: 3, d: 2 }, b: 1 }));
+    expect(canonicalJson({ b: 1, a: { d: 2, c: 3 } })).toBe(
+      canonicalJson({ a: { c: 3, d: 2 }, b: 1 }),
+    );
     const base = configSchema.parse({});
     const key = renderKey("abc", base, "blender");
-    expect(renderKey("abc", configSchema.parse({ sync: { concurrency: 2 }, data: "elsewhere" }), "blender")).toBe(key);
-    expect(renderKey("abc", configSchema.parse({ render: { samples: 4 } }), "blender")).not.toBe(key);
+    expect(
+      renderKey(
+        "abc",
+        configSchema.parse({ sync: { concurrency: 2 }, data: "elsewhere" }),
+        "blender",
+      ),
+    ).toBe(key);
+    expect(renderKey("abc", configSchema.parse({ render: { samples: 4 } }), "blender")).not.toBe(
+      key,
+    );
     expect(renderKey("abd", base, "blender")).not.toBe(key);
     expect(renderKey("abc", base, "blender2")).not.toBe(key);
   });
@@ -84,9 +101,17 @@ describe("the render host's job script", () => {
       blender: "blender",
       runId: "r1",
       characterFiles: ["a.fbx"],
-      detect: { python: "python3", model: "lite", delegate: "gpu", minPoseDetectionConfidence: 0.5, minPosePresenceConfidence: 0.5 },
+      detect: {
+        python: "python3",
+        model: "lite",
+        delegate: "gpu",
+        minPoseDetectionConfidence: 0.5,
+        minPosePresenceConfidence: 0.5,
+      },
     });
-    expect(script).toContain('"$py" /w/inputs/blender/detect_pose.py --run-dir . --model lite --delegate gpu');
+    expect(script).toContain(
+      '"$py" /w/inputs/blender/detect_pose.py --run-dir . --model lite --delegate gpu',
+    );
   });
 
   it("puts detection on the host for ssh targets by default, in Chromium locally", () => {

@@ -315,6 +315,11 @@ def export_glb_two_clips(arm: bpy.types.Object, path: Path) -> None:
 
     if not hasattr(numpy, "bool"):
         numpy.bool = bool  # type: ignore[attr-defined]
+    options = {}
+    if "export_animation_mode" in bpy.ops.export_scene.gltf.get_rna_type().properties.keys():
+        # glTF add-on of Blender 3.6+ (so all of 4.x): `export_nla_strips` is kept but ignored,
+        # one animation per NLA track is `export_animation_mode="NLA_TRACKS"` (default "ACTIONS").
+        options["export_animation_mode"] = "NLA_TRACKS"
     bpy.ops.export_scene.gltf(
         filepath=str(path),
         export_format="GLB",
@@ -322,6 +327,7 @@ def export_glb_two_clips(arm: bpy.types.Object, path: Path) -> None:
         export_nla_strips=True,
         export_force_sampling=True,
         export_skins=True,
+        **options,
     )
 
 

@@ -209,6 +209,27 @@ def select_clips(character: Character, wanted: list[str] | None) -> list[Clip]:
     return chosen
 
 
+def ensure_action_slot(data: bpy.types.AnimData) -> None:
+    """Blender 4.4+ (slotted actions): make sure the assigned action animates its owner.
+
+    Assigning `AnimData.action` auto-picks a slot only in some cases (same slot name as last
+    time, slot named after the ID, or a single never-assigned slot); otherwise the action is
+    assigned but animates nothing and every frame would render the rest pose. Fall back to
+    the first slot Blender calls suitable, else the action's only slot. Blender < 4.3 has no
+    `action_slot` (nothing to do); 4.3's legacy actions have no slots (nothing to pick).
+    """
+    if data.action is None or not hasattr(data, "action_slot") or data.action_slot is not None:
+        return
+    suitable = list(getattr(data, "action_suitable_slots", ()))
+    own = list(getattr(data.action, "slots", ()))
+    for slot in suitable or (own if len(own) == 1 else []):
+        try:
+            data.action_slot = slot
+            return
+        except (TypeError, ValueError, RuntimeError):  # a slot for another ID type
+            continue
+
+
 def apply_clip(character: Character, clip: Clip) -> None:
     """Make `clip` the only animation playing, and the scene's frame range."""
     for obj in set(character.animated) | {character.armature}:
@@ -219,6 +240,7 @@ def apply_clip(character: Character, clip: Clip) -> None:
             track.mute = True
         had_action = data.action is not None
         data.action = clip.actions.get(obj.name)
+        ensure_action_slot(data)
         if obj.type == "ARMATURE" and had_action and data.action is None:
             for pose_bone in obj.pose.bones:  # the last clip's pose would stay otherwise
                 pose_bone.matrix_basis.identity()

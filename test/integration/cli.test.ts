@@ -1,10 +1,11 @@
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { createLogger } from "../../src/log.js";
 import { registerSecret } from "../../src/secrets.js";
-import { cleanEnv, makeTempDir, runBin, runCli } from "../helpers/cli.js";
+import { BIN, cleanEnv, makeTempDir, runBin, runCli } from "../helpers/cli.js";
 
 const temps: { cleanup: () => void }[] = [];
 afterEach(() => {
@@ -133,5 +134,29 @@ describe("posefactory CLI", () => {
     expect(text).toContain("[redacted]");
     expect(text).not.toContain(SECRET);
     expect(text).not.toContain("field-secret-123");
+  });
+
+  it("Ctrl-C (SIGINT) on the built binary stops the work it started and exits 130", async () => {
+    const t = temp();
+    writeFileSync(join(t.dir, "posefactory.yaml"), "target: local\n");
+    const marker = `pf-sigint-${process.pid}-${Date.now()}`;
+    const child = spawn(
+      process.execPath,
+      [BIN, "exec", "--", "bash", "-c", `echo started; exec -a ${marker} sleep 60`],
+      {
+        cwd: t.dir,
+        env: cleanEnv({}, t.home),
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    await new Promise<void>((resolve) =>
+      child.stdout!.on("data", (d) => String(d).includes("started") && resolve()),
+    );
+    child.kill("SIGINT");
+    const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
+    expect(code).toBe(130);
+    // pgrep without a shell: a shell's own command line would contain the marker too.
+    const left = spawnSync("pgrep", ["-f", marker], { encoding: "utf8" }).stdout.trim();
+    expect(left).toBe("");
   });
 });

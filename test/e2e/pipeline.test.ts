@@ -185,12 +185,13 @@ describe("posefactory pipeline on an ssh target", { timeout: 400_000 }, () => {
     expect(byName.get("reachable")).toBe(true);
   });
 
-  it("exits 1 with a clear summary when one character fails, and delivers the others", async () => {
+  it("renders only an added character; exits 1 with a clear summary when it fails, delivering the others", async () => {
     writeFileSync(join(project, "characters", "broken.fbx"), "this is not an FBX file\n");
     const result = await runCli(["pipeline"], { cwd: project, env });
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/FAILED\s+broken/);
-    expect(result.stdout).toMatch(/ok\s+walker/);
+    expect(result.stdout).toMatch(/ok\s+walker\s+8\b.*reused from/);
+    expect(result.stdout).toContain("0 images rendered, 8 reused");
     expect(result.stdout).toContain("report.html");
   });
 });

@@ -9,5 +9,9 @@ export default defineConfig({
     pool: "forks",
     maxWorkers: 2,
     globalSetup: ["test/helpers/global-setup.ts"],
+    // In CI also a JSON report, from which .ci/run prints a plain "N passed, N failed" line.
+    reporters: process.env.CI
+      ? ["default", ["json", { outputFile: ".ci/results.json" }]]
+      : ["default"],
   },
 });

@@ -102,7 +102,6 @@ export async function runRenderStep(s: State, options: PipelineOptions): Promise
     lines.end();
     status = attached.status;
   }
-  s.jobStatus = status;
   if (status.state === "stopped") throw new InterruptedError("the render job was stopped");
   if (status.seconds !== null && s.target.costPerHour !== undefined) {
     const hours = status.seconds / 3600;

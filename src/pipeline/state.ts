@@ -1,7 +1,6 @@
 /** The pipeline's options, results and the state its steps share. */
 import type { Config, TargetConfig } from "../config/schema.js";
 import type { Context } from "../context.js";
-import type { JobStatus } from "../remote/jobs.js";
 import type { Executor } from "../remote/types.js";
 import type { CharacterFile } from "../render/job.js";
 import type { Manifest } from "../render/manifest.js";
@@ -66,8 +65,6 @@ export interface State {
   characters: PlannedCharacter[];
   record: RunRecord;
   manifest?: Manifest;
-  jobStatus?: JobStatus;
-  detached?: boolean;
   executor(): Promise<Executor>;
 }
 

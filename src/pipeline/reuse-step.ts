@@ -2,64 +2,52 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { CharacterResult, Manifest } from "../render/manifest.js";
-import { downloadPrefix } from "../storage/sync.js";
 import { joinKey } from "../storage/types.js";
-import { findCharacterResult, linkTree, readManifestFile, writeMergedManifest } from "./reuse.js";
+import { linkTree, readManifestFile, writeMergedManifest } from "./reuse.js";
 import { runDir as localRunDirOf } from "./run-record.js";
 import type { State } from "./state.js";
 
 export async function runReuseStep(s: State): Promise<string> {
   const reused: CharacterResult[] = [];
+  let earlier: Manifest | undefined;
   let files = 0;
   for (const c of s.characters.filter((x) => x.reuseFrom)) {
-    const from = localRunDirOf(s.dataDir, c.reuseFrom!);
-    if (existsSync(join(from, "renders", c.name))) {
-      files += await linkTree(
-        join(from, "renders", c.name),
-        join(s.localRunDir, "renders", c.name),
-      );
-      // Detections made by the same model are reused too; the detect step fills any gap.
-      files += await linkTree(
-        join(from, "detections", c.name),
-        join(s.localRunDir, "detections", c.name),
-      );
-    } else {
-      const storage = await s.ctx.storage();
-      for (const part of ["renders", "detections"]) {
-        const result = await downloadPrefix(
-          storage,
-          `${joinKey(storage.prefix, "runs", c.reuseFrom!, part, c.name)}/`,
-          join(s.localRunDir, part, c.name),
-          {
-            stateDir: s.stateDir,
-            signal: s.ctx.signal,
-            logger: s.ctx.logger,
-          },
-        );
-        files += result.downloaded;
-      }
-      const manifest = await storageManifest(s, c.reuseFrom!);
-      const entry = manifest?.characters.find((m) => m.name === c.name);
-      if (entry) reused.push(entry);
-      continue;
+    const runId = c.reuseFrom!;
+    const from = localRunDirOf(s.dataDir, runId);
+    // Hard links from the earlier run on this machine; its keys in storage when it is gone.
+    const local = existsSync(join(from, "renders", c.name));
+    // Detections made by the same model are reused too; the detect step fills any gap.
+    for (const part of ["renders", "detections"]) {
+      const to = join(s.localRunDir, part, c.name);
+      files += local
+        ? await linkTree(join(from, part, c.name), to)
+        : await downloadPart(s, joinKey(runId, part, c.name), to);
     }
-    const entry = findCharacterResult(from, c.name);
+    const manifest = local
+      ? readManifestFile(join(from, "manifest.json"))
+      : await storageManifest(s, runId);
+    const entry = manifest?.characters.find((m) => m.name === c.name && m.status === "ok");
     if (entry) reused.push(entry);
+    earlier ??= manifest;
   }
-  const fallback =
-    reused.length > 0
-      ? {
-          blenderVersion: s.record.versions.blender ?? "unknown",
-          device: { type: "reused", names: [] },
-        }
-      : undefined;
   s.manifest = await writeMergedManifest(
     s.localRunDir,
     s.manifest,
     reused,
-    fallback ?? { blenderVersion: "unknown", device: { type: "none", names: [] } },
+    earlier ?? { blenderVersion: "unknown", device: { type: "none", names: [] } },
   );
   return `${reused.length} characters, ${files} files`;
+}
+
+async function downloadPart(s: State, runPath: string, to: string): Promise<number> {
+  const { downloadPrefix } = await import("../storage/sync.js");
+  const storage = await s.ctx.storage();
+  const result = await downloadPrefix(storage, `${joinKey(storage.prefix, "runs", runPath)}/`, to, {
+    stateDir: s.stateDir,
+    signal: s.ctx.signal,
+    logger: s.ctx.logger,
+  });
+  return result.downloaded;
 }
 
 async function storageManifest(s: State, runId: string): Promise<Manifest | undefined> {

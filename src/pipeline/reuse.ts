@@ -63,16 +63,6 @@ export function readManifestFile(file: string): Manifest | undefined {
   return parsed.success ? parsed.data : undefined;
 }
 
-/** The character's entry in an earlier run's manifest, when that run folder is here. */
-export function findCharacterResult(
-  runDir: string,
-  character: string,
-): CharacterResult | undefined {
-  return readManifestFile(join(runDir, "manifest.json"))?.characters.find(
-    (c) => c.name === character && c.status === "ok",
-  );
-}
-
 /** manifest.json of the new run: what Blender rendered now plus the reused characters' entries. */
 export async function writeMergedManifest(
   runDir: string,

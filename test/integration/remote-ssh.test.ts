@@ -183,10 +183,11 @@ describe("ssh executor against a real sshd", () => {
   it("reconnects after the connection drops", async () => {
     const ex = await connect();
     expect((await ex.run("true")).exitCode).toBe(0);
-    const pending = ex.run("sleep 5");
+    // Catch at once: the rejection may come while dropSessions() is still being awaited.
+    const pending = ex.run("sleep 5").catch((e: unknown) => e);
     await new Promise((r) => setTimeout(r, 300));
     await server.dropSessions();
-    const error = await pending.catch((e: unknown) => e);
+    const error = await pending;
     expect((error as Error).name).toBe("ConnectionLostError");
     expect((await ex.run("exit 7")).exitCode).toBe(7);
   });

@@ -58,6 +58,8 @@ export interface SshJobScriptOptions {
   runId: string;
   /** File names under inputs/characters/ that this job renders. */
   characterFiles: string[];
+  /** job.json's text: the script writes it, which saves a round trip before the job starts. */
+  jobJson: string;
   detect?: DetectOnHost;
 }
 
@@ -84,6 +86,9 @@ export function buildSshJobScript(options: SshJobScriptOptions): string {
     "pf_say() { printf 'posefactory: %s\\n' \"$*\"; }",
     `inputs=${q(inputs)}`,
     'mkdir -p "$inputs/characters" "$inputs/blender"',
+    "cat > job.json <<'PF_JOB_JSON_EOF'",
+    options.jobJson.trimEnd(),
+    "PF_JOB_JSON_EOF",
     "cat > characters.txt <<'PF_CHARACTERS_EOF'",
     ...options.characterFiles,
     "PF_CHARACTERS_EOF",

@@ -51,6 +51,7 @@ export function buildRenderJob(s: State): {
     blender: target.blender,
     runId,
     characterFiles: toRender.map((c) => c.fileName),
+    jobJson: JSON.stringify(job, null, 2),
     detect:
       s.detect === "host"
         ? {
@@ -76,12 +77,13 @@ export async function runRenderStep(s: State, options: PipelineOptions): Promise
   const { job, jobDir, script, env } = buildRenderJob(s);
   let status = options.resume ? await getJobStatus(executor, jobDir, ctx.signal) : undefined;
   if (!status || status.state === "failed" || status.state === "stopped") {
-    // job.json goes next to the renders on the local target, into the job folder on a host.
-    const jobPath =
-      s.target.executor === "local"
-        ? join(s.localRunDir, "job.json")
-        : posix.join(jobDir, "job.json");
-    await executor.writeFile(jobPath, `${JSON.stringify(job, null, 2)}\n`);
+    // Locally job.json goes next to the renders; on a host the job script writes it.
+    if (s.target.executor === "local") {
+      await executor.writeFile(
+        join(s.localRunDir, "job.json"),
+        `${JSON.stringify(job, null, 2)}\n`,
+      );
+    }
     status = await startJob(executor, {
       dir: jobDir,
       script,
@@ -115,6 +117,10 @@ export async function runRenderStep(s: State, options: PipelineOptions): Promise
       `The render job on ${executor.description} failed with exit code ${status.exitCode}${exitHint(status.exitCode)}; its log ends with:\n${tail}\n(full log: posefactory logs ${s.runId})`,
     );
   }
+  // On a host the manifest arrives with the download step; read it there only when it won't.
+  const downloads = !options.steps || options.steps.includes("download");
+  if (s.target.executor === "ssh" && downloads)
+    return `job ${status.state} in ${status.seconds ?? "?"}s`;
   const manifestPath =
     s.target.executor === "local"
       ? join(s.localRunDir, "manifest.json")

@@ -317,12 +317,15 @@ export async function attachJob(
         lostSince = undefined;
         delay = 250;
       }
-      if (!live) {
+      // A follow that saw the job end printed its final status on stderr.
+      const ended = live ? parseStatus(result.stderrTail) : undefined;
+      if (!live || (ended && ended.state !== "running")) {
         const rest = decoder.end();
         if (rest) options.onOutput(rest);
-        return { status, offset };
+        return { status: ended ?? status, offset };
       }
-      // The follow script returned: the job ended. Loop once more for the final status and bytes.
+      // The follow script returned without a final status (the job's processes vanished):
+      // loop once more, and getJobStatus reports it as lost.
     } catch (error) {
       if (isConnectionLost(error)) {
         lostSince ??= Date.now();
@@ -389,7 +392,8 @@ n=0
 while :; do
   pf_flush
   read -r line < ${JOB_STATUS} || line=
-  case "$line" in *'"state":"running"'*) ;; *) pf_flush; exit 0;; esac
+  # Ended: the last bytes, then the final status on stderr (saves the caller two round trips).
+  case "$line" in *'"state":"running"'*) ;; *) pf_flush; cat ${JOB_STATUS} >&2; exit 0;; esac
   n=$((n + 1))
   if [ $((n % 25)) -eq 0 ] && ! pf_group_alive; then pf_flush; exit 0; fi
   sleep ${pollSeconds}

@@ -82,6 +82,7 @@ describe("the render host's job script", () => {
       blender: "blender",
       runId: "20261125-083012-a1b2c3",
       characterFiles: ['Samba "Dancing" $1.fbx'],
+      jobJson: '{"version": 1}',
     });
     const env = buildRcloneEnv(storage, credentials);
     expect(script).not.toContain("super-secret-value");
@@ -91,6 +92,9 @@ describe("the render host's job script", () => {
     expect(script).toContain("unset AWS_CA_BUNDLE");
     expect(script).toContain("pfstore:bkt/p/runs/20261125-083012-a1b2c3");
     expect(script).toContain('Samba "Dancing" $1.fbx\nPF_CHARACTERS_EOF');
+    expect(script).toContain(
+      "cat > job.json <<'PF_JOB_JSON_EOF'\n{\"version\": 1}\nPF_JOB_JSON_EOF",
+    );
     expect(script).not.toContain("detect_pose.py");
   });
 
@@ -101,6 +105,7 @@ describe("the render host's job script", () => {
       blender: "blender",
       runId: "r1",
       characterFiles: ["a.fbx"],
+      jobJson: "{}",
       detect: {
         python: "python3",
         model: "lite",

@@ -185,6 +185,22 @@ describe("posefactory pipeline on an ssh target", { timeout: 400_000 }, () => {
     expect(byName.get("reachable")).toBe(true);
   });
 
+  it("the single commands on the pod: render, download, detect, report", async () => {
+    const rendered = await runCli(["--json", "render", "--force"], { cwd: project, env });
+    expect(rendered.code, rendered.stderr).toBe(0);
+    const record = runRecordSchema.parse(JSON.parse(rendered.stdout).record);
+    expect(record.characters[0]).toMatchObject({ name: "walker", status: "ok", images: 8 });
+    const runDir = join(project, "data", "runs", record.runId);
+    const downloaded = await runCli(["--json", "download", record.runId], { cwd: project, env });
+    expect(downloaded.code, downloaded.stderr).toBe(0);
+    expect(files(join(runDir, "renders"), /f\d{4}\.png$/)).toHaveLength(8);
+    expect((await runCli(["detect", record.runId], { cwd: project, env })).code).toBe(0);
+    expect(files(join(runDir, "detections"), /f\d{4}\.json$/)).toHaveLength(8);
+    const report = await runCli(["report", record.runId], { cwd: project, env });
+    expect(report.code, report.stderr).toBe(0);
+    expect(existsSync(join(runDir, "report.html"))).toBe(true);
+  });
+
   it("renders only an added character; exits 1 with a clear summary when it fails, delivering the others", async () => {
     writeFileSync(join(project, "characters", "broken.fbx"), "this is not an FBX file\n");
     const result = await runCli(["pipeline"], { cwd: project, env });

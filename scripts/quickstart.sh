@@ -56,6 +56,10 @@ render:
   samples: 16
   resolution: [384, 384]
 YAML
+  mac_blender=/Applications/Blender.app/Contents/MacOS/Blender
+  if ! command -v blender >/dev/null 2>&1 && [ -x "$mac_blender" ]; then
+    printf 'targets:\n  local:\n    executor: local\n    blender: %s\n' "$mac_blender" >> posefactory.yaml
+  fi
 fi
 pf() { node "$root/dist/cli.js" "$@"; }
 pf sample

@@ -42,7 +42,7 @@ export const command: CommandSpec = {
       return 0;
     }
     ctx.output.text(
-      `downloaded ${result.downloaded} files (${formatBytes(result.bytes)}) of run ${result.runId} into ${result.localDir}, skipped ${result.skipped} unchanged, in ${result.seconds.toFixed(1)} s`,
+      `downloaded ${result.downloaded} files (${formatBytes(result.bytes)}) of run ${result.runId} into ${result.localDir}, skipped ${result.skipped} unchanged, in ${result.seconds.toFixed(1)} s${result.verified ? `; ${result.verified} checked against the run's sha256sums.txt` : ""}`,
     );
     ctx.output.result({
       runId: result.runId,
@@ -50,6 +50,7 @@ export const command: CommandSpec = {
       skipped: result.skipped,
       bytes: result.bytes,
       seconds: result.seconds,
+      verified: result.verified,
     });
     return 0;
   },

@@ -8,7 +8,6 @@ import { join } from "node:path";
 import type { Context } from "../context.js";
 import { isAbortError } from "../errors.js";
 import { joinKey } from "../storage/types.js";
-import { verifyChecksums } from "./checksums.js";
 import { finishRun } from "./finish.js";
 import { planRun } from "./plan.js";
 import { buildRenderJob, runRenderStep } from "./render-step.js";
@@ -141,23 +140,11 @@ function buildSteps(options: PipelineOptions): Step<State>[] {
       enabled: (s) => s.target.executor === "ssh",
       skip: (s) => (toRenderOf(s).length === 0 ? "nothing was rendered" : undefined),
       async run(s) {
-        const storage = await s.ctx.storage();
-        const { downloadPrefix } = await import("../storage/sync.js");
-        const result = await downloadPrefix(
-          storage,
-          `${joinKey(storage.prefix, "runs", s.runId)}/`,
-          s.localRunDir,
-          {
-            stateDir: s.stateDir,
-            concurrency: s.config.sync.concurrency,
-            signal: s.ctx.signal,
-            logger: s.ctx.logger,
-          },
-        );
+        const { runDownload } = await import("../storage/commands.js");
+        const result = await runDownload(s.runId, {}, s.ctx);
         s.record.counts.downloaded += result.downloaded;
-        const verified = await verifyChecksums(s.localRunDir);
         s.manifest = readManifestFile(join(s.localRunDir, "manifest.json"));
-        return `${result.downloaded} files, ${verified} verified by sha256`;
+        return `${result.downloaded} files, ${result.verified} verified by sha256`;
       },
       plan: async (s) => [
         `get ${joinKey((await s.ctx.storage()).prefix, "runs", s.runId)}/ -> ${s.localRunDir}`,

@@ -15,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import { resolveUserPath } from "../config/credentials.js";
 import type { Context } from "../context.js";
 import { UsageError, UserError } from "../errors.js";
+import { verifyChecksums } from "./checksums.js";
 import { SyncCache } from "./hash.js";
 import { explainUnsafeKey } from "./keys.js";
 import { createProgress, type ProgressReporter, silentProgress } from "./progress.js";
@@ -43,6 +44,8 @@ export interface UploadResult extends UploadSummary {
 }
 
 export interface DownloadResult extends DownloadSummary {
+  /** Files checked against the run's sha256sums.txt (0 when it has none). */
+  verified: number;
   dryRun: boolean;
   runId: string;
   localDir: string;
@@ -182,5 +185,7 @@ export async function runDownload(
       `Run ${id} has no files in ${storage.location}: list the runs with \`posefactory runs\`.`,
     );
   }
-  return { ...result, dryRun: options.dryRun === true, runId: id, localDir };
+  // What the render host pushed with rclone carries no sha256 metadata: its sha256sums.txt does.
+  const verified = options.dryRun ? 0 : await verifyChecksums(localDir, ctx.signal);
+  return { ...result, dryRun: options.dryRun === true, runId: id, localDir, verified };
 }

@@ -193,6 +193,8 @@ describe("posefactory pipeline on an ssh target", { timeout: 400_000 }, () => {
     const runDir = join(project, "data", "runs", record.runId);
     const downloaded = await runCli(["--json", "download", record.runId], { cwd: project, env });
     expect(downloaded.code, downloaded.stderr).toBe(0);
+    // rclone's uploads carry no sha256 metadata: the pod's sha256sums.txt vouches for them.
+    expect(JSON.parse(downloaded.stdout).verified).toBeGreaterThanOrEqual(8);
     expect(files(join(runDir, "renders"), /f\d{4}\.png$/)).toHaveLength(8);
     expect((await runCli(["detect", record.runId], { cwd: project, env })).code).toBe(0);
     expect(files(join(runDir, "detections"), /f\d{4}\.json$/)).toHaveLength(8);

@@ -4,9 +4,9 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { configSchema, localTargetSchema, sshTargetSchema } from "../../src/config/schema.js";
 import { canonicalJson, hashFolder, renderKey } from "../../src/pipeline/cache-key.js";
-import { parseChecksums, verifyChecksums } from "../../src/pipeline/checksums.js";
 import { buildRcloneEnv, buildSshJobScript } from "../../src/pipeline/host-script.js";
 import { detectPlace } from "../../src/pipeline/run.js";
+import { parseChecksums, verifyChecksums } from "../../src/storage/checksums.js";
 
 const storage = {
   type: "s3" as const,

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../errors.js";
-import { hashFile } from "../storage/hash.js";
+import { hashFile } from "./hash.js";
 
 /** Parse `sha256sum` output; names with a backslash or newline are escaped by sha256sum. */
 export function parseChecksums(text: string): Map<string, string> {

@@ -71,19 +71,39 @@ export function hostInputsDir(workdir: string): string {
 const RCLONE_FLAGS =
   '--config "" --transfers 8 --checkers 16 --stats 15s --stats-one-line --stats-log-level NOTICE';
 
+/** Every host script starts so: rclone's environment cleaned up, and a way to say things. */
+const PREAMBLE = [
+  "set -u",
+  "# rclone refuses to start with a CA bundle path it cannot load (NOTES.md).",
+  "unset AWS_CA_BUNDLE",
+  "# Same prefix as the Blender scripts' messages, so the CLI shows both at info level.",
+  "pf_say() { printf 'posefactory: %s\\n' \"$*\"; }",
+];
+
+/** Checksums, then everything but the job's own files to <prefix>runs/<runId>/ (exit 22 on failure). */
+function pushLines(
+  storage: S3StorageConfig,
+  runId: string,
+  options: { copyLog: boolean },
+): string[] {
+  const runKey = `${storage.prefix}runs/${runId}`;
+  return [
+    'pf_say "pushing results to storage"',
+    "find renders detections -type f -print0 2>/dev/null | sort -z | xargs -0 -r sha256sum > sha256sums.txt",
+    ...(options.copyLog ? ["mkdir -p logs && cp -f job.log logs/job.log 2>/dev/null"] : []),
+    `rclone copy . ${quoteShell(rclonePath(storage, runKey))} --exclude /job.sh --exclude /.job-wrapper.sh --exclude /job.log --exclude /status.json --exclude /characters.txt ${RCLONE_FLAGS} || { pf_say "pushing results failed"; exit 22; }`,
+    'pf_say "done"',
+  ];
+}
+
 /** The ssh target's job: pull inputs, render, detect (python backend), checksum, push. */
 export function buildSshJobScript(options: SshJobScriptOptions): string {
   const { storage } = options;
   const inputs = hostInputsDir(options.workdir);
   const inputsKey = `${storage.prefix}inputs`;
-  const runKey = `${storage.prefix}runs/${options.runId}`;
   const q = quoteShell;
   const lines = [
-    "set -u",
-    "# rclone refuses to start with a CA bundle path it cannot load (NOTES.md).",
-    "unset AWS_CA_BUNDLE",
-    "# Same prefix as the Blender scripts' messages, so the CLI shows both at info level.",
-    "pf_say() { printf 'posefactory: %s\\n' \"$*\"; }",
+    ...PREAMBLE,
     `inputs=${q(inputs)}`,
     'mkdir -p "$inputs/characters" "$inputs/blender"',
     "cat > job.json <<'PF_JOB_JSON_EOF'",
@@ -130,14 +150,21 @@ export function buildSshJobScript(options: SshJobScriptOptions): string {
       "fi",
     );
   }
-  lines.push(
-    'pf_say "pushing results to storage"',
-    "find renders detections -type f -print0 2>/dev/null | sort -z | xargs -0 -r sha256sum > sha256sums.txt",
-    "mkdir -p logs && cp -f job.log logs/job.log 2>/dev/null",
-    `rclone copy . ${q(rclonePath(storage, runKey))} --exclude /job.sh --exclude /.job-wrapper.sh --exclude /job.log --exclude /status.json --exclude /characters.txt ${RCLONE_FLAGS} || { pf_say "pushing results failed"; exit 22; }`,
-    'pf_say "done"',
-    'exit "$rc"',
-  );
+  lines.push(...pushLines(storage, options.runId, { copyLog: true }), 'exit "$rc"');
+  return `${lines.join("\n")}\n`;
+}
+
+/**
+ * A render that finished on the host but could not push (exit 22): push again, render nothing.
+ * logs/job.log keeps the render's log (this job's own log is only the push).
+ */
+export function buildSshPushScript(options: { storage: S3StorageConfig; runId: string }): string {
+  const lines = [
+    ...PREAMBLE,
+    '[ -f manifest.json ] || { pf_say "no manifest.json here: nothing to push"; exit 22; }',
+    ...pushLines(options.storage, options.runId, { copyLog: false }),
+    "exit 0",
+  ];
   return `${lines.join("\n")}\n`;
 }
 

@@ -13,6 +13,7 @@ import {
   buildLocalJobScript,
   buildRcloneEnv,
   buildSshJobScript,
+  buildSshPushScript,
   hostInputsDir,
 } from "./host-script.js";
 import { DETACHED, type PipelineOptions, type State, toRenderOf } from "./state.js";
@@ -76,7 +77,18 @@ export async function runRenderStep(s: State, options: PipelineOptions): Promise
   const executor = await s.executor();
   const { job, jobDir, script, env } = buildRenderJob(s);
   let status = options.resume ? await getJobStatus(executor, jobDir, ctx.signal) : undefined;
-  if (!status || status.state === "failed" || status.state === "stopped") {
+  if (status?.state === "failed" && status.exitCode === 22 && s.target.executor === "ssh") {
+    // The render finished on the host and only the push failed: push again, render nothing.
+    ctx.logger.info(`the renders of run ${s.runId} are on the host; pushing them again`);
+    const storage = s.target.storage as S3StorageConfig;
+    status = await startJob(executor, {
+      dir: jobDir,
+      script: buildSshPushScript({ storage, runId: s.runId }),
+      env,
+      logger: ctx.logger,
+      signal: ctx.signal,
+    });
+  } else if (!status || status.state === "failed" || status.state === "stopped") {
     // Locally job.json goes next to the renders; on a host the job script writes it.
     if (s.target.executor === "local") {
       await executor.writeFile(

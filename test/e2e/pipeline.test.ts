@@ -8,6 +8,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  renameSync,
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
@@ -27,6 +28,19 @@ let env: NodeJS.ProcessEnv;
 function files(dir: string, pattern: RegExp): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((f) => pattern.test(f));
+}
+
+function readIfExists(file: string): string {
+  return existsSync(file) ? readFileSync(file, "utf8") : "";
+}
+
+/** Poll a condition on the "pod" (a local folder here) for up to a minute. */
+async function waitFor(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if (condition()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("timed out waiting on the pod");
 }
 
 function runIdOf(stdout: string): string {
@@ -173,6 +187,34 @@ describe("posefactory pipeline on an ssh target", { timeout: 400_000 }, () => {
     const record = runRecordSchema.parse(JSON.parse(resumed.stdout).record);
     expect(record.status).toBe("ok");
     expect(record.steps.every((s) => s.status === "done" || s.status === "skipped")).toBe(true);
+    expect(existsSync(join(project, "data", "runs", runId, "report.html"))).toBe(true);
+  });
+
+  it("--resume pushes again, without rendering again, when only the push failed", async () => {
+    const started = await runCli(["--json", "pipeline", "--force", "--detach"], {
+      cwd: project,
+      env,
+    });
+    expect(started.code, started.stderr).toBe(0);
+    const runId = runIdOf(started.stdout);
+    const podRun = join(temp.dir, "pod", "runs", runId);
+    const bucket = join(s3.directory, "pf-e2e");
+    // Take the bucket away once the inputs are pulled, so that only the push fails (exit 22).
+    await waitFor(() => readIfExists(join(podRun, "job.log")).includes("rendering"));
+    renameSync(bucket, `${bucket}.away`);
+    try {
+      await waitFor(() => readIfExists(join(podRun, "status.json")).includes('"state":"failed"'));
+      expect(JSON.parse(readFileSync(join(podRun, "status.json"), "utf8")).exitCode).toBe(22);
+    } finally {
+      renameSync(`${bucket}.away`, bucket);
+    }
+    const resumed = await runCli(["--json", "pipeline", "--resume", runId], { cwd: project, env });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toContain("pushing them again");
+    // The second job only pushed: its log has no render in it; logs/ keeps the render's log.
+    expect(readFileSync(join(podRun, "job.log"), "utf8")).not.toContain("rendering");
+    expect(readFileSync(join(podRun, "logs", "job.log"), "utf8")).toContain("rendering");
+    expect(files(join(project, "data", "runs", runId, "renders"), /f\d{4}\.png$/)).toHaveLength(8);
     expect(existsSync(join(project, "data", "runs", runId, "report.html"))).toBe(true);
   });
 

@@ -46,12 +46,6 @@ export const command: CommandSpec = {
       },
       ctx,
     );
-    for (const line of result.lines) ctx.output.text(line);
-    ctx.output.result({
-      runId: result.runId,
-      status: result.status,
-      ...(result.record ? { record: result.record } : {}),
-    });
-    return result.exitCode;
+    return printPipelineResult(result, ctx);
   },
 };

@@ -17,6 +17,7 @@ import { StringDecoder } from "node:string_decoder";
 import type { TargetConfig } from "../config/schema.js";
 import { InterruptedError, isAbortError, UsageError, UserError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { sleep } from "../sleep.js";
 import { isConnectionLost } from "./connection.js";
 import { GROUP_FUNCTIONS, quoteShell } from "./shell.js";
 import type { Executor } from "./types.js";
@@ -339,7 +340,7 @@ export async function attachJob(
         options.logger?.warn(
           `connection to ${executor.description} lost; reconnecting (the job keeps running on the host)`,
         );
-        await sleep(delay * (0.5 + Math.random()));
+        await sleep(delay * (0.5 + Math.random()), options.signal);
         delay = Math.min(delay * 2, 5000);
         continue;
       }
@@ -399,8 +400,4 @@ while :; do
   sleep ${pollSeconds}
 done
 `;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -18,6 +18,7 @@ import ssh2, { type AuthMethod, Client, type ClientChannel, type ConnectConfig }
 import type { SshTargetConfig } from "../config/schema.js";
 import { InterruptedError, tailLines, UserError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { sleep } from "../sleep.js";
 import { ConnectionLostError } from "./connection.js";
 import { HostKeyError, type HostKeyPolicy, knownHostsPath, verifyHostKey } from "./host-keys.js";
 import type { CreateExecutorOptions } from "./index.js";
@@ -529,18 +530,4 @@ function signalNumber(name: string | undefined): number {
     SIGTERM: 15,
   };
   return numbers[name ?? ""] ?? 0;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new InterruptedError());
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }

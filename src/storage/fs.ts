@@ -9,7 +9,6 @@
  * size and mtime, so a sync never re-hashes what it stored. Files written by something
  * else (no sidecar) are listed without a sha256. Writes go to a temp file then rename.
  */
-import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import {
   access,
@@ -25,10 +24,10 @@ import {
   writeFile,
 } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { type Readable, Transform } from "node:stream";
+import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { StorageError } from "./errors.js";
-import { hashBytes } from "./hash.js";
+import { createHashingMeter, hashBytes } from "./hash.js";
 import { localPathForKey } from "./keys.js";
 import type { ObjectInfo, PutOptions, PutResult, Storage } from "./types.js";
 
@@ -190,25 +189,17 @@ export class FsStorage implements Storage {
     const target = this.pathOf(key);
     await mkdir(dirname(target), { recursive: true });
     const tmp = tempName(target);
-    let written = 0;
-    const hash = createHash("sha256");
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        written += chunk.length;
-        hash.update(chunk);
-        options.onProgress?.(written);
-        done(null, chunk);
-      },
-    });
+    const meter = createHashingMeter(options.onProgress);
     try {
-      await pipeline(body, meter, createWriteStream(tmp), { signal: options.signal });
+      await pipeline(body, meter.stream, createWriteStream(tmp), { signal: options.signal });
+      const written = meter.bytes();
       if (written !== size) {
         throw new StorageError(
           "transfer",
           `PUT ${key}: the stream gave ${written} bytes, ${size} were announced`,
         );
       }
-      const sha256 = hash.digest("hex");
+      const sha256 = meter.digest();
       if (sha256 !== options.sha256) {
         throw new StorageError(
           "integrity",
@@ -256,26 +247,18 @@ export class FsStorage implements Storage {
     const expected = await this.readSidecar(key, st.size, st.mtimeMs);
     const part = `${file}.part`;
     await mkdir(dirname(file), { recursive: true });
-    const hash = createHash("sha256");
-    let received = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        hash.update(chunk);
-        received += chunk.length;
-        options.onProgress?.(received);
-        done(null, chunk);
-      },
-    });
+    const meter = createHashingMeter(options.onProgress);
     try {
       await pipeline(
         createReadStream(source, { highWaterMark: 1 << 20 }),
-        meter,
+        meter.stream,
         createWriteStream(part),
         {
           signal: options.signal,
         },
       );
-      const sha256 = hash.digest("hex");
+      const sha256 = meter.digest();
+      const received = meter.bytes();
       if (expected && expected !== sha256) {
         throw new StorageError(
           "integrity",

@@ -13,6 +13,7 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 
 export async function hashFile(file: string, signal?: AbortSignal, size?: number): Promise<string> {
@@ -26,6 +27,25 @@ export async function hashFile(file: string, signal?: AbortSignal, size?: number
 
 export function hashBytes(data: Uint8Array | string): string {
   return createHash("sha256").update(data).digest("hex");
+}
+
+/** A pass-through stream that hashes and counts what flows through it, reporting progress. */
+export function createHashingMeter(onProgress?: (bytes: number) => void): {
+  stream: Transform;
+  bytes: () => number;
+  digest: () => string;
+} {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  const stream = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      onProgress?.(bytes);
+      done(null, chunk);
+    },
+  });
+  return { stream, bytes: () => bytes, digest: () => hash.digest("hex") };
 }
 
 async function readJson<T>(file: string): Promise<T | undefined> {

@@ -5,6 +5,7 @@
  */
 import { isAbortError, UserError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { sleep } from "../sleep.js";
 
 const TRANSIENT_NAMES = new Set([
   "TimeoutError",
@@ -71,21 +72,6 @@ export interface RetryOptions {
   /** What is being done, for the log line: "PUT inputs/a.fbx". */
   what: string;
   isRetryable?: (error: unknown) => boolean;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /** Full jitter: a random delay between 0 and the exponential cap, never below 10% of base. */

@@ -18,7 +18,6 @@
  * - Errors become StorageErrors with one message per cause: wrong key id, wrong secret,
  *   no permission, missing bucket, unreachable endpoint.
  */
-import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { dirname } from "node:path";
@@ -34,7 +33,7 @@ import {
 } from "@aws-sdk/client-s3";
 import type { Logger } from "../log.js";
 import { StorageError } from "./errors.js";
-import { hashBytes } from "./hash.js";
+import { createHashingMeter, hashBytes } from "./hash.js";
 import { networkCodeOf, withRetry } from "./retry.js";
 import type { ObjectInfo, PutOptions, PutResult, Storage } from "./types.js";
 
@@ -210,7 +209,8 @@ export class S3Storage implements Storage {
     return error;
   }
 
-  async *list(prefix: string, options: { signal?: AbortSignal } = {}): AsyncIterable<ObjectInfo> {
+  /** Every page of a listing (ListObjectsV2 gives at most 1,000 keys a page). */
+  private async *pages(prefix: string, delimiter: string | undefined, signal?: AbortSignal) {
     let token: string | undefined;
     do {
       const page = await this.retry(
@@ -220,12 +220,20 @@ export class S3Storage implements Storage {
             new ListObjectsV2Command({
               Bucket: this.options.bucket,
               Prefix: prefix,
+              Delimiter: delimiter,
               ContinuationToken: token,
             }),
-            { abortSignal: options.signal },
+            { abortSignal: signal },
           ),
-        options.signal,
+        signal,
       );
+      yield page;
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async *list(prefix: string, options: { signal?: AbortSignal } = {}): AsyncIterable<ObjectInfo> {
+    for await (const page of this.pages(prefix, undefined, options.signal)) {
       for (const item of page.Contents ?? []) {
         if (item.Key === undefined) continue;
         yield {
@@ -235,33 +243,16 @@ export class S3Storage implements Storage {
           lastModified: item.LastModified,
         };
       }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+    }
   }
 
   async listChildren(prefix: string, options: { signal?: AbortSignal } = {}): Promise<string[]> {
     const names: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await this.retry(
-        `LIST ${prefix}`,
-        () =>
-          this.client.send(
-            new ListObjectsV2Command({
-              Bucket: this.options.bucket,
-              Prefix: prefix,
-              Delimiter: "/",
-              ContinuationToken: token,
-            }),
-            { abortSignal: options.signal },
-          ),
-        options.signal,
-      );
+    for await (const page of this.pages(prefix, "/", options.signal)) {
       for (const p of page.CommonPrefixes ?? []) {
         if (p.Prefix) names.push(p.Prefix.slice(prefix.length).replace(/\/$/, ""));
       }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+    }
     return names;
   }
 
@@ -488,20 +479,12 @@ export class S3Storage implements Storage {
               abortSignal: options.signal,
             },
           );
-          const hash = createHash("sha256");
-          let received = 0;
-          const meter = new Transform({
-            transform(chunk: Buffer, _enc, done) {
-              hash.update(chunk);
-              received += chunk.length;
-              options.onProgress?.(received);
-              done(null, chunk);
-            },
-          });
-          await pipeline(out.Body as Readable, meter, createWriteStream(part), {
+          const meter = createHashingMeter(options.onProgress);
+          await pipeline(out.Body as Readable, meter.stream, createWriteStream(part), {
             signal: options.signal,
           });
-          const sha256 = hash.digest("hex");
+          const sha256 = meter.digest();
+          const received = meter.bytes();
           const expected = out.Metadata?.sha256;
           if (out.ContentLength !== undefined && received !== out.ContentLength) {
             throw Object.assign(

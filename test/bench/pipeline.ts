@@ -15,7 +15,7 @@ import { BLENDER_DIR, blenderScriptCommand } from "../../src/render/sample.js";
 import { getSampleCharacters } from "../helpers/blender.js";
 import { cleanEnv, makeTempDir, runCli } from "../helpers/cli.js";
 import { startS3rver } from "../helpers/s3rver.js";
-import { startSshd } from "../helpers/sshd.js";
+import { opensshArgs, startSshd } from "../helpers/sshd.js";
 
 const run = promisify(execFile);
 const [s3, sshd] = await Promise.all([startS3rver({ buckets: ["bench"] }), startSshd()]);
@@ -78,21 +78,7 @@ try {
   }));
   const job = buildJob(config, { runId: "old", characters, outDir: join(oldPod, "out") });
   writeFileSync(join(temp.dir, "job.json"), JSON.stringify(job));
-  const sshArgs = [
-    "-o",
-    "BatchMode=yes",
-    "-o",
-    "StrictHostKeyChecking=no",
-    "-o",
-    `UserKnownHostsFile=${join(temp.dir, "kh")}`,
-    "-o",
-    "LogLevel=ERROR",
-    "-i",
-    sshd.identityFile,
-    "-p",
-    String(sshd.port),
-    `${sshd.user}@${sshd.host}`,
-  ];
+  const sshArgs = opensshArgs(sshd, join(temp.dir, "kh"));
   const podScript = [
     exportLines,
     `mkdir -p ${oldPod}/inputs ${oldPod}/out`,

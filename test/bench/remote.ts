@@ -8,10 +8,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { sshTargetSchema } from "../../src/config/schema.js";
 import { createSilentLogger } from "../../src/log.js";
 import { createExecutor } from "../../src/remote/index.js";
-import { startSshd } from "../helpers/sshd.js";
+import { opensshArgs, sshTargetFor, startSshd } from "../helpers/sshd.js";
 
 const run = promisify(execFile);
 const COUNT = 20;
@@ -19,29 +18,8 @@ const COUNT = 20;
 const server = await startSshd();
 const home = mkdtempSync(join(tmpdir(), "pf-bench-remote-"));
 try {
-  const target = sshTargetSchema.parse({
-    executor: "ssh",
-    host: server.host,
-    port: server.port,
-    user: server.user,
-    identityFile: server.identityFile,
-    storage: { type: "fs" },
-  });
-  const sshArgs = [
-    "-o",
-    "BatchMode=yes",
-    "-o",
-    "StrictHostKeyChecking=no",
-    "-o",
-    `UserKnownHostsFile=${join(home, "known_hosts")}`,
-    "-o",
-    "LogLevel=ERROR",
-    "-i",
-    server.identityFile,
-    "-p",
-    String(server.port),
-    `${server.user}@${server.host}`,
-  ];
+  const target = sshTargetFor(server);
+  const sshArgs = opensshArgs(server, join(home, "known_hosts"));
   // Warm up both paths once (host key recorded, page cache warm).
   await run("ssh", [...sshArgs, "true"]);
   const warm = await createExecutor(target, {

@@ -10,6 +10,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { createServer, Socket } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
+import { type SshTargetConfig, sshTargetSchema } from "../../src/config/schema.js";
 
 export interface SshdServer {
   host: string;
@@ -263,4 +264,39 @@ async function stopChild(child: ChildProcess): Promise<void> {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A posefactory ssh target for this server (folder storage: these tests never sync). */
+export function sshTargetFor(
+  server: SshdServer,
+  extra: Record<string, unknown> = {},
+): SshTargetConfig {
+  return sshTargetSchema.parse({
+    executor: "ssh",
+    host: server.host,
+    port: server.port,
+    user: server.user,
+    identityFile: server.identityFile,
+    storage: { type: "fs" },
+    ...extra,
+  });
+}
+
+/** OpenSSH client arguments for this server, as a user's `ssh pod '...'` alias would run. */
+export function opensshArgs(server: SshdServer, knownHostsFile: string): string[] {
+  return [
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    `UserKnownHostsFile=${knownHostsFile}`,
+    "-o",
+    "LogLevel=ERROR",
+    "-i",
+    server.identityFile,
+    "-p",
+    String(server.port),
+    `${server.user}@${server.host}`,
+  ];
 }

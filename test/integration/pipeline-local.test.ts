@@ -10,22 +10,9 @@ import {
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { runRecordSchema } from "../../src/pipeline/run-record.js";
+import { isGroupAlive } from "../../src/remote/local.js";
 import { BLENDER, getSampleCharacters } from "../helpers/blender.js";
 import { cleanEnv, makeTempDir, runCli } from "../helpers/cli.js";
-
-function groupAlive(pgid: number): boolean {
-  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      // fields[0] is the state, fields[2] the process group; zombies are already gone.
-      if (Number(fields[2]) === pgid && fields[0] !== "Z") return true;
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return false;
-}
 
 describe("posefactory pipeline on the local target", () => {
   const temp = makeTempDir("pf-local-pipeline-");
@@ -63,7 +50,7 @@ describe("posefactory pipeline on the local target", () => {
     controller.abort();
     const result = await running;
     expect(result.code).toBe(130);
-    expect(groupAlive(status!.pgid)).toBe(false);
+    expect(isGroupAlive(status!.pgid)).toBe(false);
     const runId = readdirSync(runs)[0]!;
     const record = runRecordSchema.parse(
       JSON.parse(readFileSync(join(temp.dir, "data", "runs", runId, "run.json"), "utf8")),

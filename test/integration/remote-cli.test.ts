@@ -3,12 +3,12 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../src/cli.js";
-import { sshTargetSchema } from "../../src/config/schema.js";
 import { createSilentLogger } from "../../src/log.js";
 import { createExecutor } from "../../src/remote/index.js";
 import { startJob } from "../../src/remote/jobs.js";
 import { cleanEnv, makeTempDir, runCli } from "../helpers/cli.js";
-import { type SshdServer, startSshd } from "../helpers/sshd.js";
+import { isProcessAlive } from "../helpers/processes.js";
+import { type SshdServer, sshTargetFor, startSshd } from "../helpers/sshd.js";
 
 let server: SshdServer;
 let temp: ReturnType<typeof makeTempDir>;
@@ -50,16 +50,6 @@ afterAll(async () => {
 });
 
 const cli = (argv: string[], signal?: AbortSignal) => runCli(argv, { cwd: temp.dir, env, signal });
-
-function processAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const state = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
-    return state !== "Z" && state !== "X";
-  } catch {
-    return false;
-  }
-}
 
 describe("posefactory exec", () => {
   it("streams output and exits with the remote exit code (0, 3, 255)", async () => {
@@ -106,27 +96,22 @@ describe("posefactory exec", () => {
       await new Promise((r) => setTimeout(r, 50));
     }
     const pid = Number(readFileSync(pidFile, "utf8"));
-    expect(processAlive(pid)).toBe(true);
+    expect(isProcessAlive(pid)).toBe(true);
     controller.abort();
     const result = await running;
     expect(result.code).toBe(130);
-    expect(processAlive(pid)).toBe(false);
+    expect(isProcessAlive(pid)).toBe(false);
   });
 });
 
 describe("detached jobs from the CLI", () => {
   it("status, logs -f and stop", async () => {
-    const ssh = await createExecutor(
-      sshTargetSchema.parse({
-        executor: "ssh",
-        host: server.host,
-        port: server.port,
-        user: server.user,
-        identityFile: server.identityFile,
-        storage: { type: "fs" },
-      }),
-      { logger: createSilentLogger(), baseDir: temp.dir, home: temp.home, env },
-    );
+    const ssh = await createExecutor(sshTargetFor(server), {
+      logger: createSilentLogger(),
+      baseDir: temp.dir,
+      home: temp.home,
+      env,
+    });
     try {
       const workdir = join(temp.dir, "remote-work");
       await startJob(ssh, {

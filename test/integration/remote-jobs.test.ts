@@ -4,14 +4,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sshTargetSchema } from "../../src/config/schema.js";
 import { exitCodeOf, InterruptedError } from "../../src/errors.js";
 import { createLogger, createSilentLogger } from "../../src/log.js";
 import { createExecutor } from "../../src/remote/index.js";
 import { attachJob, getJobStatus, startJob, stopJob } from "../../src/remote/jobs.js";
 import { isGroupAlive } from "../../src/remote/local.js";
 import type { Executor } from "../../src/remote/types.js";
-import { type SshdServer, startSshd } from "../helpers/sshd.js";
+import { isProcessAlive } from "../helpers/processes.js";
+import { type SshdServer, sshTargetFor, startSshd } from "../helpers/sshd.js";
 
 let server: SshdServer;
 let work: string;
@@ -21,17 +21,12 @@ let local: Executor;
 beforeAll(async () => {
   server = await startSshd();
   work = mkdtempSync(join(tmpdir(), "pf-jobs-"));
-  ssh = await createExecutor(
-    sshTargetSchema.parse({
-      executor: "ssh",
-      host: server.host,
-      port: server.port,
-      user: server.user,
-      identityFile: server.identityFile,
-      storage: { type: "fs" },
-    }),
-    { logger: createSilentLogger(), baseDir: work, home: work, env: { PATH: process.env.PATH } },
-  );
+  ssh = await createExecutor(sshTargetFor(server), {
+    logger: createSilentLogger(),
+    baseDir: work,
+    home: work,
+    env: { PATH: process.env.PATH },
+  });
   local = await createExecutor({ executor: "local" } as never, {
     logger: createSilentLogger(),
     baseDir: work,
@@ -43,16 +38,6 @@ afterAll(async () => {
   await server?.stop();
   rmSync(work, { recursive: true, force: true });
 });
-
-function processAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const state = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
-    return state !== "Z" && state !== "X";
-  } catch {
-    return false;
-  }
-}
 
 const numbered = (n: number) =>
   Array.from({ length: n }, (_, i) => `line ${String(i + 1).padStart(4, "0")} ünï\n`).join("");
@@ -108,7 +93,7 @@ describe.each([
     expect(error).toBeInstanceOf(InterruptedError);
     expect(exitCodeOf(error)).toBe(130);
     const childPid = Number(/child (\d+)/.exec(text)![1]);
-    expect(processAlive(childPid)).toBe(false);
+    expect(isProcessAlive(childPid)).toBe(false);
     expect(isGroupAlive(started.pgid)).toBe(false);
     expect(await getJobStatus(executor(), dir)).toMatchObject({ state: "stopped" });
   });

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -7,6 +7,7 @@ import { createSilentLogger } from "../../src/log.js";
 import { createExecutor } from "../../src/remote/index.js";
 import { isGroupAlive } from "../../src/remote/local.js";
 import { buildCommand } from "../../src/remote/shell.js";
+import { isProcessAlive } from "../helpers/processes.js";
 
 const dir = mkdtempSync(join(tmpdir(), "pf-local-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -16,16 +17,6 @@ async function makeExecutor() {
     logger: createSilentLogger(),
     baseDir: dir,
   });
-}
-
-function isPidAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const state = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
-    return state !== "Z" && state !== "X";
-  } catch {
-    return false;
-  }
 }
 
 describe("local executor", () => {
@@ -85,8 +76,8 @@ describe("local executor", () => {
     });
     await expect(run).rejects.toBeInstanceOf(InterruptedError);
     const [sleepPid, bashPid] = pids.trim().split(" ").map(Number);
-    expect(isPidAlive(sleepPid!)).toBe(false);
-    expect(isPidAlive(bashPid!)).toBe(false);
+    expect(isProcessAlive(sleepPid!)).toBe(false);
+    expect(isProcessAlive(bashPid!)).toBe(false);
     expect(isGroupAlive(bashPid!)).toBe(false);
   });
 });

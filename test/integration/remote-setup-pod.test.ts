@@ -2,13 +2,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sshTargetSchema } from "../../src/config/schema.js";
 import { createSilentLogger } from "../../src/log.js";
 import { readSetupPodScript } from "../../src/remote/doctor.js";
 import { createExecutor } from "../../src/remote/index.js";
 import { quoteShell } from "../../src/remote/shell.js";
 import type { Executor } from "../../src/remote/types.js";
-import { type SshdServer, startSshd } from "../helpers/sshd.js";
+import { type SshdServer, sshTargetFor, startSshd } from "../helpers/sshd.js";
 
 /**
  * setup_pod.sh needs the internet and a GPU to install for real. Here it runs on the local
@@ -23,17 +22,12 @@ beforeAll(async () => {
   server = await startSshd();
   dir = mkdtempSync(join(tmpdir(), "pf-setup-"));
   writeFileSync(join(dir, "setup_pod.sh"), readSetupPodScript());
-  ssh = await createExecutor(
-    sshTargetSchema.parse({
-      executor: "ssh",
-      host: server.host,
-      port: server.port,
-      user: server.user,
-      identityFile: server.identityFile,
-      storage: { type: "fs" },
-    }),
-    { logger: createSilentLogger(), baseDir: dir, home: dir, env: { PATH: process.env.PATH } },
-  );
+  ssh = await createExecutor(sshTargetFor(server), {
+    logger: createSilentLogger(),
+    baseDir: dir,
+    home: dir,
+    env: { PATH: process.env.PATH },
+  });
 });
 
 afterAll(async () => {

@@ -11,7 +11,8 @@ import { knownHostsPath, listKnownHosts } from "../../src/remote/host-keys.js";
 import { createExecutor } from "../../src/remote/index.js";
 import { buildCommand } from "../../src/remote/shell.js";
 import type { Executor } from "../../src/remote/types.js";
-import { type SshdServer, startSshd } from "../helpers/sshd.js";
+import { isProcessAlive } from "../helpers/processes.js";
+import { type SshdServer, sshTargetFor, startSshd } from "../helpers/sshd.js";
 
 let server: SshdServer;
 let home: string;
@@ -29,16 +30,7 @@ afterAll(async () => {
 });
 
 function target(extra: Record<string, unknown> = {}) {
-  return sshTargetSchema.parse({
-    executor: "ssh",
-    host: server.host,
-    port: server.port,
-    user: server.user,
-    identityFile: server.identityFile,
-    storage: { type: "fs" },
-    connectTimeoutSeconds: 10,
-    ...extra,
-  });
+  return sshTargetFor(server, { connectTimeoutSeconds: 10, ...extra });
 }
 
 async function connect(extra: Record<string, unknown> = {}, homeDir = home): Promise<Executor> {
@@ -50,16 +42,6 @@ async function connect(extra: Record<string, unknown> = {}, homeDir = home): Pro
   });
   open.push(ex);
   return ex;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const state = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
-    return state !== "Z" && state !== "X";
-  } catch {
-    return false;
-  }
 }
 
 describe("ssh executor against a real sshd", () => {
@@ -105,8 +87,8 @@ describe("ssh executor against a real sshd", () => {
     const [sleepPid, bashPid] = out.trim().split(" ").map(Number);
     expect(sleepPid).toBeGreaterThan(1);
     // sshd runs on this machine: the PIDs it reported are ours to check.
-    expect(processAlive(sleepPid!)).toBe(false);
-    expect(processAlive(bashPid!)).toBe(false);
+    expect(isProcessAlive(sleepPid!)).toBe(false);
+    expect(isProcessAlive(bashPid!)).toBe(false);
     // Checked on the host too; a zombie (PID 1 here does not reap) counts as gone.
     const stat = `/proc/${sleepPid}/stat`;
     const check = await ex.run(

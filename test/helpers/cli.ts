@@ -1,6 +1,6 @@
 /** Run posefactory in-process (main(argv)) or as the built binary, with a temp cwd and HOME. */
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
@@ -8,7 +8,17 @@ import { fileURLToPath } from "node:url";
 import { main } from "../../src/cli.js";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-export const BIN = join(ROOT, "dist", "cli.js");
+/** package.json's `bin` entry: what `npm install -g` and `npm link` put on a user's PATH. */
+export const BIN = join(
+  ROOT,
+  binPathOf(JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"))),
+);
+
+function binPathOf(pkg: { name: string; bin?: string | Record<string, string> }): string {
+  const path = typeof pkg.bin === "string" ? pkg.bin : pkg.bin?.[pkg.name];
+  if (!path) throw new Error(`package.json has no bin entry named ${pkg.name}`);
+  return path;
+}
 
 export interface CliResult {
   code: number;

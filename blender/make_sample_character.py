@@ -11,6 +11,8 @@ Blender's importer gives the armature object a 0.01 scale. The FBX holds one cli
 with root motion during which the right arm rises above the head. The optional GLB holds
 two named animations, "Walk" (root motion) and "Wave" (in place), for multi-clip tests.
 
+`--turn-deg 180` turns the armature object so that the character faces +Y (for facing tests).
+
 Everything is deterministic (no randomness) and takes a couple of seconds.
 """
 
@@ -102,6 +104,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="FBX file to write (one clip: walk + gesture)")
     parser.add_argument("--glb-two-clips", help="also write a GLB with two animations: Walk, Wave")
     parser.add_argument("--blend", help="also save the scene as a .blend file")
+    parser.add_argument(
+        "--turn-deg",
+        type=float,
+        default=0.0,
+        help="turn the armature object about Z (180: the character faces +Y, like three.js's Soldier)",
+    )
     return parser.parse_args(argv)
 
 
@@ -336,6 +344,9 @@ def main() -> None:
     clear_scene()
     arm = build_armature()
     build_mesh(arm)
+    # An object-level turn, as some files have: the rest pose's bones stay as they are, so the
+    # renderer must read the facing through matrix_world.
+    arm.rotation_euler = (0.0, 0.0, math.radians(args.turn_deg))
     new_action(arm, "mixamo.com")
     key_walk(arm, 48, gesture=True, root_motion=True)
     scene = bpy.context.scene

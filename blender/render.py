@@ -38,6 +38,7 @@ from posefactory_bpy.character import (  # noqa: E402
     load_character,
     select_clips,
 )
+from posefactory_bpy.facing import find_facing  # noqa: E402
 from posefactory_bpy.job import CharacterSpec, Job, load_job, resolve_file, select_frames  # noqa: E402
 from posefactory_bpy.keypoints import (  # noqa: E402
     Rig,
@@ -84,6 +85,7 @@ def render_clip(
     rig: Rig | None,
     coco: CocoWriter,
     result: dict,
+    facing_deg: float = 0.0,
 ) -> None:
     scene = bpy.context.scene
     resolution = job.render.resolution
@@ -93,7 +95,7 @@ def render_clip(
     result["seconds"]["bbox"] += box.seconds
 
     started = time.perf_counter()
-    views = place_views(box, job.cameras, resolution)
+    views = place_views(box, job.cameras, resolution, facing_deg)
     if job.cameras.distance_m is not None:
         for message in crop_warnings(box, views, job.cameras, resolution):
             warn(f"{character.name}/{clip.name}: {message}")
@@ -164,14 +166,22 @@ def render_character(spec: CharacterSpec, job: Job, manifest: ManifestWriter) ->
         character = load_character(spec.name, resolve_file(job, spec))
         clips = select_clips(character, spec.clips)
         rig = build_rig(character) if job.outputs.keypoints else None
+        facing = find_facing(character)
+        result["facingDeg"] = facing.facing_deg
+        for message in facing.warnings:
+            warn(f"{spec.name}: {message}")
+            result["warnings"].append(message)
         result["seconds"]["import"] = time.perf_counter() - started
-        log(f"{spec.name}: imported {character.path.name} (clips: {', '.join(c.name for c in clips)})")
+        log(
+            f"{spec.name}: imported {character.path.name} (clips: {', '.join(c.name for c in clips)}; "
+            f"front at world azimuth {facing.facing_deg:g} deg)"
+        )
 
         manifest.device = configure_render(job.render)
         add_lights()
         coco = CocoWriter(spec.name, *job.render.resolution)
         for clip in clips:
-            render_clip(character, clip, job, rig, coco, result)
+            render_clip(character, clip, job, rig, coco, result, facing.facing_deg)
         if rig is not None:
             result["annotations"] = coco.write(job.out_dir, rig.approximated())
     except (CharacterError, RenderSetupError) as exc:

@@ -1,8 +1,9 @@
 """Camera placement: azimuths x elevations around the character, each fitted exactly.
 
-Angles: azimuth 0 looks at the character's front (Mixamo characters face -Y once imported),
-90 stands at the character's left (+X), counter-clockwise seen from above; elevation is
-positive above the target.
+Angles: azimuth 0 looks at the character's front, 90 stands at the character's left,
+counter-clockwise seen from above; elevation is positive above the target. The configured
+azimuths are relative to the character: the front's world azimuth (`facing_deg`, facing.py,
+0 = the camera on -Y, where most Mixamo characters face once imported) is added to each.
 
 Exact fit (NOTES.md): `camera.data.angle_x/angle_y` ignore the render aspect, so the field of
 view comes from the lens, the sensor and the aspect: with sensor_fit AUTO the sensor spans
@@ -96,8 +97,10 @@ def new_camera(name: str, spec: CameraSpec) -> bpy.types.Object:
     return obj
 
 
-def plan_views(box: ClipBox, spec: CameraSpec, resolution: tuple[int, int]) -> list[tuple[float, float, Vector]]:
-    """(azimuth, elevation, offset) for every camera of the clip."""
+def plan_views(
+    box: ClipBox, spec: CameraSpec, resolution: tuple[int, int], facing_deg: float = 0.0
+) -> list[tuple[float, float, Vector]]:
+    """(azimuth relative to the character's front, elevation, world offset) for every camera."""
     tx, ty = fov_tangents(spec, resolution)
     keep = 1.0 - spec.margin
     planned: list[tuple[float, float, Vector]] = []
@@ -105,7 +108,7 @@ def plan_views(box: ClipBox, spec: CameraSpec, resolution: tuple[int, int]) -> l
         # Fixed rig: one ring at a height above the ground (the box's lowest point).
         rise = box.min.z + spec.height_m - box.center.z
         for az in spec.azimuths_deg:
-            flat = direction(az, 0.0) * spec.distance_m
+            flat = direction(az + facing_deg, 0.0) * spec.distance_m
             offset = Vector((flat.x, flat.y, rise))
             elevation = math.degrees(math.atan2(rise, spec.distance_m))
             planned.append((az, round(elevation, 1), offset))
@@ -113,7 +116,7 @@ def plan_views(box: ClipBox, spec: CameraSpec, resolution: tuple[int, int]) -> l
     corners = box.corners()
     for el in spec.elevations_deg:
         for az in spec.azimuths_deg:
-            unit = direction(az, el)
+            unit = direction(az + facing_deg, el)
             if spec.distance_m is not None:
                 planned.append((az, el, unit * spec.distance_m))
                 continue
@@ -123,10 +126,12 @@ def plan_views(box: ClipBox, spec: CameraSpec, resolution: tuple[int, int]) -> l
     return planned
 
 
-def place_views(box: ClipBox, spec: CameraSpec, resolution: tuple[int, int]) -> list[View]:
+def place_views(
+    box: ClipBox, spec: CameraSpec, resolution: tuple[int, int], facing_deg: float = 0.0
+) -> list[View]:
     """Create one camera object per view, fitted to the clip's box."""
     views: list[View] = []
-    for az, el, offset in plan_views(box, spec, resolution):
+    for az, el, offset in plan_views(box, spec, resolution, facing_deg):
         vid = view_id(az, el)
         views.append(
             View(

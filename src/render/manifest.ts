@@ -41,6 +41,11 @@ export const characterResultSchema = z.object({
   file: z.string().optional(),
   status: z.enum(["ok", "failed"]),
   error: z.string().optional(),
+  /**
+   * World azimuth of the character's front, from the rig's rest pose (blender facing.py; 0 =
+   * facing -Y, counter-clockwise from above). `cameras.azimuthsDeg` are relative to it.
+   */
+  facingDeg: z.number().optional(),
   seconds: z.object({
     import: z.number(),
     bbox: z.number(),

@@ -1,0 +1,90 @@
+"""Which way a character faces, from its rig's rest pose.
+
+Camera azimuths are relative to the character's front: azimuth 0 looks at its face whatever
+way the file's author turned it. Most Mixamo files face -Y once imported, but not all (a glTF
+whose armature object is rotated -90 deg about X instead of +90 faces +Y), so the facing is
+measured, not assumed:
+
+    right   = R_shoulder - L_shoulder   (rest pose, world: armature.matrix_world @ head_local)
+    forward = Z x right, flattened to the ground plane
+
+The hips (RightUpLeg - LeftUpLeg) give a second estimate; when the two disagree by more than
+45 deg the shoulders win and the caller gets a warning. The rest pose is used, not a clip's
+first frame: a dance may start with the body already turned by 50 deg.
+
+`facing_deg` is the world azimuth (cameras.py's convention: 0 = the camera on -Y, counter-
+clockwise seen from above) of the character's front; a camera at relative azimuth `a` stands
+at world azimuth `a + facing_deg`. It is rounded to 0.1 deg, so a character that faces -Y
+up to float noise gets exactly 0 and today's camera rig.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from mathutils import Vector
+
+from .character import Character, CharacterError
+
+SHOULDERS = (("RightArm", "LeftArm"), ("RightShoulder", "LeftShoulder"))
+HIPS = ("RightUpLeg", "LeftUpLeg")
+DISAGREEMENT_DEG = 45.0
+
+
+@dataclass
+class Facing:
+    facing_deg: float
+    hips_deg: float | None
+    warnings: list[str]
+
+
+def rest_world(character: Character, name: str) -> Vector | None:
+    full = character.bones.get(name)
+    if full is None:
+        return None
+    return character.armature.matrix_world @ character.armature.data.bones[full].head_local
+
+
+def flat_azimuth(right: Vector) -> float | None:
+    """World azimuth of forward = Z x right on the ground; None when right is (nearly) vertical."""
+    forward = Vector((0.0, 0.0, 1.0)).cross(right)
+    forward.z = 0.0
+    if forward.length < 1e-9 * max(1.0, right.length):
+        return None
+    # cameras.direction(az) on the ground is (sin az, -cos az).
+    return math.degrees(math.atan2(forward.x, -forward.y)) % 360.0
+
+
+def pair_azimuth(character: Character, right_name: str, left_name: str) -> float | None:
+    right, left = rest_world(character, right_name), rest_world(character, left_name)
+    if right is None or left is None:
+        return None
+    return flat_azimuth(right - left)
+
+
+def angle_between(a: float, b: float) -> float:
+    return abs((a - b + 180.0) % 360.0 - 180.0)
+
+
+def find_facing(character: Character) -> Facing:
+    """The character's front as a world azimuth, from the shoulders (hips as a cross-check)."""
+    shoulders = next(
+        (az for r, l in SHOULDERS if (az := pair_azimuth(character, r, l)) is not None),
+        None,
+    )
+    hips = pair_azimuth(character, *HIPS)
+    chosen = shoulders if shoulders is not None else hips
+    if chosen is None:
+        raise CharacterError(
+            f"{character.path.name}: cannot tell which way the character faces: the rig has no "
+            "LeftArm/RightArm or LeftUpLeg/RightUpLeg bones side by side (Mixamo names expected)"
+        )
+    warnings: list[str] = []
+    if shoulders is not None and hips is not None and angle_between(shoulders, hips) > DISAGREEMENT_DEG:
+        warnings.append(
+            f"shoulders and hips of the rest pose disagree on the facing ({shoulders:.0f} vs {hips:.0f} deg); "
+            "using the shoulders"
+        )
+    facing = round(chosen, 1) % 360.0
+    return Facing(facing_deg=facing, hips_deg=None if hips is None else round(hips, 1), warnings=warnings)

@@ -37,6 +37,10 @@ export const REDACT_PATHS = [
   "*.env",
   "credentials",
   "*.credentials",
+  "apiKey",
+  "*.apiKey",
+  "authorization",
+  "*.authorization",
 ];
 
 /** -v / -q / POSEFACTORY_LOG to a pino level; flags win over the environment. */

@@ -73,7 +73,64 @@ export const sshTargetSchema = z.strictObject({
   storage: storageSchema,
 });
 
-export const targetSchema = z.discriminatedUnion("executor", [localTargetSchema, sshTargetSchema]);
+/** RunPod's official base image: sshd (started from PUBLIC_KEY), Python, CUDA. */
+export const RUNPOD_DEFAULT_IMAGE = "runpod/base:1.0.2-cuda1281-ubuntu2204";
+
+export const runpodTargetSchema = z
+  .strictObject({
+    executor: z.literal("runpod"),
+    gpuTypes: z
+      .array(z.string().min(1))
+      .min(1)
+      .default(["NVIDIA A40", "NVIDIA RTX A6000"])
+      .describe("GPU type ids in order of preference (RunPod's catalog ids)"),
+    gpuCount: positiveInt.default(1),
+    cloud: z.enum(["SECURE", "COMMUNITY"]).default("SECURE"),
+    dataCenters: z
+      .array(z.string().min(1))
+      .default([])
+      .describe("data center ids in order of preference; empty: any"),
+    image: z.string().min(1).default(RUNPOD_DEFAULT_IMAGE),
+    diskGb: positiveInt.default(50).describe("container disk (GB), wiped when the pod stops"),
+    volumeGb: z.number().int().min(10).optional().describe("persistent volume at /workspace (GB)"),
+    networkVolumeId: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("a network volume mounted at /workspace"),
+    workdir: z.string().default("/workspace/posefactory"),
+    maxCostPerHour: z.number().positive().default(1).describe("USD per hour: refuse pods above it"),
+    maxRunCost: z.number().positive().default(10).describe("USD: stop a run past it"),
+    lifetime: z
+      .enum(["run", "keep"])
+      .default("run")
+      .describe("run: terminate when the run ends; keep: leave it up for the next run"),
+    idleMinutes: z
+      .number()
+      .positive()
+      .default(20)
+      .describe("the pod stops itself after this long without a job or a client"),
+    maxHours: z.number().positive().default(6).describe("hard cap on a pod's life"),
+    startTimeoutMinutes: z.number().positive().default(15),
+    setup: z.enum(["auto", "skip"]).default("auto").describe("auto: run setup-pod when needed"),
+    blender: z.string().default("blender"),
+    python: z.string().default("python3"),
+    credentialsFile: z
+      .string()
+      .optional()
+      .describe("file with a RUNPOD_API_KEY=... line, mode 600 (else $RUNPOD_API_KEY)"),
+    storage: storageSchema,
+  })
+  .refine((t) => !(t.volumeGb !== undefined && t.networkVolumeId !== undefined), {
+    message: "give volumeGb or networkVolumeId, not both",
+    path: ["networkVolumeId"],
+  });
+
+export const targetSchema = z.discriminatedUnion("executor", [
+  localTargetSchema,
+  sshTargetSchema,
+  runpodTargetSchema,
+]);
 
 export const camerasSchema = z.strictObject({
   azimuthsDeg: z.array(z.number()).min(1).default([0, 45, 90, 135, 180, 225, 270, 315]),
@@ -151,6 +208,7 @@ export type Config = z.output<typeof configSchema>;
 export type TargetConfig = z.output<typeof targetSchema>;
 export type LocalTargetConfig = z.output<typeof localTargetSchema>;
 export type SshTargetConfig = z.output<typeof sshTargetSchema>;
+export type RunpodTargetConfig = z.output<typeof runpodTargetSchema>;
 export type StorageConfig = z.output<typeof storageSchema>;
 export type S3StorageConfig = z.output<typeof s3StorageSchema>;
 export type FsStorageConfig = z.output<typeof fsStorageSchema>;

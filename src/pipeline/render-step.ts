@@ -117,9 +117,11 @@ export async function runRenderStep(s: State, options: PipelineOptions): Promise
     status = attached.status;
   }
   if (status.state === "stopped") throw new InterruptedError("the render job was stopped");
-  if (status.seconds !== null && s.target.costPerHour !== undefined) {
+  // A runpod target records the pod's own cost (runpod/pipeline.ts), not the job's.
+  const costPerHour = "costPerHour" in s.target ? s.target.costPerHour : undefined;
+  if (status.seconds !== null && costPerHour !== undefined) {
     const hours = status.seconds / 3600;
-    s.record.cost = { hours, costPerHour: s.target.costPerHour, usd: hours * s.target.costPerHour };
+    s.record.cost = { hours, costPerHour, usd: hours * costPerHour };
   }
   // 0: every character rendered; 1: some failed (the manifest says which); more: the job broke.
   if (status.exitCode !== 0 && status.exitCode !== 1) {

@@ -3,6 +3,7 @@
  * this (through the context); nothing else constructs executors.
  */
 import type { TargetConfig } from "../config/schema.js";
+import { UsageError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { createLocalExecutor } from "./local.js";
 import type { Executor } from "./types.js";
@@ -30,6 +31,11 @@ export async function createExecutor(
       baseDir: options.baseDir,
       env: options.env,
     });
+  }
+  if (target.executor === "runpod") {
+    throw new UsageError(
+      "A runpod target has no fixed host: `posefactory pipeline` and `posefactory pod up` create its pod; `posefactory pod ssh` connects to it.",
+    );
   }
   const { connectSsh } = await import("./ssh.js");
   return connectSsh(target, options);

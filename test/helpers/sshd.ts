@@ -39,10 +39,19 @@ export interface SshdServer {
   stop(): Promise<void>;
 }
 
-export async function startSshd(): Promise<SshdServer> {
+export interface StartSshdOptions {
+  /** Listen on this port (default: a free one). */
+  port?: number;
+  /** authorized_keys content instead of the generated client key (a fake pod's PUBLIC_KEY). */
+  authorizedKeys?: string;
+  /** Environment for every session (sshd's SetEnv), like a pod's RUNPOD_* variables. */
+  setEnv?: Record<string, string>;
+}
+
+export async function startSshd(options: StartSshdOptions = {}): Promise<SshdServer> {
   mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
   const dir = mkdtempSync(join(tmpdir(), "pf-sshd-"));
-  const port = await findFreePort();
+  const port = options.port ?? (await findFreePort());
   const user = userInfo().username;
   let hostKeyIndex = 0;
   const generateHostKey = (): string => {
@@ -63,7 +72,11 @@ export async function startSshd(): Promise<SshdServer> {
     "-f",
     identityFile,
   ]);
-  writeFileSync(join(dir, "authorized_keys"), readFileSync(`${identityFile}.pub`));
+  writeFileSync(
+    join(dir, "authorized_keys"),
+    options.authorizedKeys ?? readFileSync(`${identityFile}.pub`),
+  );
+  const setEnv = Object.entries(options.setEnv ?? {}).map(([k, v]) => `SetEnv ${k}="${v}"`);
 
   const writeConfig = (): string => {
     const path = join(dir, "sshd_config");
@@ -85,6 +98,7 @@ export async function startSshd(): Promise<SshdServer> {
         "MaxSessions 100",
         "Subsystem sftp internal-sftp",
         "LogLevel ERROR",
+        ...setEnv,
         "",
       ].join("\n"),
     );
@@ -147,7 +161,7 @@ export async function startSshd(): Promise<SshdServer> {
   return server;
 }
 
-function fingerprintOf(publicKeyPath: string): string {
+export function fingerprintOf(publicKeyPath: string): string {
   const out = execFileSync("ssh-keygen", ["-l", "-E", "sha256", "-f", publicKeyPath], {
     encoding: "utf8",
   });
@@ -156,7 +170,7 @@ function fingerprintOf(publicKeyPath: string): string {
   return match[0];
 }
 
-async function findFreePort(): Promise<number> {
+export async function findFreePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once("error", reject);

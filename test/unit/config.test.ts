@@ -46,11 +46,11 @@ describe("config loading", () => {
         throw new Error(`unexpected warning: ${w}`);
       },
     );
-    expect(Object.keys(example.targets)).toEqual(["local", "runpod"]);
+    expect(Object.keys(example.targets)).toEqual(["local", "ssh", "runpod"]);
+    const ssh = example.targets.ssh!;
+    expect(ssh.executor === "ssh" && ssh.storage.type === "s3" && ssh.storage.region).toBe("auto");
     const runpod = example.targets.runpod!;
-    expect(runpod.executor === "ssh" && runpod.storage.type === "s3" && runpod.storage.region).toBe(
-      "auto",
-    );
+    expect(runpod.executor === "runpod" && runpod.lifetime).toBe("run");
     expect(parseConfigText(STARTER_CONFIG, "posefactory.yaml").target).toBe("local");
   });
 

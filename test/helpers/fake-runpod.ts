@@ -153,16 +153,18 @@ export async function startFakeRunpod(options: FakeRunpodOptions): Promise<FakeR
         RUNPOD_API_URL: url,
         PF_FAKE_POD: `${instance}:${pod.id}`,
       },
+      // What RunPod's start.sh prints after generating fresh host keys, before sshd starts.
+      onHostKey: (fingerprint) => {
+        log(pod, "Setting up SSH...");
+        log(pod, `256 ${fingerprint} root@${pod.id} (ED25519)`);
+        log(pod, "Starting SSH server...");
+      },
     });
     if (pod.status !== "RUNNING") {
       await pod.sshd.stop();
       pod.sshd = undefined;
       return;
     }
-    // What RunPod's start.sh prints after generating fresh host keys.
-    log(pod, "Setting up SSH...");
-    log(pod, `256 ${pod.sshd.hostKeyFingerprint} root@${pod.id} (ED25519)`);
-    log(pod, "Starting SSH server...");
   };
 
   const boot = (pod: FakePod) => {

@@ -46,6 +46,8 @@ export interface StartSshdOptions {
   authorizedKeys?: string;
   /** Environment for every session (sshd's SetEnv), like a pod's RUNPOD_* variables. */
   setEnv?: Record<string, string>;
+  /** Called with each new host key's fingerprint before the listener presents it. */
+  onHostKey?: (fingerprint: string) => void;
 }
 
 export async function startSshd(options: StartSshdOptions = {}): Promise<SshdServer> {
@@ -57,6 +59,7 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<SshdSer
   const generateHostKey = (): string => {
     const path = join(dir, `host_ed25519_${hostKeyIndex++}`);
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "pf-test-host", "-f", path]);
+    options.onHostKey?.(fingerprintOf(`${path}.pub`));
     return path;
   };
   let hostKey = generateHostKey();

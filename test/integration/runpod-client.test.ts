@@ -94,9 +94,10 @@ describe("RunPod REST v2 client", { timeout: 60_000 }, () => {
     }
     expect(out).toBe(created.id);
     const logs = await client.readLogs(created.id);
-    expect(logs.map((l) => l.line).join("\n")).toContain(
-      fake.pods.get(created.id)!.sshd!.hostKeyFingerprint,
-    );
+    const fingerprint = /SHA256:[A-Za-z0-9+/]{43}/.exec(logs.map((l) => l.line).join("\n"))?.[0];
+    for (let i = 0; i < 100 && !fake.pods.get(created.id)!.sshd; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(fingerprint).toBe(fake.pods.get(created.id)!.sshd!.hostKeyFingerprint);
     expect((await client.listPods()).map((p) => p.id)).toContain(created.id);
 
     const stopped = await client.podAction(created.id, "stop");

@@ -49,6 +49,7 @@ from posefactory_bpy.keypoints import (  # noqa: E402
     world_landmarks,
 )
 from posefactory_bpy.log import error, log, warn  # noqa: E402
+from posefactory_bpy.rigs import RigError, RigMatch, detect_rig  # noqa: E402
 from posefactory_bpy.render import (  # noqa: E402
     RenderSetupError,
     add_lights,
@@ -150,6 +151,19 @@ def render_clip(
     log(f"{character.name}/{clip.name}: {len(frames)} frames x {len(views)} cameras")
 
 
+def find_rig(character: Character, job: Job, result: dict) -> RigMatch:
+    """The character's rig profile (rigs.py), recorded in the manifest; an unknown rig fails
+    the character with a message that says how to map it."""
+    try:
+        match = detect_rig(character.armature, job.rigs, character.name)
+    except RigError as exc:
+        raise CharacterError(f"{character.path.name}: {exc}") from exc
+    result["rig"] = match.manifest()
+    character.root_bone = match.joints.get("hips")
+    log(f"{character.name}: rig profile {match.profile} (score {match.score:.2f})")
+    return match
+
+
 def render_character(spec: CharacterSpec, job: Job, manifest: ManifestWriter) -> dict:
     result: dict = {
         "name": spec.name,
@@ -165,8 +179,9 @@ def render_character(spec: CharacterSpec, job: Job, manifest: ManifestWriter) ->
         started = time.perf_counter()
         character = load_character(spec.name, resolve_file(job, spec))
         clips = select_clips(character, spec.clips)
-        rig = build_rig(character) if job.outputs.keypoints else None
-        facing = find_facing(character)
+        match = find_rig(character, job, result)
+        rig = build_rig(character, match.joints) if job.outputs.keypoints else None
+        facing = find_facing(character, match.joints)
         result["facingDeg"] = facing.facing_deg
         for message in facing.warnings:
             warn(f"{spec.name}: {message}")

@@ -55,8 +55,8 @@ class ClipBox:
 
 
 def root_bone_name(character: Character) -> str:
-    """Mixamo's Hips, else the top-level bone with the most descendants."""
-    hips = character.bones.get("Hips")
+    """The rig profile's hips, else Mixamo's Hips, else the top-level bone with the most descendants."""
+    hips = character.root_bone or character.bones.get("Hips")
     if hips is not None:
         return hips
     roots = [b for b in character.armature.data.bones if b.parent is None]

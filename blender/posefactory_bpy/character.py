@@ -49,6 +49,7 @@ class Character:
     clips: list[Clip]
     bones: dict[str, str]  # name without the Mixamo prefix -> pose bone name
     animated: list[bpy.types.Object]
+    root_bone: str | None = None  # the rig profile's hips bone (rigs.py), once detected
 
     def pose_bone(self, name: str) -> bpy.types.PoseBone | None:
         full = self.bones.get(name)
@@ -102,8 +103,16 @@ def append_blend(path: Path) -> None:
     with bpy.data.libraries.load(str(path), link=False) as (data_from, data_to):
         data_to.objects = list(data_from.objects)
         data_to.actions = list(data_from.actions)
+    # Bone widgets (Rigify's WGT-* meshes) are meshes too, but only drawn in the viewport.
+    shapes = {
+        pose_bone.custom_shape.name
+        for obj in data_to.objects
+        if obj is not None and obj.type == "ARMATURE" and obj.pose is not None
+        for pose_bone in obj.pose.bones
+        if pose_bone.custom_shape is not None
+    }
     for obj in data_to.objects:
-        if obj is not None and obj.type in {"ARMATURE", "MESH", "EMPTY"}:
+        if obj is not None and obj.type in {"ARMATURE", "MESH", "EMPTY"} and obj.name not in shapes:
             bpy.context.scene.collection.objects.link(obj)
 
 

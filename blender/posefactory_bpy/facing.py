@@ -39,8 +39,9 @@ class Facing:
     warnings: list[str]
 
 
-def rest_world(character: Character, name: str) -> Vector | None:
-    full = character.bones.get(name)
+def rest_world(character: Character, name: str, joints: dict[str, str] | None = None) -> Vector | None:
+    """Rest head in world space of a Mixamo bone name, or of a joint (rigs.py) when `joints` is given."""
+    full = joints.get(name) if joints is not None else character.bones.get(name)
     if full is None:
         return None
     return character.armature.matrix_world @ character.armature.data.bones[full].head_local
@@ -56,8 +57,10 @@ def flat_azimuth(right: Vector) -> float | None:
     return math.degrees(math.atan2(forward.x, -forward.y)) % 360.0
 
 
-def pair_azimuth(character: Character, right_name: str, left_name: str) -> float | None:
-    right, left = rest_world(character, right_name), rest_world(character, left_name)
+def pair_azimuth(
+    character: Character, right_name: str, left_name: str, joints: dict[str, str] | None = None
+) -> float | None:
+    right, left = rest_world(character, right_name, joints), rest_world(character, left_name, joints)
     if right is None or left is None:
         return None
     return flat_azimuth(right - left)
@@ -67,13 +70,20 @@ def angle_between(a: float, b: float) -> float:
     return abs((a - b + 180.0) % 360.0 - 180.0)
 
 
-def find_facing(character: Character) -> Facing:
-    """The character's front as a world azimuth, from the shoulders (hips as a cross-check)."""
-    shoulders = next(
-        (az for r, l in SHOULDERS if (az := pair_azimuth(character, r, l)) is not None),
-        None,
-    )
-    hips = pair_azimuth(character, *HIPS)
+def find_facing(character: Character, joints: dict[str, str] | None = None) -> Facing:
+    """The character's front as a world azimuth, from the shoulders (hips as a cross-check).
+
+    `joints` is the rig profile's mapping (rigs.py: joint -> bone); without it, Mixamo names.
+    """
+    if joints is not None:
+        shoulders = pair_azimuth(character, "right_shoulder", "left_shoulder", joints)
+        hips = pair_azimuth(character, "right_hip", "left_hip", joints)
+    else:
+        shoulders = next(
+            (az for r, l in SHOULDERS if (az := pair_azimuth(character, r, l)) is not None),
+            None,
+        )
+        hips = pair_azimuth(character, *HIPS)
     chosen = shoulders if shoulders is not None else hips
     if chosen is None:
         raise CharacterError(

@@ -58,6 +58,8 @@ class Job:
     base_dir: Path
     # Benchmark only: recompute the bounding box once per camera (the old behaviour).
     bbox_per_camera: bool = False
+    # `rigs` of the config: {profiles: {name: {joint: bone or regex}}, assign: {character: profile}}
+    rigs: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -98,6 +100,7 @@ def load_job(path: Path) -> Job:
         out_dir=out_dir if out_dir.is_absolute() else base_dir / out_dir,
         base_dir=base_dir,
         bbox_per_camera=bool(raw.get("bench", {}).get("bboxPerCamera", False)),
+        rigs=dict(raw.get("rigs") or {}),
     )
 
 

@@ -36,6 +36,15 @@ export const imageSchema = z.object({
   frame: z.number().int(),
 });
 
+/** Which rig profile (blender/posefactory_bpy/rigs.py) read the character's joints. */
+export const rigMatchSchema = z.object({
+  profile: z.string(),
+  /** Share of the profile's required joints found (1 when it was used). */
+  score: z.number(),
+  /** Our joint names -> the character's bone names. */
+  mappedBones: z.record(z.string(), z.string()),
+});
+
 export const characterResultSchema = z.object({
   name: z.string(),
   file: z.string().optional(),
@@ -56,6 +65,8 @@ export const characterResultSchema = z.object({
   images: z.array(imageSchema),
   /** Relative path of annotations.json (renders/<character>/annotations.json), when written. */
   annotations: z.string().nullable().optional(),
+  /** The rig profile used; absent when the rig is unknown (then `error` says how to map it). */
+  rig: rigMatchSchema.optional(),
   /** Problems that did not stop the character, e.g. a fixed camera rig that crops it. */
   warnings: z.array(z.string()).optional(),
 });
@@ -70,4 +81,5 @@ export const manifestSchema = z.object({
 
 export type Manifest = z.infer<typeof manifestSchema>;
 export type CharacterResult = z.infer<typeof characterResultSchema>;
+export type RigMatch = z.infer<typeof rigMatchSchema>;
 export type CameraInfo = z.infer<typeof cameraSchema>;

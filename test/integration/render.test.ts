@@ -113,6 +113,17 @@ describe("render: the sample character, 8 azimuths x 2 elevations x 3 frames, pl
     expect(clip.cameras).toHaveLength(16);
   });
 
+  it("records the rig profile that read each character's joints", () => {
+    for (const character of square.manifest.characters) {
+      expect(character.rig, character.name).toMatchObject({ profile: "mixamo", score: 1 });
+      expect(character.rig!.mappedBones).toMatchObject({
+        left_shoulder: "mixamorig:LeftArm",
+        right_wrist: "mixamorig:RightHand",
+        head_top: "mixamorig:HeadTop_End",
+      });
+    }
+  });
+
   it("gives visible keypoints (v=2) that fall inside the alpha mask (>= 95%)", () => {
     let visible = 0;
     let inside = 0;

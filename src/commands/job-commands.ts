@@ -1,8 +1,14 @@
-/** Shared by logs, status and stop: the run's folder on the current target. */
+/** Shared by logs, status and stop: the run id and the target's JobRunner. */
 import type { Context } from "../context.js";
-import { resolveJobDir } from "../remote/jobs.js";
+import { createJobRunner } from "../jobs/index.js";
+import type { JobRunner } from "../jobs/types.js";
+import { parseRunId } from "../run/id.js";
 
-export function jobDirOf(ctx: Context, runId: unknown): { runId: string; dir: string } {
-  const id = String(runId);
-  return { runId: id, dir: resolveJobDir(ctx.resolved.target, id) };
+export async function jobOf(
+  ctx: Context,
+  runId: unknown,
+): Promise<{ runId: string; dir: string; runner: JobRunner }> {
+  const id = parseRunId(runId);
+  const runner = createJobRunner(ctx.resolved.target, await ctx.executor());
+  return { runId: id, dir: runner.runDir(id), runner };
 }

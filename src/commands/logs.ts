@@ -1,6 +1,5 @@
 import { UserError } from "../errors.js";
-import { attachJob, getJobStatus } from "../remote/jobs.js";
-import { jobDirOf } from "./job-commands.js";
+import { jobOf } from "./job-commands.js";
 import { createLineStream } from "./stream-lines.js";
 import type { CommandSpec } from "./types.js";
 
@@ -15,16 +14,15 @@ export const command: CommandSpec = {
   arguments: ["<runId>"],
   options: [{ flags: "-f, --follow", description: "keep streaming until the job ends" }],
   async run(args, options, ctx) {
-    const { runId, dir } = jobDirOf(ctx, args[0]);
-    const executor = await ctx.executor();
-    if (!(await getJobStatus(executor, dir, ctx.signal))) {
+    const { runId, dir, runner } = await jobOf(ctx, args[0]);
+    if (!(await runner.status(runId, ctx.signal))) {
       throw new UserError(
-        `No job for run ${runId} on ${executor.description} (looked in ${dir}): check the run id.`,
+        `No job for run ${runId} on ${runner.description} (looked in ${dir}): check the run id.`,
       );
     }
     const lines = createLineStream((line) => ctx.output.text(line));
     try {
-      const { status, offset } = await attachJob(executor, dir, {
+      const { status, offset } = await runner.follow(runId, {
         follow: options.follow === true,
         stopOnAbort: false,
         signal: ctx.signal,

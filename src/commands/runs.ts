@@ -2,6 +2,7 @@ import { resolveUserPath } from "../config/credentials.js";
 import { UsageError } from "../errors.js";
 import { formatTable } from "../output.js";
 import { listRunRecords, type RunRecord, readRunRecord } from "../pipeline/run-record.js";
+import { parseRunId } from "../run/id.js";
 import type { CommandSpec } from "./types.js";
 
 function dataDir(ctx: Parameters<CommandSpec["run"]>[2]): string {
@@ -48,7 +49,7 @@ export const show: CommandSpec = {
   description: "print one run's record (steps, characters, versions, cost)",
   arguments: ["<runId>"],
   async run(args, _options, ctx) {
-    const runId = String(args[0]);
+    const runId = parseRunId(args[0]);
     const record = readRunRecord(dataDir(ctx), runId);
     if (!record)
       throw new UsageError(

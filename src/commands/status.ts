@@ -1,6 +1,6 @@
 import { UserError } from "../errors.js";
-import { getJobStatus, type JobStatus } from "../remote/jobs.js";
-import { jobDirOf } from "./job-commands.js";
+import type { JobStatus } from "../jobs/types.js";
+import { jobOf } from "./job-commands.js";
 import type { CommandSpec } from "./types.js";
 
 export function describeJobStatus(runId: string, status: JobStatus): string {
@@ -20,16 +20,15 @@ export const command: CommandSpec = {
   description: "show the state of a run's job on the target (running, done, failed, stopped)",
   arguments: ["<runId>"],
   async run(args, _options, ctx) {
-    const { runId, dir } = jobDirOf(ctx, args[0]);
-    const executor = await ctx.executor();
-    const status = await getJobStatus(executor, dir, ctx.signal);
+    const { runId, dir, runner } = await jobOf(ctx, args[0]);
+    const status = await runner.status(runId, ctx.signal);
     if (!status) {
       throw new UserError(
-        `No job for run ${runId} on ${executor.description} (looked in ${dir}): check the run id.`,
+        `No job for run ${runId} on ${runner.description} (looked in ${dir}): check the run id.`,
       );
     }
     ctx.output.text(describeJobStatus(runId, status));
-    ctx.output.result({ runId, target: executor.description, ...status });
+    ctx.output.result({ runId, target: runner.description, ...status });
     return 0;
   },
 };

@@ -1,6 +1,5 @@
 import { UserError } from "../errors.js";
-import { getJobStatus, stopJob } from "../remote/jobs.js";
-import { jobDirOf } from "./job-commands.js";
+import { jobOf } from "./job-commands.js";
 import { describeJobStatus } from "./status.js";
 import type { CommandSpec } from "./types.js";
 
@@ -18,12 +17,11 @@ export const command: CommandSpec = {
     },
   ],
   async run(args, options, ctx) {
-    const { runId, dir } = jobDirOf(ctx, args[0]);
-    const executor = await ctx.executor();
-    const before = await getJobStatus(executor, dir, ctx.signal);
+    const { runId, dir, runner } = await jobOf(ctx, args[0]);
+    const before = await runner.status(runId, ctx.signal);
     if (!before) {
       throw new UserError(
-        `No job for run ${runId} on ${executor.description} (looked in ${dir}): check the run id.`,
+        `No job for run ${runId} on ${runner.description} (looked in ${dir}): check the run id.`,
       );
     }
     if (before.state !== "running") {
@@ -32,7 +30,7 @@ export const command: CommandSpec = {
       return 0;
     }
     const grace = Number(options.grace);
-    const after = await stopJob(executor, dir, {
+    const after = await runner.stop(runId, {
       graceSeconds: Number.isFinite(grace) && grace >= 0 ? grace : 10,
     });
     ctx.output.text(after ? describeJobStatus(runId, after) : `run ${runId}: stopped`);

@@ -16,8 +16,9 @@
  *  - Headline numbers use the 17 COCO keypoints; per-landmark numbers cover all 33.
  */
 import { readdir, readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { join, posix } from "node:path";
 import { UserError } from "../errors.js";
+import { annotationsPath, detectionPathOf, RunFiles, rendersDir } from "../run/paths.js";
 import {
   COCO_KEYPOINTS,
   COCO_SIGMAS,
@@ -332,11 +333,13 @@ async function readJson(path: string): Promise<unknown> {
 
 /** Characters of a run: the folders of renders/ that hold an annotations.json. */
 async function listCharacters(runDir: string): Promise<string[]> {
-  const entries = await readdir(join(runDir, "renders"), { withFileTypes: true }).catch(() => {
-    throw new UserError(
-      `${join(runDir, "renders")} does not exist: render the run first (posefactory render)`,
-    );
-  });
+  const entries = await readdir(join(runDir, RunFiles.renders), { withFileTypes: true }).catch(
+    () => {
+      throw new UserError(
+        `${join(runDir, RunFiles.renders)} does not exist: render the run first (posefactory render)`,
+      );
+    },
+  );
   return entries
     .filter((e) => e.isDirectory())
     .map((e) => e.name)
@@ -360,10 +363,10 @@ export async function evaluateRun(
   const images: ImageRecord[] = [];
   const detectors = new Set<string>();
   for (const character of await listCharacters(runDir)) {
-    const annotationsPath = join(runDir, "renders", character, "annotations.json");
+    const annotationsFile = join(runDir, annotationsPath(character));
     let annotations: Annotations;
     try {
-      const parsed = annotationsSchema.safeParse(await readJson(annotationsPath));
+      const parsed = annotationsSchema.safeParse(await readJson(annotationsFile));
       if (!parsed.success) {
         warnings.push(
           `${character}: annotations.json is not valid: ${parsed.error.issues[0]?.message ?? ""}`,
@@ -379,8 +382,8 @@ export async function evaluateRun(
     for (const image of annotations.images) {
       const annotation = byImage.get(image.id);
       if (!annotation) continue;
-      const imagePath = `renders/${character}/${image.file_name}`;
-      const detectionPath = `detections/${character}/${image.file_name.replace(/\.[^./]+$/, ".json")}`;
+      const imagePath = posix.join(rendersDir(character), image.file_name);
+      const detectionPath = detectionPathOf(imagePath);
       let detection: Detection | undefined;
       try {
         const parsed = detectionSchema.safeParse(await readJson(join(runDir, detectionPath)));
@@ -447,7 +450,7 @@ export async function evaluateRun(
     warnings,
   };
   if (options.write !== false) {
-    await writeFile(join(runDir, "evaluation.json"), `${JSON.stringify(evaluation, null, 2)}\n`);
+    await writeFile(join(runDir, RunFiles.evaluation), `${JSON.stringify(evaluation, null, 2)}\n`);
   }
   return evaluation;
 }

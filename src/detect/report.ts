@@ -5,8 +5,9 @@
  * zipped, moved or opened from a file manager.
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, posix } from "node:path";
 import sharp, { type OverlayOptions } from "sharp";
+import { annotationsPath, RunFiles, rendersDir } from "../run/paths.js";
 import type { Evaluation, ImageRecord, PckStats, Summary } from "./evaluate.js";
 import { COCO_KEYPOINTS, MEDIAPIPE_CONNECTIONS } from "./landmarks.js";
 import { annotationsSchema, type Detection, detectionSchema } from "./schema.js";
@@ -154,9 +155,7 @@ async function loadGroundTruth(
   const out = new Map<string, Point[]>();
   const characters = [...new Set(evaluation.images.map((i) => i.character))];
   for (const character of characters) {
-    const raw = JSON.parse(
-      await readFile(join(runDir, "renders", character, "annotations.json"), "utf8"),
-    );
+    const raw = JSON.parse(await readFile(join(runDir, annotationsPath(character)), "utf8"));
     const annotations = annotationsSchema.parse(raw);
     const byId = new Map(annotations.annotations.map((a) => [a.image_id, a]));
     for (const image of annotations.images) {
@@ -164,7 +163,7 @@ async function loadGroundTruth(
       if (!a) continue;
       const flat = a.keypoints_mediapipe;
       out.set(
-        `renders/${character}/${image.file_name}`,
+        posix.join(rendersDir(character), image.file_name),
         Array.from(
           { length: 33 },
           (_, i): Point => [flat[i * 3]!, flat[i * 3 + 1]!, flat[i * 3 + 2]!],
@@ -218,8 +217,8 @@ export async function buildReport(
   );
   const sheets = await writeContactSheets(runDir, assets);
   const html = renderHtml(evaluation, assets, sheets, options.title ?? basename(runDir));
-  await writeFile(join(runDir, "report.html"), html);
-  return { html: join(runDir, "report.html"), overlays: assets.length, sheets };
+  await writeFile(join(runDir, RunFiles.report), html);
+  return { html: join(runDir, RunFiles.report), overlays: assets.length, sheets };
 }
 
 const viewOrder = (view: string) => {
@@ -256,7 +255,7 @@ async function writeContactSheets(runDir: string, assets: ImageAssets[]): Promis
       }
     }
     const path = `report/sheets/${character}.jpg`;
-    await mkdir(join(runDir, "report", "sheets"), { recursive: true });
+    await mkdir(join(runDir, RunFiles.reportDir, "sheets"), { recursive: true });
     await sharp({
       create: {
         width: Math.max(1, columns.length) * SHEET_CELL,

@@ -4,12 +4,14 @@
  *   runReport: detections + annotations -> evaluation.json, overlays, sheets, report.html.
  */
 import { existsSync } from "node:fs";
-import { readdir, readFile } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import { resolveUserPath } from "../config/credentials.js";
 import type { Context } from "../context.js";
-import { InterruptedError, UsageError, UserError } from "../errors.js";
-import { manifestSchema } from "../render/manifest.js";
+import { InterruptedError, UserError } from "../errors.js";
+import { isValidRunId } from "../run/id.js";
+import { readManifestFile } from "../run/manifest.js";
+import { localRunDir, localRunsDir, RunFiles } from "../run/paths.js";
 import { type Evaluation, evaluateRun, formatEvaluationTable, type Summary } from "./evaluate.js";
 import { type ResolvedModel, resolvePoseModel } from "./model.js";
 import { buildReport } from "./report.js";
@@ -24,14 +26,10 @@ export async function resolveLocalRunDir(
   ctx: Context,
 ): Promise<{ runId: string; runDir: string }> {
   const { config, baseDir } = ctx.resolved;
-  const runsDir = join(resolveUserPath(config.data, baseDir), "runs");
+  const dataDir = resolveUserPath(config.data, baseDir);
+  const runsDir = localRunsDir(dataDir);
   if (runId !== undefined) {
-    if (!/^[A-Za-z0-9._-]+$/.test(runId) || runId.startsWith(".")) {
-      throw new UsageError(
-        `${JSON.stringify(runId)} is not a run id: run ids look like 20261125-083012-a1b2c3.`,
-      );
-    }
-    const runDir = join(runsDir, runId);
+    const runDir = localRunDir(dataDir, runId);
     if (!existsSync(runDir)) {
       throw new UserError(
         `Run ${runId} is not in ${runsDir}: download it first (posefactory download ${runId}) or list runs with \`posefactory runs\`.`,
@@ -41,7 +39,7 @@ export async function resolveLocalRunDir(
   }
   const entries = await readdir(runsDir, { withFileTypes: true }).catch(() => []);
   const latest = entries
-    .filter((e) => e.isDirectory() && !e.name.startsWith("."))
+    .filter((e) => e.isDirectory() && isValidRunId(e.name))
     .map((e) => e.name)
     .sort()
     .at(-1);
@@ -67,17 +65,14 @@ async function walkRenders(dir: string, root: string, out: string[]): Promise<vo
  * (failed characters have none), else every renders/**\/fNNNN.png.
  */
 export async function listRenderImages(runDir: string): Promise<string[]> {
-  const manifestPath = join(runDir, "manifest.json");
-  if (existsSync(manifestPath)) {
-    const parsed = manifestSchema.safeParse(JSON.parse(await readFile(manifestPath, "utf8")));
-    if (parsed.success) {
-      const images = parsed.data.characters.flatMap((c) => c.images.map((i) => i.path));
-      const present = images.filter((p) => existsSync(join(runDir, p)));
-      if (present.length > 0) return present.sort();
-    }
+  const manifest = readManifestFile(join(runDir, RunFiles.manifest));
+  if (manifest) {
+    const images = manifest.characters.flatMap((c) => c.images.map((i) => i.path));
+    const present = images.filter((p) => existsSync(join(runDir, p)));
+    if (present.length > 0) return present.sort();
   }
   const out: string[] = [];
-  await walkRenders(join(runDir, "renders"), runDir, out);
+  await walkRenders(join(runDir, RunFiles.renders), runDir, out);
   return out.sort();
 }
 
@@ -115,7 +110,7 @@ export async function runDetect(
   const images = options.images ?? (await listRenderImages(runDir));
   if (images.length === 0) {
     throw new UserError(
-      `No renders in ${join(runDir, "renders")}: render the run first (posefactory render).`,
+      `No renders in ${join(runDir, RunFiles.renders)}: render the run first (posefactory render).`,
     );
   }
   const model = await resolvePoseModel({
@@ -231,7 +226,7 @@ export async function runReport(
   ctx.logger.debug({ overlays: report.overlays, sheets: report.sheets }, "report written");
   return {
     runDir,
-    evaluationPath: join(runDir, "evaluation.json"),
+    evaluationPath: join(runDir, RunFiles.evaluation),
     reportPath: report.html,
     overall: evaluation.overall,
     table: formatEvaluationTable(evaluation),

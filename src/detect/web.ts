@@ -8,6 +8,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { UserError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { detectionPathOf } from "../run/paths.js";
 import { launchBrowser, startLocalServer } from "./browser.js";
 import type { ResolvedModel } from "./model.js";
 import { type Detection, detectionSchema } from "./schema.js";
@@ -226,7 +227,7 @@ function toDetection(image: string, result: PageResult, model: Detection["model"
 
 /** renders/<c>/<clip>/<view>/f0001.png -> detections/<c>/<clip>/<view>/f0001.json */
 export function detectionPathFor(image: string): string {
-  return image.replace(/^renders\//, "detections/").replace(/\.[^./]+$/, ".json");
+  return detectionPathOf(image);
 }
 
 /** Writes via a temp file so a killed run never leaves half a JSON behind. */

@@ -38,12 +38,20 @@ export function detectRelevantConfig(config: Config): unknown {
   return { backend, model, modelPath, minPoseDetectionConfidence, minPosePresenceConfidence };
 }
 
-/** sha256 over every file below `dir` (relative name and content), ignoring caches. */
-export function hashFolder(dir: string): string {
+/**
+ * sha256 over every file below `dir` (relative name and content), ignoring caches and the
+ * top-level folders in `skip` (blender/host/: the host's job scripts change no pixels).
+ */
+export function hashFolder(dir: string, skip: string[] = []): string {
   const hash = createHash("sha256");
   const walk = (d: string): string[] =>
     readdirSync(d, { withFileTypes: true })
-      .filter((e) => !e.name.startsWith(".") && e.name !== "__pycache__")
+      .filter(
+        (e) =>
+          !e.name.startsWith(".") &&
+          e.name !== "__pycache__" &&
+          !(d === dir && skip.includes(e.name)),
+      )
       .flatMap((e) =>
         e.isDirectory() ? walk(join(d, e.name)) : e.name.endsWith(".pyc") ? [] : [join(d, e.name)],
       );

@@ -1,12 +1,14 @@
 /** The end of a run: fill run.json from the manifest, update the render cache, set the status. */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { readCacheIndex, readManifestFile, writeCacheIndex } from "./reuse.js";
+import { readManifestFile } from "../run/manifest.js";
+import { RunFiles } from "../run/paths.js";
+import { readCacheIndex, writeCacheIndex } from "./reuse.js";
 import type { State } from "./state.js";
 
 /** Fill the record from the manifest, update the render cache, decide the run's status. */
 export async function finishRun(s: State): Promise<void> {
-  const manifest = s.manifest ?? readManifestFile(join(s.localRunDir, "manifest.json"));
+  const manifest = s.manifest ?? readManifestFile(join(s.localRunDir, RunFiles.manifest));
   if (manifest) {
     s.record.versions.blender ??= manifest.blenderVersion;
     s.record.versions.device ??= [manifest.device.type, ...manifest.device.names].join(" ");
@@ -31,6 +33,6 @@ export async function finishRun(s: State): Promise<void> {
   const failed = s.record.characters.filter((c) => c.status !== "ok").length;
   s.record.status =
     failed === 0 ? "ok" : failed < s.record.characters.length ? "partial" : "failed";
-  const report = join(s.localRunDir, "report.html");
+  const report = join(s.localRunDir, RunFiles.report);
   if (existsSync(report)) s.record.results.report = report;
 }

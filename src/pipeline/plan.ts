@@ -5,9 +5,11 @@ import { resolveUserPath } from "../config/credentials.js";
 import type { TargetConfig } from "../config/schema.js";
 import type { Context } from "../context.js";
 import { UsageError, UserError } from "../errors.js";
+import { createJobRunner } from "../jobs/index.js";
 import { listCharacterFiles } from "../render/job.js";
-import { createRunId, isValidRunId } from "../render/run-id.js";
 import { BLENDER_DIR } from "../render/sample.js";
+import { createRunId, parseRunId } from "../run/id.js";
+import { annotationsPath, hostRunDir, localRunDir, localRunsDir } from "../run/paths.js";
 import { VERSION } from "../version.js";
 import {
   canonicalJson,
@@ -17,7 +19,7 @@ import {
   sha256Hex,
 } from "./cache-key.js";
 import { type CacheIndex, readCacheIndex } from "./reuse.js";
-import { runDir as localRunDirOf, type RunRecord, readRunRecord } from "./run-record.js";
+import { type RunRecord, readRunRecord } from "./run-record.js";
 import {
   detectPlace,
   type PipelineOptions,
@@ -36,20 +38,16 @@ export async function planRun(options: PipelineOptions, ctx: Context): Promise<S
   const dataDir = resolveUserPath(config.data, baseDir);
   const stateDir = join(baseDir, ".posefactory");
   const detect = detectPlace(config, target);
-  const previous = options.resume ? readRunRecord(dataDir, options.resume) : undefined;
-  if (options.resume && !previous) {
+  // Checked before anything reads the disk: a run id becomes a path.
+  const resumeId = options.resume === undefined ? undefined : parseRunId(options.resume);
+  const newId = options.runId === undefined ? undefined : parseRunId(options.runId);
+  const previous = resumeId ? readRunRecord(dataDir, resumeId) : undefined;
+  if (resumeId && !previous) {
     throw new UsageError(
-      `No run ${options.resume} in ${join(dataDir, "runs")}: see \`posefactory runs\``,
+      `No run ${resumeId} in ${localRunsDir(dataDir)}: see \`posefactory runs\``,
     );
   }
-  if (options.resume && !isValidRunId(options.resume))
-    throw new UsageError(`Invalid run id ${options.resume}`);
-  if (options.runId && !isValidRunId(options.runId)) {
-    throw new UsageError(
-      `Run id \`${options.runId}\` is not valid: use letters, digits, '.', '_' and '-' (e.g. 20261125-083012-a1b2c3)`,
-    );
-  }
-  const runId = previous?.runId ?? options.runId ?? createRunId();
+  const runId = previous?.runId ?? newId ?? createRunId();
 
   const charactersDir = resolveUserPath(config.characters, baseDir);
   const files = await listCharacterFiles(charactersDir);
@@ -59,7 +57,7 @@ export async function planRun(options: PipelineOptions, ctx: Context): Promise<S
     );
   }
   // The python detector runs inside the render job, so its settings are part of the key.
-  const blenderHash = hashFolder(BLENDER_DIR);
+  const blenderHash = hashFolder(BLENDER_DIR, ["host"]);
   const scriptsKey =
     detect === "host"
       ? sha256Hex(blenderHash + canonicalJson(detectRelevantConfig(config)))
@@ -107,7 +105,7 @@ export async function planRun(options: PipelineOptions, ctx: Context): Promise<S
       ...(c.reuseFrom ? { reusedFrom: c.reuseFrom } : {}),
     })),
     counts: { imagesRendered: 0, imagesReused: 0, uploaded: 0, downloaded: 0 },
-    results: { dir: localRunDirOf(dataDir, runId) },
+    results: { dir: localRunDir(dataDir, runId) },
   };
   record.status = "running";
   return {
@@ -117,11 +115,13 @@ export async function planRun(options: PipelineOptions, ctx: Context): Promise<S
     runId,
     dataDir,
     stateDir,
-    localRunDir: localRunDirOf(dataDir, runId),
+    localRunDir: localRunDir(dataDir, runId),
     detect,
     characters,
     record,
+    hostRunDir: hostRunDir(target.workdir, runId),
     executor: () => ctx.executor(),
+    runner: async () => createJobRunner(target, await ctx.executor()),
   };
 }
 
@@ -134,11 +134,7 @@ function reusableRun(
 ): string | undefined {
   const entry = cache[key];
   if (!entry) return undefined;
-  if (
-    existsSync(
-      join(localRunDirOf(dataDir, entry.runId), "renders", entry.character, "annotations.json"),
-    )
-  )
+  if (existsSync(join(localRunDir(dataDir, entry.runId), annotationsPath(entry.character))))
     return entry.runId;
   return target.executor === "ssh" ? entry.runId : undefined;
 }

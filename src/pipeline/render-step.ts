@@ -1,39 +1,45 @@
 /**
- * The render step: one detached job on the target (remote/jobs.ts) that renders, and on an
- * ssh target also pulls inputs, runs the python detector and pushes results (host-script.ts).
+ * The render step: one job on the target's JobRunner (src/jobs/) that renders, and on an ssh
+ * target also pulls inputs, runs the python detector and pushes results (host-script.ts).
  */
 import { join, posix } from "node:path";
 import { loadS3Credentials } from "../config/credentials.js";
 import type { S3StorageConfig } from "../config/schema.js";
 import { InterruptedError, UserError } from "../errors.js";
-import { attachJob, getJobStatus, resolveJobDir, startJob } from "../remote/jobs.js";
-import { forwardLine, lineSplitter, parseManifest } from "../render/blender.js";
+import type { HostJob } from "../jobs/types.js";
+import { forwardLine, lineSplitter } from "../render/blender.js";
 import { buildJob } from "../render/job.js";
+import { HostExit, hostExitHint } from "../run/exit-codes.js";
+import { parseManifestData } from "../run/manifest.js";
+import { hostInputsDir, RunFiles } from "../run/paths.js";
 import {
-  buildLocalJobScript,
-  buildRcloneEnv,
-  buildSshJobScript,
-  buildSshPushScript,
-  hostInputsDir,
+  buildLocalJob,
+  buildSshJob,
+  buildStorageEnv,
+  type DetectOnHost,
+  type HostStep,
 } from "./host-script.js";
 import { DETACHED, type PipelineOptions, type State, toRenderOf } from "./state.js";
 
-export function buildRenderJob(s: State): {
+export function buildRenderJob(
+  s: State,
+  steps?: HostStep[],
+): {
   job: ReturnType<typeof buildJob>;
   jobDir: string;
-  script: string;
-  env: Record<string, string>;
+  hostJob: HostJob;
 } {
   const { target, config, runId } = s;
   const toRender = toRenderOf(s);
-  const jobDir = resolveJobDir(target, runId);
+  const jobDir = s.hostRunDir;
   if (target.executor === "local") {
     const job = buildJob(config, { runId, characters: toRender, outDir: s.localRunDir });
-    const script = buildLocalJobScript({
+    const hostJob = buildLocalJob({
+      runId,
       blender: target.blender,
-      jobPath: join(s.localRunDir, "job.json"),
+      jobPath: join(s.localRunDir, RunFiles.job),
     });
-    return { job, jobDir, script, env: {} };
+    return { job, jobDir, hostJob };
   }
   const storage = target.storage as S3StorageConfig;
   const inputs = hostInputsDir(target.workdir);
@@ -45,76 +51,74 @@ export function buildRenderJob(s: State): {
     })),
     outDir: jobDir,
   });
-  const d = config.detect;
-  const script = buildSshJobScript({
+  const hostJob = buildSshJob({
     storage,
     workdir: target.workdir,
     blender: target.blender,
     runId,
     characterFiles: toRender.map((c) => c.fileName),
     jobJson: JSON.stringify(job, null, 2),
-    detect:
-      s.detect === "host"
-        ? {
-            python: target.python,
-            model: d.model,
-            modelPath: d.modelPath,
-            delegate: d.delegate,
-            minPoseDetectionConfidence: d.minPoseDetectionConfidence,
-            minPosePresenceConfidence: d.minPosePresenceConfidence,
-          }
-        : undefined,
+    detect: s.detect === "host" ? detectOnHost(s) : undefined,
+    steps,
   });
   const credentials = loadS3Credentials(storage, {
     baseDir: s.ctx.resolved.baseDir,
     env: s.ctx.env,
   });
-  return { job, jobDir, script, env: buildRcloneEnv(storage, credentials) };
+  hostJob.env = { ...hostJob.env, ...buildStorageEnv(storage, credentials) };
+  return { job, jobDir, hostJob };
+}
+
+function detectOnHost(s: State): DetectOnHost {
+  const d = s.config.detect;
+  return {
+    python: s.target.python,
+    model: d.model,
+    modelPath: d.modelPath,
+    delegate: d.delegate,
+    minPoseDetectionConfidence: d.minPoseDetectionConfidence,
+    minPosePresenceConfidence: d.minPosePresenceConfidence,
+  };
 }
 
 export async function runRenderStep(s: State, options: PipelineOptions): Promise<string> {
   const { ctx } = s;
-  const executor = await s.executor();
-  const { job, jobDir, script, env } = buildRenderJob(s);
-  let status = options.resume ? await getJobStatus(executor, jobDir, ctx.signal) : undefined;
-  if (status?.state === "failed" && status.exitCode === 22 && s.target.executor === "ssh") {
+  const runner = await s.runner();
+  const { job, jobDir, hostJob } = buildRenderJob(s);
+  let status = options.resume ? await runner.status(s.runId, ctx.signal) : undefined;
+  if (
+    status?.state === "failed" &&
+    status.exitCode === HostExit.pushFailed &&
+    s.target.executor === "ssh"
+  ) {
     // The render finished on the host and only the push failed: push again, render nothing.
     ctx.logger.info(`the renders of run ${s.runId} are on the host; pushing them again`);
-    const storage = s.target.storage as S3StorageConfig;
-    status = await startJob(executor, {
-      dir: jobDir,
-      script: buildSshPushScript({ storage, runId: s.runId }),
-      env,
+    status = await runner.resume(buildRenderJob(s, ["push"]).hostJob, {
       logger: ctx.logger,
       signal: ctx.signal,
     });
   } else if (!status || status.state === "failed" || status.state === "stopped") {
-    // Locally job.json goes next to the renders; on a host the job script writes it.
+    // Locally job.json goes next to the renders; on a host the job's files bring it.
     if (s.target.executor === "local") {
+      const executor = await s.executor();
       await executor.writeFile(
-        join(s.localRunDir, "job.json"),
+        join(s.localRunDir, RunFiles.job),
         `${JSON.stringify(job, null, 2)}\n`,
       );
     }
-    status = await startJob(executor, {
-      dir: jobDir,
-      script,
-      env,
-      logger: ctx.logger,
-      signal: ctx.signal,
-    });
-    ctx.logger.info(`render job started on ${executor.description} (run ${s.runId})`);
+    status = await runner.start(hostJob, { logger: ctx.logger, signal: ctx.signal });
+    ctx.logger.info(`render job started on ${runner.description} (run ${s.runId})`);
   }
   if (options.detach && status.state === "running") throw DETACHED;
   if (status.state === "running") {
     const lines = lineSplitter((line) => forwardLine(ctx.logger, line));
-    const attached = await attachJob(executor, jobDir, {
+    const followed = await runner.follow(s.runId, {
       onOutput: (text) => lines.push(text),
       signal: ctx.signal,
       logger: ctx.logger,
     });
     lines.end();
-    status = attached.status;
+    status = followed.status;
   }
   if (status.state === "stopped") throw new InterruptedError("the render job was stopped");
   // A runpod target records the pod's own cost (runpod/pipeline.ts), not the job's.
@@ -124,11 +128,12 @@ export async function runRenderStep(s: State, options: PipelineOptions): Promise
     s.record.cost = { hours, costPerHour, usd: hours * costPerHour };
   }
   // 0: every character rendered; 1: some failed (the manifest says which); more: the job broke.
-  if (status.exitCode !== 0 && status.exitCode !== 1) {
-    const log = await executor.readFile(posix.join(jobDir, "job.log")).catch(() => undefined);
-    const tail = log?.toString("utf8").trimEnd().split("\n").slice(-15).join("\n") ?? "";
+  if (status.exitCode !== HostExit.ok && status.exitCode !== HostExit.someFailed) {
+    const log = await runner.readLog(s.runId);
+    const tail = log?.trimEnd().split("\n").slice(-15).join("\n") ?? "";
+    const hint = hostExitHint(status.exitCode);
     throw new UserError(
-      `The render job on ${executor.description} failed with exit code ${status.exitCode}${exitHint(status.exitCode)}; its log ends with:\n${tail}\n(full log: posefactory logs ${s.runId})`,
+      `The render job on ${runner.description} failed with exit code ${status.exitCode}${hint ? ` (${hint.replace("<runId>", s.runId)})` : ""}; its log ends with:\n${tail}\n(full log: posefactory logs ${s.runId})`,
     );
   }
   // On a host the manifest arrives with the download step; read it there only when it won't.
@@ -137,23 +142,15 @@ export async function runRenderStep(s: State, options: PipelineOptions): Promise
     return `job ${status.state} in ${status.seconds ?? "?"}s`;
   const manifestPath =
     s.target.executor === "local"
-      ? join(s.localRunDir, "manifest.json")
-      : posix.join(jobDir, "manifest.json");
-  const manifestText = await executor.readFile(manifestPath);
-  if (!manifestText)
+      ? join(s.localRunDir, RunFiles.manifest)
+      : posix.join(jobDir, RunFiles.manifest);
+  const executor = await s.executor();
+  const manifest = parseManifestData(await executor.readFile(manifestPath), manifestPath);
+  if (!manifest)
     throw new UserError(
       `Blender wrote no manifest.json in ${manifestPath}: see posefactory logs ${s.runId}`,
     );
-  s.manifest = parseManifest(manifestText.toString("utf8"), manifestPath);
+  s.manifest = manifest;
   const images = s.manifest.characters.reduce((n, c) => n + c.images.length, 0);
   return `${images} images in ${status.seconds ?? "?"}s`;
-}
-
-function exitHint(code: number | null): string {
-  if (code === 20)
-    return " (pulling inputs from storage failed: check the storage settings and `posefactory doctor`)";
-  if (code === 21) return " (pose detection failed on the host: run `posefactory setup-pod`)";
-  if (code === 22) return " (pushing results to storage failed; they are still on the host)";
-  if (code === 127) return " (a program was not found on the host: run `posefactory setup-pod`)";
-  return "";
 }

@@ -1,10 +1,9 @@
 /** The reuse step: an earlier run's renders, annotations and detections for unchanged characters. */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import type { CharacterResult, Manifest } from "../render/manifest.js";
-import { joinKey } from "../storage/types.js";
-import { linkTree, readManifestFile, writeMergedManifest } from "./reuse.js";
-import { runDir as localRunDirOf } from "./run-record.js";
+import { type CharacterResult, type Manifest, readManifestFile } from "../run/manifest.js";
+import { localRunDir, RunFiles, runKey } from "../run/paths.js";
+import { linkTree, writeMergedManifest } from "./reuse.js";
 import type { State } from "./state.js";
 
 export async function runReuseStep(s: State): Promise<string> {
@@ -13,18 +12,18 @@ export async function runReuseStep(s: State): Promise<string> {
   let files = 0;
   for (const c of s.characters.filter((x) => x.reuseFrom)) {
     const runId = c.reuseFrom!;
-    const from = localRunDirOf(s.dataDir, runId);
+    const from = localRunDir(s.dataDir, runId);
     // Hard links from the earlier run on this machine; its keys in storage when it is gone.
-    const local = existsSync(join(from, "renders", c.name));
+    const local = existsSync(join(from, RunFiles.renders, c.name));
     // Detections made by the same model are reused too; the detect step fills any gap.
-    for (const part of ["renders", "detections"]) {
+    for (const part of [RunFiles.renders, RunFiles.detections]) {
       const to = join(s.localRunDir, part, c.name);
       files += local
         ? await linkTree(join(from, part, c.name), to)
-        : await downloadPart(s, joinKey(runId, part, c.name), to);
+        : await downloadPart(s, runId, [part, c.name], to);
     }
     const manifest = local
-      ? readManifestFile(join(from, "manifest.json"))
+      ? readManifestFile(join(from, RunFiles.manifest))
       : await storageManifest(s, runId);
     const entry = manifest?.characters.find((m) => m.name === c.name && m.status === "ok");
     if (entry) reused.push(entry);
@@ -39,10 +38,10 @@ export async function runReuseStep(s: State): Promise<string> {
   return `${reused.length} characters, ${files} files`;
 }
 
-async function downloadPart(s: State, runPath: string, to: string): Promise<number> {
+async function downloadPart(s: State, runId: string, parts: string[], to: string): Promise<number> {
   const { downloadPrefix } = await import("../storage/sync.js");
   const storage = await s.ctx.storage();
-  const result = await downloadPrefix(storage, `${joinKey(storage.prefix, "runs", runPath)}/`, to, {
+  const result = await downloadPrefix(storage, `${runKey(storage.prefix, runId, ...parts)}/`, to, {
     stateDir: s.stateDir,
     signal: s.ctx.signal,
     logger: s.ctx.logger,
@@ -54,7 +53,7 @@ async function storageManifest(s: State, runId: string): Promise<Manifest | unde
   const storage = await s.ctx.storage();
   const file = join(s.stateDir, "tmp", `${runId}-manifest.json`);
   try {
-    await storage.getFile(joinKey(storage.prefix, "runs", runId, "manifest.json"), file, {
+    await storage.getFile(runKey(storage.prefix, runId, RunFiles.manifest), file, {
       signal: s.ctx.signal,
     });
   } catch {

@@ -8,7 +8,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { copyFile, link, mkdir, readdir, rename, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { type CharacterResult, type Manifest, manifestSchema } from "../render/manifest.js";
+import type { CharacterResult, Manifest } from "../run/manifest.js";
+import { RunFiles } from "../run/paths.js";
 
 export interface CacheEntry {
   runId: string;
@@ -57,12 +58,6 @@ export async function linkTree(from: string, to: string): Promise<number> {
   return count;
 }
 
-export function readManifestFile(file: string): Manifest | undefined {
-  if (!existsSync(file)) return undefined;
-  const parsed = manifestSchema.safeParse(JSON.parse(readFileSync(file, "utf8")));
-  return parsed.success ? parsed.data : undefined;
-}
-
 /** manifest.json of the new run: what Blender rendered now plus the reused characters' entries. */
 export async function writeMergedManifest(
   runDir: string,
@@ -79,7 +74,7 @@ export async function writeMergedManifest(
       a.name < b.name ? -1 : 1,
     ),
   };
-  const file = join(runDir, "manifest.json");
+  const file = join(runDir, RunFiles.manifest);
   await mkdir(dirname(file), { recursive: true });
   await writeFile(`${file}.part`, `${JSON.stringify(merged, null, 2)}\n`);
   await rename(`${file}.part`, file);

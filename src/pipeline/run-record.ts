@@ -12,6 +12,8 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
+import { isValidRunId } from "../run/id.js";
+import { localRunDir, localRunsDir, RunFiles } from "../run/paths.js";
 
 export const stepStatus = z.enum([
   "pending",
@@ -79,32 +81,29 @@ export const runRecordSchema = z.object({
 export type RunRecord = z.infer<typeof runRecordSchema>;
 export type StepRecord = RunRecord["steps"][number];
 
-export function runDir(dataDir: string, runId: string): string {
-  return join(dataDir, "runs", runId);
-}
-
 export function writeRunRecord(dataDir: string, record: RunRecord): void {
-  const dir = runDir(dataDir, record.runId);
+  const dir = localRunDir(dataDir, record.runId);
   mkdirSync(dir, { recursive: true });
   record.updatedAt = new Date().toISOString();
-  const file = join(dir, "run.json");
+  const file = join(dir, RunFiles.record);
   writeFileSync(`${file}.part`, `${JSON.stringify(record, null, 2)}\n`);
   renameSync(`${file}.part`, file);
 }
 
 export function readRunRecord(dataDir: string, runId: string): RunRecord | undefined {
-  const file = join(runDir(dataDir, runId), "run.json");
+  const file = join(localRunDir(dataDir, runId), RunFiles.record);
   if (!existsSync(file)) return undefined;
   return runRecordSchema.parse(JSON.parse(readFileSync(file, "utf8")));
 }
 
 /** Local runs, newest first (run ids sort by time). */
 export function listRunRecords(dataDir: string): RunRecord[] {
-  const root = join(dataDir, "runs");
+  const root = localRunsDir(dataDir);
   if (!existsSync(root)) return [];
   return readdirSync(root)
     .sort()
     .reverse()
+    .filter(isValidRunId)
     .flatMap((id) => {
       try {
         const record = readRunRecord(dataDir, id);

@@ -7,11 +7,11 @@
 import { join } from "node:path";
 import type { Context } from "../context.js";
 import { isAbortError } from "../errors.js";
-import { joinKey } from "../storage/types.js";
+import { readManifestFile } from "../run/manifest.js";
+import { RunFiles, runKey } from "../run/paths.js";
 import { finishRun } from "./finish.js";
 import { planRun } from "./plan.js";
 import { buildRenderJob, runRenderStep } from "./render-step.js";
-import { readManifestFile } from "./reuse.js";
 import { runReuseStep } from "./reuse-step.js";
 import { writeRunRecord } from "./run-record.js";
 import {
@@ -123,11 +123,13 @@ function buildSteps(options: PipelineOptions): Step<State>[] {
       skip: (s) => (toRenderOf(s).length === 0 ? "every character reused" : undefined),
       run: (s) => runRenderStep(s, options),
       async plan(s) {
-        const { job, script, env } = buildRenderJob(s);
+        const { job, hostJob } = buildRenderJob(s);
+        const env = hostJob.env ?? {};
         return [
           `job.json: ${JSON.stringify(job)}`,
           `environment: ${Object.keys(env).join(", ") || "(none)"}`,
-          ...script
+          ...(env.PF_STEPS ? [`steps: ${env.PF_STEPS}`] : []),
+          ...hostJob.script
             .trimEnd()
             .split("\n")
             .map((l) => `| ${l}`),
@@ -143,11 +145,11 @@ function buildSteps(options: PipelineOptions): Step<State>[] {
         const { runDownload } = await import("../storage/commands.js");
         const result = await runDownload(s.runId, {}, s.ctx);
         s.record.counts.downloaded += result.downloaded;
-        s.manifest = readManifestFile(join(s.localRunDir, "manifest.json"));
+        s.manifest = readManifestFile(join(s.localRunDir, RunFiles.manifest));
         return `${result.downloaded} files, ${result.verified} verified by sha256`;
       },
       plan: async (s) => [
-        `get ${joinKey((await s.ctx.storage()).prefix, "runs", s.runId)}/ -> ${s.localRunDir}`,
+        `get ${runKey((await s.ctx.storage()).prefix, s.runId)}/ -> ${s.localRunDir}`,
       ],
     },
     {

@@ -1,9 +1,10 @@
 /** The pipeline's options, results and the state its steps share. */
 import type { Config, TargetConfig } from "../config/schema.js";
 import type { Context } from "../context.js";
+import type { JobRunner } from "../jobs/types.js";
 import type { Executor } from "../remote/types.js";
 import type { CharacterFile } from "../render/job.js";
-import type { Manifest } from "../render/manifest.js";
+import type { Manifest } from "../run/manifest.js";
 import type { RunRecord } from "./run-record.js";
 
 export interface PipelineOptions {
@@ -61,11 +62,15 @@ export interface State {
   dataDir: string;
   stateDir: string;
   localRunDir: string;
+  /** The run's folder on the target's host (where its job runs). */
+  hostRunDir: string;
   detect: DetectPlace;
   characters: PlannedCharacter[];
   record: RunRecord;
   manifest?: Manifest;
   executor(): Promise<Executor>;
+  /** The target's JobRunner (over the same executor). */
+  runner(): Promise<JobRunner>;
 }
 
 export const STEPS: { id: string; title: string }[] = [

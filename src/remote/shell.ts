@@ -1,3 +1,6 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
 /**
  * The one quoting helper for every command posefactory sends to a shell. POSIX single quotes
  * pass every byte through literally (spaces, $, backticks, ;, newlines, non-ASCII); a single
@@ -54,37 +57,13 @@ export function buildScript(parts: ScriptParts): string {
 export const BASH_STDIN_ARGS = ["--noprofile", "--norc", "-s"] as const;
 
 /**
- * Shell functions shared by every script that manages process groups. `pf_group_alive`
- * reads /proc so zombies (left when PID 1 does not reap) count as gone; without /proc
- * (macOS) it falls back to `kill -0`.
+ * Shell functions shared by every script that manages process groups (pf_group_alive,
+ * pf_stop_group): blender/host/group.sh, also shipped to the render host.
  */
-export const GROUP_FUNCTIONS = `pf_group_alive() {
-  if [ -d /proc/self ]; then
-    local f s
-    for f in /proc/[0-9]*/stat; do
-      read -r s < "$f" 2>/dev/null || continue
-      s=\${s##*) }
-      set -- $s
-      if [ "$3" = "$PF_PGID" ] && [ "$1" != Z ] && [ "$1" != X ]; then return 0; fi
-    done
-    return 1
-  fi
-  kill -0 -- "-$PF_PGID" 2>/dev/null
-}
-pf_stop_group() {
-  kill -TERM -- "-$PF_PGID" 2>/dev/null || return 0
-  local i=0
-  while [ "$i" -lt "$PF_GRACE_TENTHS" ]; do
-    pf_group_alive || return 0
-    sleep 0.1
-    i=$((i + 1))
-  done
-  kill -KILL -- "-$PF_PGID" 2>/dev/null
-  i=0
-  while [ "$i" -lt 50 ] && pf_group_alive; do sleep 0.1; i=$((i + 1)); done
-  return 0
-}
-`;
+export const GROUP_FUNCTIONS = readFileSync(
+  fileURLToPath(new URL("../../blender/host/group.sh", import.meta.url)),
+  "utf8",
+);
 
 /** A script that terminates process group `pgid`: TERM, up to `graceSeconds`, then KILL. */
 export function buildStopGroupScript(pgid: number, graceSeconds: number): string {

@@ -8,7 +8,9 @@ import { posix } from "node:path";
 import { RemoteCommandError, UserError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Executor } from "../remote/types.js";
-import { type Manifest, manifestSchema } from "./manifest.js";
+import { parseManifest } from "../run/manifest.js";
+import { RunFiles } from "../run/paths.js";
+import type { Manifest } from "./manifest.js";
 import { BLENDER_DIR, blenderScriptCommand } from "./sample.js";
 
 export interface RunBlenderJobOptions {
@@ -93,22 +95,6 @@ export function forwardLine(logger: Logger, line: string): void {
   else logger.info(message);
 }
 
-/** Parse and validate manifest.json; errors name the key path that broke the contract. */
-export function parseManifest(text: string, where: string): Manifest {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (error) {
-    throw new Error(`${where} is not valid JSON: ${(error as Error).message}`);
-  }
-  const parsed = manifestSchema.safeParse(raw);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
-    throw new Error(`${where} does not match the manifest contract: ${problems}`);
-  }
-  return parsed.data;
-}
-
 /** Run Blender on a job; resolves with the validated manifest (also when characters failed). */
 export async function runBlenderJob(
   executor: Executor,
@@ -136,7 +122,7 @@ export async function runBlenderJob(
   if (result.exitCode !== 0 && result.exitCode !== 1) {
     throw new RemoteCommandError(command, result.exitCode, result.stderrTail);
   }
-  const manifestPath = posix.join(options.runDir.replace(/\\/g, "/"), "manifest.json");
+  const manifestPath = posix.join(options.runDir.replace(/\\/g, "/"), RunFiles.manifest);
   const data = await executor.readFile(manifestPath);
   if (data === undefined) {
     throw new RemoteCommandError(

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../errors.js";
+import { RunFiles } from "../run/paths.js";
 import { hashFile } from "./hash.js";
 
 /** Parse `sha256sum` output; names with a backslash or newline are escaped by sha256sum. */
@@ -24,7 +25,7 @@ export function parseChecksums(text: string): Map<string, string> {
 
 /** Verify every listed file under `dir`; returns how many were checked. */
 export async function verifyChecksums(dir: string, signal?: AbortSignal): Promise<number> {
-  const file = join(dir, "sha256sums.txt");
+  const file = join(dir, RunFiles.checksums);
   if (!existsSync(file)) return 0;
   const sums = parseChecksums(readFileSync(file, "utf8"));
   const bad: string[] = [];

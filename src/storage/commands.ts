@@ -15,9 +15,10 @@ import { fileURLToPath } from "node:url";
 import { resolveUserPath } from "../config/credentials.js";
 import type { Context } from "../context.js";
 import { UsageError, UserError } from "../errors.js";
+import { isValidRunId, parseRunId } from "../run/id.js";
+import { inputsKey, localRunDir, runKey, runsKeyPrefix } from "../run/paths.js";
 import { verifyChecksums } from "./checksums.js";
 import { SyncCache } from "./hash.js";
-import { explainUnsafeKey } from "./keys.js";
 import { createProgress, type ProgressReporter, silentProgress } from "./progress.js";
 import {
   type DownloadPlan,
@@ -28,7 +29,6 @@ import {
   type UploadPlan,
   type UploadSummary,
 } from "./sync.js";
-import { joinKey } from "./types.js";
 
 export interface TransferCommandOptions {
   dryRun?: boolean;
@@ -110,13 +110,13 @@ export async function runUpload(
     const characters = await planUpload(
       storage,
       charactersDir,
-      `${joinKey(storage.prefix, "inputs", "characters")}/`,
+      `${inputsKey(storage.prefix, "characters")}/`,
       sync,
     );
     const blender = await planUpload(
       storage,
       blenderDir,
-      `${joinKey(storage.prefix, "inputs", "blender")}/`,
+      `${inputsKey(storage.prefix, "blender")}/`,
       sync,
     );
     const plan = mergePlans(characters, blender);
@@ -146,10 +146,10 @@ export async function runUpload(
 /** Run ids sort by time (`20261125-083012-a1b2c3`): the latest is the last one. */
 export async function findLatestRunId(ctx: Context): Promise<string | undefined> {
   const storage = await ctx.storage();
-  const runs = await storage.listChildren(`${joinKey(storage.prefix, "runs")}/`, {
+  const runs = await storage.listChildren(runsKeyPrefix(storage.prefix), {
     signal: ctx.signal,
   });
-  return runs.sort().at(-1);
+  return runs.filter(isValidRunId).sort().at(-1);
 }
 
 export async function runDownload(
@@ -158,21 +158,16 @@ export async function runDownload(
   ctx: Context,
 ): Promise<DownloadResult> {
   const storage = await ctx.storage();
-  const runsPrefix = `${joinKey(storage.prefix, "runs")}/`;
-  const id = runId ?? (await findLatestRunId(ctx));
+  const runsPrefix = runsKeyPrefix(storage.prefix);
+  const id = runId === undefined ? await findLatestRunId(ctx) : parseRunId(runId);
   if (!id) {
     throw new UserError(
       `No runs in ${storage.location} (nothing under ${runsPrefix}): run \`posefactory render\` first.`,
     );
   }
-  if (id.includes("/") || explainUnsafeKey(id)) {
-    throw new UsageError(
-      `${JSON.stringify(id)} is not a run id: run ids look like 20261125-083012-a1b2c3.`,
-    );
-  }
   const { config, baseDir } = ctx.resolved;
-  const localDir = join(resolveUserPath(config.data, baseDir), "runs", id);
-  const result = await downloadPrefix(storage, `${runsPrefix}${id}/`, localDir, {
+  const localDir = localRunDir(resolveUserPath(config.data, baseDir), id);
+  const result = await downloadPrefix(storage, `${runKey(storage.prefix, id)}/`, localDir, {
     stateDir: stateDirOf(ctx),
     concurrency: options.concurrency ?? config.sync.concurrency,
     dryRun: options.dryRun,

@@ -168,7 +168,7 @@ describe("posefactory pipeline on an ssh target", { timeout: 400_000 }, () => {
     expect(result.stdout).toContain("render walker (walker.fbx)");
     expect(result.stdout).toContain("job.json: ");
     expect(result.stdout).toContain("rclone copy");
-    expect(result.stdout).toContain("RCLONE_CONFIG_PFSTORE_SECRET_ACCESS_KEY");
+    expect(result.stdout).toContain("PF_S3_SECRET_ACCESS_KEY");
     expect(await s3.count("PUT")).toBe(0);
   });
 

@@ -1,10 +1,12 @@
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { configSchema, localTargetSchema, sshTargetSchema } from "../../src/config/schema.js";
+import { HOST_SCRIPTS_DIR } from "../../src/jobs/host-scripts.js";
 import { canonicalJson, hashFolder, renderKey } from "../../src/pipeline/cache-key.js";
-import { buildRcloneEnv, buildSshJobScript } from "../../src/pipeline/host-script.js";
+import { buildSshJob, buildStorageEnv } from "../../src/pipeline/host-script.js";
 import { detectPlace } from "../../src/pipeline/run.js";
 import { parseChecksums, verifyChecksums } from "../../src/storage/checksums.js";
 
@@ -16,6 +18,14 @@ const storage = {
   region: "auto",
   forcePathStyle: true,
 };
+
+const fakeBin = mkdtempSync(join(tmpdir(), "pf-fake-rclone-"));
+writeFileSync(
+  join(fakeBin, "rclone"),
+  '#!/bin/sh\nenv | grep -E "^(RCLONE_|AWS_)" | sort\necho "args: $*"\n',
+  { mode: 0o755 },
+);
+afterAll(() => rmSync(fakeBin, { recursive: true, force: true }));
 
 describe("render cache keys", () => {
   it("ignore key order and settings that do not change pixels", () => {
@@ -72,11 +82,11 @@ describe("sha256sums.txt from the render host", () => {
   });
 });
 
-describe("the render host's job script", () => {
+describe("the render host's job", () => {
   const credentials = { accessKeyId: "AKID", secretAccessKey: "super-secret-value", source: "env" };
 
-  it("keeps credentials in the environment, never in the script", () => {
-    const script = buildSshJobScript({
+  it("keeps credentials in the environment, never in the job's files", () => {
+    const job = buildSshJob({
       storage,
       workdir: "/workspace/pf",
       blender: "blender",
@@ -84,22 +94,49 @@ describe("the render host's job script", () => {
       characterFiles: ['Samba "Dancing" $1.fbx'],
       jobJson: '{"version": 1}',
     });
-    const env = buildRcloneEnv(storage, credentials);
-    expect(script).not.toContain("super-secret-value");
-    expect(env.RCLONE_CONFIG_PFSTORE_SECRET_ACCESS_KEY).toBe("super-secret-value");
-    expect(env.RCLONE_CONFIG_PFSTORE_PROVIDER).toBe("Cloudflare");
-    expect(env.RCLONE_CONFIG_PFSTORE_NO_CHECK_BUCKET).toBe("true");
-    expect(script).toContain("unset AWS_CA_BUNDLE");
-    expect(script).toContain("pfstore:bkt/p/runs/20261125-083012-a1b2c3");
-    expect(script).toContain('Samba "Dancing" $1.fbx\nPF_CHARACTERS_EOF');
-    expect(script).toContain(
-      "cat > job.json <<'PF_JOB_JSON_EOF'\n{\"version\": 1}\nPF_JOB_JSON_EOF",
+    const env = buildStorageEnv(storage, credentials);
+    for (const text of [job.script, ...Object.values(job.files ?? {})]) {
+      expect(text).not.toContain("super-secret-value");
+    }
+    expect(JSON.stringify(job.env)).not.toContain("super-secret-value");
+    expect(env.PF_S3_SECRET_ACCESS_KEY).toBe("super-secret-value");
+    expect(job.env?.PF_STEPS).toBe("pull render push");
+    expect(job.env?.PF_RUN_KEY).toBe("p/runs/20261125-083012-a1b2c3");
+    expect(job.env?.PF_INPUTS_KEY).toBe("p/inputs");
+    expect(job.files?.["characters.txt"]).toBe('Samba "Dancing" $1.fbx\n');
+    expect(job.files?.["job.json"]).toBe('{"version": 1}\n');
+    expect(job.files?.[".pf-rclone.sh"]).toContain("unset AWS_CA_BUNDLE");
+    expect(job.env?.PF_DETECT_ARGS).toBeUndefined();
+  });
+
+  it("maps the storage settings to rclone's environment in rclone.sh", () => {
+    const env = buildStorageEnv(storage, credentials);
+    const out = execFileSync(
+      "bash",
+      [
+        "--noprofile",
+        "--norc",
+        "-c",
+        // A stand-in for rclone on PATH that prints its environment and arguments.
+        `. "$1"; pf_rclone copy "$(pf_remote p/runs/r1)" .`,
+        "bash",
+        join(HOST_SCRIPTS_DIR, "rclone.sh"),
+      ],
+      {
+        env: { ...env, PATH: `${fakeBin}:${process.env.PATH}`, AWS_CA_BUNDLE: "/x" },
+        encoding: "utf8",
+      },
     );
-    expect(script).not.toContain("detect_pose.py");
+    expect(out).toContain("RCLONE_CONFIG_PFSTORE_SECRET_ACCESS_KEY=super-secret-value");
+    expect(out).toContain("RCLONE_CONFIG_PFSTORE_PROVIDER=Cloudflare");
+    expect(out).toContain("RCLONE_CONFIG_PFSTORE_NO_CHECK_BUCKET=true");
+    expect(out).toContain("RCLONE_CONFIG_PFSTORE_ENDPOINT=https://acc.r2.cloudflarestorage.com");
+    expect(out).not.toContain("AWS_CA_BUNDLE");
+    expect(out).toContain("args: copy pfstore:bkt/p/runs/r1 . --config  --transfers 8");
   });
 
   it("runs the python detector on the host when asked", () => {
-    const script = buildSshJobScript({
+    const job = buildSshJob({
       storage,
       workdir: "/w",
       blender: "blender",
@@ -114,8 +151,9 @@ describe("the render host's job script", () => {
         minPosePresenceConfidence: 0.5,
       },
     });
-    expect(script).toContain(
-      '"$py" /w/inputs/blender/detect_pose.py --run-dir . --model lite --delegate gpu',
+    expect(job.env?.PF_STEPS).toBe("pull render detect push");
+    expect(job.env?.PF_DETECT_ARGS).toContain(
+      "/w/inputs/blender/detect_pose.py --run-dir . --model lite --delegate gpu",
     );
   });
 

@@ -10,20 +10,16 @@ import {
   MEDIAPIPE_LANDMARKS,
 } from "../../src/detect/landmarks.js";
 import { UserError } from "../../src/errors.js";
-import {
-  buildRenderCommand,
-  lineSplitter,
-  parseManifest,
-  summarizeManifest,
-} from "../../src/render/blender.js";
+import { buildRenderCommand, lineSplitter, summarizeManifest } from "../../src/render/blender.js";
 import {
   buildJob,
   characterNameOf,
   listCharacterFiles,
   unsafeNameReason,
 } from "../../src/render/job.js";
-import { createRunId, isValidRunId } from "../../src/render/run-id.js";
 import { BLENDER_DIR } from "../../src/render/sample.js";
+import { createRunId, isValidRunId } from "../../src/run/id.js";
+import { parseManifest } from "../../src/run/manifest.js";
 
 describe("character names", () => {
   it("keeps the file name without its extension exactly", () => {

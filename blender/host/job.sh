@@ -1,0 +1,86 @@
+# shellcheck shell=bash
+# A run's work on its render host: job.sh in the run's folder, run by the job runner (the
+# detached wrapper, or a Slurm task) with the run's folder as the working directory.
+#
+# PF_STEPS says which steps run, in this order: pull render detect push. A new run on an ssh
+# target runs all four; the local target only renders; a resumed run runs what is missing
+# (`push` after a failed push, `detect push` after a failed detection).
+#
+# Settings (environment, from the CLI):
+#   PF_STEPS            e.g. "pull render detect push"
+#   PF_INPUTS           the host's inputs folder (characters/, blender/)        pull, detect
+#   PF_INPUTS_KEY       storage key of the inputs, without the bucket           pull
+#   PF_RUN_KEY          storage key of this run, without the bucket             push
+#   PF_RENDER_COMMAND   Blender's command line (quoted words)                    render
+#   PF_PYTHON           the target's python (pf_find_python finds setup-pod's)   detect
+#   PF_DETECT_ARGS      detect_pose.py and its arguments (quoted words)          detect
+#   PF_S3_*             storage settings for rclone.sh                            pull, push
+# Files: characters.txt (input files to pull, one a line), job.json (the render job).
+#
+# Exit code: Blender's (0 all rendered, 1 some character failed, more: it broke), else 20
+# pulling failed, 21 detection failed, 22 pushing failed (src/run/exit-codes.ts).
+set -u
+# shellcheck source=lib.sh
+. ./.pf-lib.sh
+
+pf_step() { case " $PF_STEPS " in *" $1 "*) return 0 ;; esac; return 1; }
+
+if pf_step pull || pf_step push; then
+  # shellcheck source=rclone.sh
+  . ./.pf-rclone.sh
+fi
+
+rc=0
+if pf_step pull; then
+  mkdir -p "$PF_INPUTS/characters" "$PF_INPUTS/blender"
+  pf_say "pulling inputs from storage"
+  pf_rclone copy "$(pf_remote "$PF_INPUTS_KEY/blender")" "$PF_INPUTS/blender" || {
+    pf_say "pulling blender/ failed"
+    exit "$PF_EXIT_PULL_FAILED"
+  }
+  pf_rclone copy "$(pf_remote "$PF_INPUTS_KEY/characters")" "$PF_INPUTS/characters" \
+    --files-from-raw characters.txt || {
+    pf_say "pulling characters failed"
+    exit "$PF_EXIT_PULL_FAILED"
+  }
+fi
+
+if pf_step render; then
+  pf_say "rendering"
+  eval "$PF_RENDER_COMMAND"
+  rc=$?
+  if [ "$rc" -gt 1 ]; then pf_say "Blender exited with $rc"; fi
+fi
+
+if pf_step detect && [ "$rc" -le 1 ] && [ -f manifest.json ]; then
+  py=$(pf_find_python "$PF_PYTHON")
+  pf_say "detecting poses"
+  eval "set -- $PF_DETECT_ARGS"
+  "$py" "$@" || {
+    pf_say "detection failed"
+    rc=$PF_EXIT_DETECT_FAILED
+  }
+fi
+
+if pf_step push; then
+  if ! pf_step render && [ ! -f manifest.json ]; then
+    pf_say "no manifest.json here: nothing to push"
+    exit "$PF_EXIT_PUSH_FAILED"
+  fi
+  pf_say "pushing results to storage"
+  find renders detections -type f -print0 2>/dev/null | sort -z | xargs -0 -r sha256sum >sha256sums.txt
+  # logs/job.log keeps the render's log; a later job (detection again) adds its own to it.
+  mkdir -p logs
+  if pf_step render; then
+    cp -f job.log logs/job.log 2>/dev/null
+  elif pf_step detect; then
+    cat job.log >>logs/job.log 2>/dev/null
+  fi
+  pf_rclone copy . "$(pf_remote "$PF_RUN_KEY")" --exclude /job.sh --exclude '/.pf-*' \
+    --exclude /job.log --exclude /status.json --exclude /characters.txt --exclude /stop-requested || {
+    pf_say "pushing results failed"
+    exit "$PF_EXIT_PUSH_FAILED"
+  }
+  pf_say "done"
+fi
+exit "$rc"

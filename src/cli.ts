@@ -10,7 +10,14 @@ import { commands } from "./commands/index.js";
 import type { CommandSpec } from "./commands/types.js";
 import { loadConfig } from "./config/load.js";
 import type { Context, GlobalOptions } from "./context.js";
-import { ExitCode, exitCodeOf, isAbortError, RemoteCommandError, UserError } from "./errors.js";
+import {
+  ExitCode,
+  exitCodeOf,
+  isAbortError,
+  RemoteCommandError,
+  UsageError,
+  UserError,
+} from "./errors.js";
 import { createLogger, type Logger, resolveLogLevel } from "./log.js";
 import { createOutput, type Io } from "./output.js";
 import type { Executor } from "./remote/types.js";
@@ -83,21 +90,47 @@ export function createProgram(options: MainOptions & { state?: RunState } = {}):
     command.description(spec.description);
     parents.set(spec.name, command);
     for (const arg of spec.arguments ?? []) command.argument(arg);
-    for (const opt of spec.options ?? []) {
+    for (const [key, opt] of Object.entries(spec.options ?? {})) {
       const option = new Option(opt.flags, opt.description);
-      if (opt.parse) option.argParser((v: string) => opt.parse!(v));
-      if (opt.defaultValue !== undefined) option.default(opt.defaultValue);
+      // A declaration keyed differently from commander's attribute would never get its value.
+      if (option.attributeName() !== key)
+        throw new Error(
+          `${spec.name}: option ${opt.flags} must be keyed ${option.attributeName()}`,
+        );
+      // The raw default, named without quotes in --help; it goes through the schema like any value.
+      if (opt.defaultValue !== undefined) option.default(opt.defaultValue, opt.defaultValue);
       command.addOption(option);
     }
     command.action(async (...received: unknown[]) => {
       const cmd = received.at(-1) as Command;
       const args = received.slice(0, -2);
+      // Checked before the config loads: a bad flag is reported as itself, and nothing runs.
+      const values = parseOptionValues(spec, cmd.opts());
       const global = cmd.optsWithGlobals() as GlobalOptions;
       const ctx = createContext(spec, global, io, options, state);
-      state.exitCode = (await spec.run(args, cmd.opts(), ctx)) ?? 0;
+      state.exitCode = (await spec.run(args, values, ctx)) ?? 0;
     });
   }
   return program;
+}
+
+/** Every declared option through its schema; the first bad value is a usage error (exit 2). */
+export function parseOptionValues(
+  spec: CommandSpec,
+  raw: Record<string, unknown>,
+): Record<string, unknown> {
+  const values: Record<string, unknown> = {};
+  for (const [key, opt] of Object.entries(spec.options ?? {})) {
+    const parsed = opt.schema.safeParse(raw[key]);
+    if (!parsed.success) {
+      const flag = new Option(opt.flags).long ?? opt.flags;
+      throw new UsageError(
+        `${flag}: expected ${opt.expected ?? "a valid value"}, got ${JSON.stringify(raw[key])}`,
+      );
+    }
+    values[key] = parsed.data;
+  }
+  return values;
 }
 
 function createContext(

@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import { quoteShell } from "../remote/shell.js";
-import type { CommandSpec } from "./types.js";
+import { choice } from "./options.js";
+import { defineCommand } from "./types.js";
 
 /** The shell aliases, one per everyday command; `pf_pipeline` is the one to remember. */
 export const ALIAS_COMMANDS = [
@@ -30,16 +31,16 @@ export function buildAliases(
   return `${lines.join("\n")}\n`;
 }
 
-export const command: CommandSpec = {
+export const command = defineCommand({
   name: "aliases",
   description: "print pf_* shell aliases (zsh/bash) that call posefactory with this config",
-  options: [{ flags: "--shell <shell>", description: "zsh or bash", defaultValue: "zsh" }],
+  options: { shell: choice("--shell <shell>", "zsh or bash", ["zsh", "bash"], "zsh") },
   needsConfig: false,
   async run(_args, options, ctx) {
     const path = ctx.resolved.path ? resolve(ctx.resolved.path) : undefined;
-    const text = buildAliases(path, String(options.shell), ctx.global.target);
+    const text = buildAliases(path, options.shell, ctx.global.target);
     ctx.output.text(text.trimEnd());
     ctx.output.result({ shell: options.shell, aliases: text.trim().split("\n").slice(1) });
     return 0;
   },
-};
+});

@@ -1,11 +1,12 @@
 /** `posefactory detect [runId]`: MediaPipe pose detection on a local run folder (web backend). */
-import type { CommandSpec } from "./types.js";
+import { flag } from "./options.js";
+import { defineCommand } from "./types.js";
 
-export const command: CommandSpec = {
+export const command = defineCommand({
   name: "detect",
   description: "Detect poses with MediaPipe on a local run's renders (default: the latest run)",
   arguments: ["[runId]"],
-  options: [{ flags: "--force", description: "detect again images that already have a detection" }],
+  options: { force: flag("--force", "detect again images that already have a detection") },
   async run(args, options, ctx) {
     // Loaded on use: `posefactory --help` must not pay for the browser, sharp or the SDK.
     const { resolveLocalRunDir, runDetect } = await import("../detect/run.js");
@@ -13,7 +14,7 @@ export const command: CommandSpec = {
       typeof args[0] === "string" ? args[0] : undefined,
       ctx,
     );
-    const result = await runDetect(runDir, { force: options.force === true }, ctx);
+    const result = await runDetect(runDir, { force: options.force }, ctx);
     const perImage =
       result.seconds.perImage === null
         ? ""
@@ -39,4 +40,4 @@ export const command: CommandSpec = {
     });
     return 0;
   },
-};
+});

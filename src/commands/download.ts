@@ -1,27 +1,27 @@
 /** `posefactory download [runId]`: sync a run's outputs from storage into data/runs/<runId>/. */
 
 import { formatBytes } from "../storage/progress.js";
-import type { CommandSpec } from "./types.js";
+import { flag, integer } from "./options.js";
+import { defineCommand } from "./types.js";
 
-export const command: CommandSpec = {
+export const command = defineCommand({
   name: "download",
   description: "Download a run's renders, detections and reports (default: the latest run)",
   arguments: ["[runId]"],
-  options: [
-    { flags: "--dry-run", description: "print what would be downloaded, change nothing" },
-    {
-      flags: "--concurrency <n>",
-      description: "transfers in flight (default: sync.concurrency)",
-      parse: Number,
-    },
-  ],
+  options: {
+    dryRun: flag("--dry-run", "print what would be downloaded, change nothing"),
+    concurrency: integer("--concurrency <n>", "transfers in flight (default: sync.concurrency)", {
+      min: 1,
+      max: 64,
+    }),
+  },
   async run(args, options, ctx) {
     // Loaded on use: `posefactory --help` must not pay for the browser, sharp or the SDK.
     const { runDownload } = await import("../storage/commands.js");
     const runId = typeof args[0] === "string" ? args[0] : undefined;
     const result = await runDownload(
       runId,
-      { dryRun: options.dryRun === true, concurrency: options.concurrency as number | undefined },
+      { dryRun: options.dryRun, concurrency: options.concurrency },
       ctx,
     );
     if (result.dryRun) {
@@ -54,4 +54,4 @@ export const command: CommandSpec = {
     });
     return 0;
   },
-};
+});

@@ -3,12 +3,13 @@ import { resolve } from "node:path";
 import { CONFIG_FILE_NAME } from "../config/load.js";
 import { STARTER_CONFIG } from "../config/starter.js";
 import { UsageError } from "../errors.js";
-import type { CommandSpec } from "./types.js";
+import { flag } from "./options.js";
+import { defineCommand } from "./types.js";
 
-export const command: CommandSpec = {
+export const command = defineCommand({
   name: "init",
   description: "write a commented starter posefactory.yaml in the current folder",
-  options: [{ flags: "--force", description: "overwrite an existing posefactory.yaml" }],
+  options: { force: flag("--force", "overwrite an existing posefactory.yaml") },
   needsConfig: false,
   async run(_args, options, ctx) {
     const path = resolve(ctx.cwd, ctx.global.config ?? CONFIG_FILE_NAME);
@@ -27,4 +28,4 @@ export const command: CommandSpec = {
     ctx.output.result({ path });
     return 0;
   },
-};
+});

@@ -1,18 +1,19 @@
 import { UserError } from "../errors.js";
 import { jobOf } from "./job-commands.js";
+import { flag } from "./options.js";
 import { createLineStream } from "./stream-lines.js";
-import type { CommandSpec } from "./types.js";
+import { defineCommand } from "./types.js";
 
 /**
  * `posefactory logs <runId> [-f]`: print a job's log from the host; with -f follow it until
  * the job ends (reconnecting if the connection drops). Ctrl-C only detaches: the job keeps
  * running (stop it with `posefactory stop <runId>`).
  */
-export const command: CommandSpec = {
+export const command = defineCommand({
   name: "logs",
   description: "print the log of a run's job on the target (-f: follow until it ends)",
   arguments: ["<runId>"],
-  options: [{ flags: "-f, --follow", description: "keep streaming until the job ends" }],
+  options: { follow: flag("-f, --follow", "keep streaming until the job ends") },
   async run(args, options, ctx) {
     const { runId, dir, runner } = await jobOf(ctx, args[0]);
     if (!(await runner.status(runId, ctx.signal))) {
@@ -23,7 +24,7 @@ export const command: CommandSpec = {
     const lines = createLineStream((line) => ctx.output.text(line));
     try {
       const { status, offset } = await runner.follow(runId, {
-        follow: options.follow === true,
+        follow: options.follow,
         stopOnAbort: false,
         signal: ctx.signal,
         logger: ctx.logger,
@@ -40,4 +41,4 @@ export const command: CommandSpec = {
       throw error;
     }
   },
-};
+});

@@ -1,6 +1,7 @@
 import type { Context } from "../context.js";
 import type { PipelineResult } from "../pipeline/run.js";
-import type { CommandSpec } from "./types.js";
+import { flag, text } from "./options.js";
+import { defineCommand } from "./types.js";
 
 /** The summary lines, or with --json one object: {runId, status, record}. */
 export function printPipelineResult(result: PipelineResult, ctx: Context): number {
@@ -13,39 +14,33 @@ export function printPipelineResult(result: PipelineResult, ctx: Context): numbe
   return result.exitCode;
 }
 
-export const command: CommandSpec = {
+export const command = defineCommand({
   name: "pipeline",
   description: "upload, render, detect, download and report: the whole run in one command",
-  options: [
-    {
-      flags: "--force",
-      description: "render every character again, even when an earlier render is reusable",
-    },
-    {
-      flags: "--resume <runId>",
-      description: "continue a failed or interrupted run from its first unfinished step",
-    },
-    {
-      flags: "--dry-run",
-      description: "print the plan (keys to upload, the job, the commands); change nothing",
-    },
-    {
-      flags: "--detach",
-      description: "start the render job and return; finish later with --resume <runId>",
-    },
-  ],
+  options: {
+    force: flag("--force", "render every character again, even when an earlier render is reusable"),
+    resume: text(
+      "--resume <runId>",
+      "continue a failed or interrupted run from its first unfinished step",
+    ),
+    dryRun: flag(
+      "--dry-run",
+      "print the plan (keys to upload, the job, the commands); change nothing",
+    ),
+    detach: flag("--detach", "start the render job and return; finish later with --resume <runId>"),
+  },
   async run(_args, options, ctx) {
     // Loaded on use: `posefactory --help` must not pay for the browser, sharp or the SDK.
     const { runPipeline } = await import("../pipeline/run.js");
     const result = await runPipeline(
       {
-        force: options.force === true,
-        resume: options.resume as string | undefined,
-        dryRun: options.dryRun === true,
-        detach: options.detach === true,
+        force: options.force,
+        resume: options.resume,
+        dryRun: options.dryRun,
+        detach: options.detach,
       },
       ctx,
     );
     return printPipelineResult(result, ctx);
   },
-};
+});

@@ -3,16 +3,17 @@ import { resolve } from "node:path";
 import { resolveUserPath } from "../config/credentials.js";
 import { localTargetSchema } from "../config/schema.js";
 import { makeSampleCharacter } from "../render/sample.js";
-import type { CommandSpec } from "./types.js";
+import { flag } from "./options.js";
+import { defineCommand } from "./types.js";
 
-export const command: CommandSpec = {
+export const command = defineCommand({
   name: "sample",
   description:
     "generate the sample character (a walking, waving mannequin) into the characters folder",
-  options: [
-    { flags: "--force", description: "regenerate it even when it exists" },
-    { flags: "--glb", description: "also write a GLB with two animations (Walk, Wave)" },
-  ],
+  options: {
+    force: flag("--force", "regenerate it even when it exists"),
+    glb: flag("--glb", "also write a GLB with two animations (Walk, Wave)"),
+  },
   needsConfig: false,
   async run(_args, options, ctx) {
     const dir = resolveUserPath(ctx.resolved.config.characters, ctx.resolved.baseDir);
@@ -51,4 +52,4 @@ export const command: CommandSpec = {
     ctx.output.result({ files, generated: true });
     return 0;
   },
-};
+});

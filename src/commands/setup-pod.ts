@@ -1,28 +1,23 @@
 import { UsageError } from "../errors.js";
 import { readSetupPodScript } from "../remote/doctor.js";
 import { buildCommand } from "../remote/shell.js";
+import { flag } from "./options.js";
 import { createLineStream } from "./stream-lines.js";
-import type { CommandSpec } from "./types.js";
+import { defineCommand } from "./types.js";
 
 /**
  * `posefactory setup-pod [--force] [--check]`: runs blender/setup_pod.sh on the ssh
  * target through the executor (on stdin, like every remote script). Idempotent: a marker
  * on the host records what was installed.
  */
-export const command: CommandSpec = {
+export const command = defineCommand({
   name: "setup-pod",
   description:
     "install Blender, rclone, python + mediapipe and the pose model on the ssh target (idempotent)",
-  options: [
-    {
-      flags: "--force",
-      description: "install everything again, even when the marker says it is done",
-    },
-    {
-      flags: "--check",
-      description: "install nothing: print what the host has (exit 3 when not set up)",
-    },
-  ],
+  options: {
+    force: flag("--force", "install everything again, even when the marker says it is done"),
+    check: flag("--check", "install nothing: print what the host has (exit 3 when not set up)"),
+  },
   async run(_args, options, ctx) {
     if (ctx.resolved.target.executor !== "ssh") {
       throw new UsageError(
@@ -60,4 +55,4 @@ export const command: CommandSpec = {
     }
     return result.exitCode;
   },
-};
+});

@@ -1,21 +1,15 @@
 import { UserError } from "../errors.js";
 import { jobOf } from "./job-commands.js";
+import { seconds } from "./options.js";
 import { describeJobStatus } from "./status.js";
-import type { CommandSpec } from "./types.js";
+import { defineCommand } from "./types.js";
 
 /** `posefactory stop <runId>`: TERM the job's process group, KILL after the grace period. */
-export const command: CommandSpec = {
+export const command = defineCommand({
   name: "stop",
   description: "stop a run's job on the target (TERM, then KILL after a grace period)",
   arguments: ["<runId>"],
-  options: [
-    {
-      flags: "--grace <seconds>",
-      description: "seconds between TERM and KILL",
-      defaultValue: 10,
-      parse: Number,
-    },
-  ],
+  options: { grace: seconds("--grace <seconds>", "seconds between TERM and KILL", 10) },
   async run(args, options, ctx) {
     const { runId, dir, runner } = await jobOf(ctx, args[0]);
     const before = await runner.status(runId, ctx.signal);
@@ -29,12 +23,9 @@ export const command: CommandSpec = {
       ctx.output.result({ runId, stopped: false, ...before });
       return 0;
     }
-    const grace = Number(options.grace);
-    const after = await runner.stop(runId, {
-      graceSeconds: Number.isFinite(grace) && grace >= 0 ? grace : 10,
-    });
+    const after = await runner.stop(runId, { graceSeconds: options.grace });
     ctx.output.text(after ? describeJobStatus(runId, after) : `run ${runId}: stopped`);
     ctx.output.result({ runId, stopped: true, ...after });
     return 0;
   },
-};
+});

@@ -1,29 +1,29 @@
 /** `posefactory upload`: sync the characters folder and blender/ scripts to storage. */
 
 import { formatBytes } from "../storage/progress.js";
-import type { CommandSpec } from "./types.js";
+import { flag, integer } from "./options.js";
+import { defineCommand } from "./types.js";
 
-export const command: CommandSpec = {
+export const command = defineCommand({
   name: "upload",
   description:
     "Upload the characters folder and the Blender scripts to storage (only what changed)",
-  options: [
-    { flags: "--dry-run", description: "print what would be uploaded or deleted, change nothing" },
-    { flags: "--delete", description: "also delete remote files that no longer exist locally" },
-    {
-      flags: "--concurrency <n>",
-      description: "transfers in flight (default: sync.concurrency)",
-      parse: Number,
-    },
-  ],
+  options: {
+    dryRun: flag("--dry-run", "print what would be uploaded or deleted, change nothing"),
+    delete: flag("--delete", "also delete remote files that no longer exist locally"),
+    concurrency: integer("--concurrency <n>", "transfers in flight (default: sync.concurrency)", {
+      min: 1,
+      max: 64,
+    }),
+  },
   async run(_args, options, ctx) {
     // Loaded on use: `posefactory --help` must not pay for the browser, sharp or the SDK.
     const { runUpload } = await import("../storage/commands.js");
     const result = await runUpload(
       {
-        dryRun: options.dryRun === true,
-        delete: options.delete === true,
-        concurrency: options.concurrency as number | undefined,
+        dryRun: options.dryRun,
+        delete: options.delete,
+        concurrency: options.concurrency,
       },
       ctx,
     );
@@ -59,4 +59,4 @@ export const command: CommandSpec = {
     });
     return 0;
   },
-};
+});

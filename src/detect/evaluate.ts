@@ -10,21 +10,36 @@
  *    separately; joints outside the image (v = 0) are ignored. An image where the detector found
  *    no pose (or wrote no file) counts all its joints as wrong, so PCK includes misses; the
  *    detection rate tells the two failure kinds apart.
+ *  - Torso diameter of an image: the longer torso diagonal, max(|left_shoulder - right_hip|,
+ *    |right_shoulder - left_hip|), in pixels, of the ground-truth joints projected through the
+ *    image's camera (from keypoints_3d, so it exists even when the torso is cut off the image;
+ *    the 2D keypoints when there is no 3D). PCK-torso@0.2 (MediaPipe's published convention,
+ *    BlazePose paper): a joint is correct within 0.2 * torso diameter; same joints and misses as
+ *    PCK.
  *  - OKS (COCO): mean over labelled joints (v > 0) of exp(-d^2 / (2 * area * k^2)), k = 2 * sigma,
- *    with COCO's sigmas over the 17 COCO keypoints and area = the annotation's bbox area
- *    (w * h; the keypoint box when the bbox is empty). A missed image has OKS 0.
+ *    with COCO's sigmas over the 17 COCO keypoints and area = the person's SEGMENT area (pixels
+ *    of the rendered mask, as COCO's `area`); the bbox area only when the render has no mask
+ *    nor alpha (then a warning says so). A missed image has OKS 0.
+ *  - AP, AP50, AP75, AR: COCO keypoint evaluation exactly as pycocotools' COCOeval (coco-eval.ts),
+ *    a detection's score = the mean presence of its 17 COCO landmarks.
+ *  - MPJPE / PA-MPJPE (mm): MediaPipe's worldLandmarks against keypoints_3d in the camera frame,
+ *    both hip-centred, over the 17 COCO keypoints; PA after Procrustes with scale (pose3d.ts).
+ *    Images without a pose are left out (the detection rate counts them).
  *  - Headline numbers use the 17 COCO keypoints; per-landmark numbers cover all 33.
  */
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { UserError } from "../errors.js";
 import { annotationsPath, detectionPathOf, RunFiles, rendersDir } from "../run/paths.js";
+import { type CocoImageEval, cocoKeypointMetrics } from "./coco-eval.js";
 import {
   COCO_KEYPOINTS,
   COCO_SIGMAS,
   COCO_TO_MEDIAPIPE,
   MEDIAPIPE_LANDMARKS,
 } from "./landmarks.js";
+import { maskArea, readMask } from "./mask.js";
+import { poseErrorsMm, toCamera, type Vec3 } from "./pose3d.js";
 import { type Annotations, annotationsSchema, type Detection, detectionSchema } from "./schema.js";
 
 export const PCK_THRESHOLDS = [0.05, 0.1, 0.2] as const;
@@ -36,7 +51,18 @@ export const EVALUATION_DEFINITIONS = {
     "max(width, height) of the box around the ground-truth MediaPipe landmarks inside the image (v > 0)",
   pck: "share of joints whose detection lies within a * box size of the ground truth; visible joints (v = 2) only, missed images count as wrong",
   occluded: "the same PCK over joints the rig marks occluded (v = 1)",
-  oks: "COCO object keypoint similarity over the 17 COCO keypoints with COCO sigmas, area = bbox w * h; missed images score 0",
+  oks: "COCO object keypoint similarity over the 17 COCO keypoints with COCO sigmas, area = the segment (mask) area in pixels, as COCO's; missed images score 0",
+  torsoDiameter:
+    "max(|left_shoulder - right_hip|, |right_shoulder - left_hip|) in pixels of the ground-truth joints projected through the image's camera",
+  "pckTorso@0.2":
+    "MediaPipe's convention: share of joints within 0.2 * torso diameter of the ground truth; visible joints (v = 2) of the 17 COCO keypoints, missed images count as wrong",
+  AP: "COCO keypoint AP as pycocotools' COCOeval: OKS (mask area) thresholds 0.50:0.05:0.95, 101 recall points, maxDets 20, area all; score = mean presence of the 17 COCO landmarks",
+  AP50: "COCO keypoint AP at OKS 0.50",
+  AP75: "COCO keypoint AP at OKS 0.75",
+  AR: "COCO keypoint AR (mean recall over OKS 0.50:0.05:0.95, maxDets 20)",
+  mpjpeMm:
+    "mean 3D joint error in mm of MediaPipe worldLandmarks vs the rig's joints in the camera frame, both hip-centred, 17 COCO keypoints; images with a pose only",
+  paMpjpeMm: "MPJPE after Procrustes alignment with scale (rotation, translation, scale)",
   detectionRate: "images where the detector found a pose / images scored",
   leftRightSwapped:
     "images whose detection fits the ground truth far better with left and right exchanged (mean error of shoulders..ankles under half)",
@@ -46,8 +72,13 @@ export const EVALUATION_DEFINITIONS = {
 /** Ground truth for one image, in MediaPipe's 33-landmark layout: [x, y, v] pixels. */
 export interface GroundTruth {
   landmarks: [number, number, number][];
-  /** The annotation's bbox area (w * h); 0 or missing = use the keypoint box. */
+  /** The person's segment (mask) area in pixels; 0 or missing = use the keypoint box. */
   area?: number;
+  /** Torso diameter in pixels (see torsoDiameter); missing = from the 2D landmarks. */
+  torsoSize?: number;
+  /** The 33 joints in world metres and the image's camera, for MPJPE. */
+  world?: Vec3[];
+  camera?: { R: [Vec3, Vec3, Vec3]; t: Vec3 };
 }
 
 export interface JointResult {
@@ -61,6 +92,13 @@ export interface JointResult {
 export interface ImageScore {
   found: boolean;
   boxSize: number;
+  /** Torso diameter in pixels; 0 when it cannot be measured. */
+  torsoSize: number;
+  /** 3D errors; undefined without a pose or without 3D ground truth. */
+  mpjpeMm?: number;
+  paMpjpeMm?: number;
+  /** This image's ground truth and detections as COCOeval sees them. */
+  coco: CocoImageEval;
   /** undefined when the image has no labelled COCO keypoint. */
   oks?: number;
   /**
@@ -74,6 +112,8 @@ export interface ImageScore {
 interface Counter {
   n: number;
   hits: Record<PckKey, number>;
+  /** Hits within 0.2 * torso diameter. */
+  torsoHits: number;
   /** Sum of pixel errors over joints with a detection. */
   errorSum: number;
   errorN: number;
@@ -82,6 +122,8 @@ interface Counter {
 export interface PckStats {
   joints: number;
   pck: Pck;
+  /** PCK with the torso diameter as the normalizer (MediaPipe's convention). */
+  "pckTorso@0.2": number;
   /** Mean pixel error over joints that have a detection (misses excluded). */
   meanErrorPx: number | null;
 }
@@ -95,6 +137,15 @@ export interface Summary {
   visible: PckStats;
   occluded: PckStats;
   meanOks: number | null;
+  /** = visible["pckTorso@0.2"], the number to set against MediaPipe's table. */
+  "pckTorso@0.2": number;
+  AP: number | null;
+  AP50: number | null;
+  AP75: number | null;
+  AR: number | null;
+  /** Over the images with a pose and 3D ground truth; null when none. */
+  mpjpeMm: number | null;
+  paMpjpeMm: number | null;
 }
 
 export interface ImageRecord {
@@ -108,7 +159,14 @@ export interface ImageRecord {
   found: boolean;
   leftRightSwapped: boolean;
   boxSize: number;
+  torsoSize: number;
+  /** Segment area used for OKS, pixels. */
+  area: number;
   oks: number | null;
+  mpjpeMm: number | null;
+  paMpjpeMm: number | null;
+  /** The image's condition values (camera distance bin, ...) used for perCondition. */
+  conditions: Record<string, string>;
   visible: PckStats;
   occluded: PckStats;
 }
@@ -121,10 +179,17 @@ export interface Evaluation {
   overall: Summary;
   perCharacter: Record<string, Summary>;
   perView: Record<string, Summary>;
+  /** By condition, then by its value: `perCondition.distance["2-3 m"]`. */
+  perCondition: Record<string, Record<string, Summary>>;
   /** COCO-17 keypoints, by name. */
   perJoint: Record<string, { visible: PckStats; occluded: PckStats }>;
   /** All 33 MediaPipe landmarks, by name. */
   perLandmark: Record<string, { visible: PckStats; occluded: PckStats }>;
+  /**
+   * Every model whose detections the run holds (detections/ and detections-<model>/), by model
+   * name, on the same images; the top-level numbers are those of detections/ (detect.model).
+   */
+  models: Record<string, ModelEvaluation>;
   images: ImageRecord[];
   /** The detectors that produced the detections: "web pose_landmarker_full (npm:...)". */
   detectors: string[];
@@ -225,6 +290,58 @@ export function computeOks(
   return n === 0 ? undefined : sum / n;
 }
 
+const LEFT_SHOULDER = 11;
+const RIGHT_SHOULDER = 12;
+const LEFT_HIP = 23;
+const RIGHT_HIP = 24;
+
+/** The longer torso diagonal of 33 points [x, y, ...] (MediaPipe order), pixels. */
+export function torsoDiameter(points: readonly (readonly number[])[]): number {
+  const d = (a: number, b: number) =>
+    Math.hypot(points[a]![0]! - points[b]![0]!, points[a]![1]! - points[b]![1]!);
+  return Math.max(d(LEFT_SHOULDER, RIGHT_HIP), d(RIGHT_SHOULDER, LEFT_HIP));
+}
+
+/** Pixel position of a world point through K, R, t (no image bounds). */
+export function projectPoint(
+  point: Vec3,
+  camera: { K: [Vec3, Vec3, Vec3]; R: [Vec3, Vec3, Vec3]; t: Vec3 },
+): [number, number] {
+  const [x, y, z] = toCamera(point, camera.R, camera.t);
+  const K = camera.K;
+  return [(K[0][0] * x) / z + K[0][2], (K[1][1] * y) / z + K[1][2]];
+}
+
+function torsoOf(gt: GroundTruth): number {
+  if (gt.torsoSize !== undefined) return gt.torsoSize;
+  const torso = [LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_HIP, RIGHT_HIP];
+  return torso.every((i) => gt.landmarks[i]![2] > 0) ? torsoDiameter(gt.landmarks) : 0;
+}
+
+/** Detection score for COCO AP: the mean presence of the 17 COCO landmarks. */
+export function poseScore(landmarks: { presence: number }[]): number {
+  return COCO_TO_MEDIAPIPE.reduce<number>((s, mp) => s + (landmarks[mp]?.presence ?? 0), 0) / 17;
+}
+
+function cocoImageOf(gt: GroundTruth, detection: Detection | undefined): CocoImageEval {
+  const area = gt.area && gt.area > 0 ? gt.area : keypointBoxArea(gt.landmarks);
+  const keypoints = COCO_TO_MEDIAPIPE.map((mp) => {
+    const [x, y, v] = gt.landmarks[mp]!;
+    return [x, y, v] as [number, number, number];
+  });
+  const poses = detection?.found ? detection.poses : [];
+  return {
+    gts: [{ keypoints, area }],
+    dts: poses.map((pose) => ({
+      keypoints: COCO_TO_MEDIAPIPE.map((mp) => {
+        const l = pose.landmarks[mp]!;
+        return [l.px, l.py] as [number, number];
+      }),
+      score: poseScore(pose.landmarks),
+    })),
+  };
+}
+
 /** Scores one image. `detection` undefined = no detection file (counted as a miss). */
 export function scoreImage(gt: GroundTruth, detection: Detection | undefined): ImageScore {
   const pose = detection?.found ? detection.poses[0] : undefined;
@@ -233,9 +350,22 @@ export function scoreImage(gt: GroundTruth, detection: Detection | undefined): I
     return { index, v, distance: d ? Math.hypot(d.px - x, d.py - y) : undefined };
   });
   const boxSize = computeBoxSize(gt.landmarks);
+  const errors =
+    pose && gt.world && gt.camera && pose.worldLandmarks.length === 33
+      ? poseErrorsMm(
+          pose.worldLandmarks.map((l) => [l.x, l.y, l.z]),
+          gt.world,
+          gt.camera,
+          COCO_TO_MEDIAPIPE,
+        )
+      : undefined;
   return {
     found: pose !== undefined,
     boxSize,
+    torsoSize: torsoOf(gt),
+    mpjpeMm: errors?.mpjpeMm,
+    paMpjpeMm: errors?.paMpjpeMm,
+    coco: cocoImageOf(gt, detection),
     oks: computeOks(gt, pose?.landmarks),
     leftRightSwapped: pose ? isLeftRightSwapped(gt, pose.landmarks, boxSize) : false,
     joints,
@@ -243,17 +373,18 @@ export function scoreImage(gt: GroundTruth, detection: Detection | undefined): I
 }
 
 function newCounter(): Counter {
-  return { n: 0, hits: { "0.05": 0, "0.1": 0, "0.2": 0 }, errorSum: 0, errorN: 0 };
+  return { n: 0, hits: { "0.05": 0, "0.1": 0, "0.2": 0 }, torsoHits: 0, errorSum: 0, errorN: 0 };
 }
 
-function addJoint(counter: Counter, joint: JointResult, boxSize: number): void {
+function addJoint(counter: Counter, joint: JointResult, score: ImageScore): void {
   counter.n++;
   if (joint.distance === undefined) return;
   counter.errorSum += joint.distance;
   counter.errorN++;
   for (const a of PCK_THRESHOLDS) {
-    if (joint.distance <= a * boxSize) counter.hits[String(a) as PckKey]++;
+    if (joint.distance <= a * score.boxSize) counter.hits[String(a) as PckKey]++;
   }
+  if (joint.distance <= 0.2 * score.torsoSize) counter.torsoHits++;
 }
 
 function statsOf(counter: Counter): PckStats {
@@ -265,6 +396,7 @@ function statsOf(counter: Counter): PckStats {
       "0.1": rate(counter.hits["0.1"]),
       "0.2": rate(counter.hits["0.2"]),
     },
+    "pckTorso@0.2": rate(counter.torsoHits),
     meanErrorPx: counter.errorN === 0 ? null : counter.errorSum / counter.errorN,
   };
 }
@@ -278,8 +410,8 @@ export function summarize(scores: ImageScore[]): Summary {
   for (const score of scores) {
     for (const joint of score.joints) {
       if (!COCO_SET.has(joint.index)) continue;
-      if (joint.v === 2) addJoint(visible, joint, score.boxSize);
-      else if (joint.v === 1) addJoint(occluded, joint, score.boxSize);
+      if (joint.v === 2) addJoint(visible, joint, score);
+      else if (joint.v === 1) addJoint(occluded, joint, score);
     }
     if (score.oks !== undefined) {
       oksSum += score.oks;
@@ -287,14 +419,27 @@ export function summarize(scores: ImageScore[]): Summary {
     }
   }
   const detected = scores.filter((s) => s.found).length;
+  const coco = cocoKeypointMetrics(scores.map((s) => s.coco));
+  const mean = (values: (number | undefined)[]) => {
+    const present = values.filter((v): v is number => v !== undefined);
+    return present.length === 0 ? null : present.reduce((a, b) => a + b, 0) / present.length;
+  };
+  const visibleStats = statsOf(visible);
   return {
     images: scores.length,
     detected,
     detectionRate: scores.length === 0 ? 0 : detected / scores.length,
     leftRightSwapped: scores.filter((s) => s.leftRightSwapped).length,
-    visible: statsOf(visible),
+    visible: visibleStats,
     occluded: statsOf(occluded),
     meanOks: oksN === 0 ? null : oksSum / oksN,
+    "pckTorso@0.2": visibleStats["pckTorso@0.2"],
+    AP: coco?.AP ?? null,
+    AP50: coco?.AP50 ?? null,
+    AP75: coco?.AP75 ?? null,
+    AR: coco?.AR ?? null,
+    mpjpeMm: mean(scores.map((s) => s.mpjpeMm)),
+    paMpjpeMm: mean(scores.map((s) => s.paMpjpeMm)),
   };
 }
 
@@ -311,20 +456,49 @@ export function summarizeJoints(
     for (const score of scores) {
       const joint = score.joints[index];
       if (!joint) continue;
-      if (joint.v === 2) addJoint(visible, joint, score.boxSize);
-      else if (joint.v === 1) addJoint(occluded, joint, score.boxSize);
+      if (joint.v === 2) addJoint(visible, joint, score);
+      else if (joint.v === 1) addJoint(occluded, joint, score);
     }
     out[names[i]!] = { visible: statsOf(visible), occluded: statsOf(occluded) };
   });
   return out;
 }
 
-function groundTruthOf(annotation: Annotations["annotations"][number]): GroundTruth {
+type CocoImageRecord = Annotations["images"][number];
+type CocoAnnotationRecord = Annotations["annotations"][number];
+
+/** Ground truth of one image; `area` is the mask's pixel count when known. */
+export function groundTruthOf(
+  annotation: CocoAnnotationRecord,
+  image?: CocoImageRecord,
+  maskArea?: number,
+): GroundTruth {
   const flat = annotation.keypoints_mediapipe;
   const landmarks: GroundTruth["landmarks"] = [];
   for (let i = 0; i < 33; i++) landmarks.push([flat[i * 3]!, flat[i * 3 + 1]!, flat[i * 3 + 2]!]);
   const [, , w, h] = annotation.bbox;
-  return { landmarks, area: w * h };
+  const world = annotation.keypoints_3d as Vec3[];
+  const camera = image?.camera;
+  return {
+    landmarks,
+    area: maskArea ?? w * h,
+    world,
+    camera: camera ? { R: camera.R, t: camera.t } : undefined,
+    torsoSize: camera ? torsoDiameter(world.map((p) => projectPoint(p, camera))) : undefined,
+  };
+}
+
+/** Condition values of an image: the camera's distance to the hips in 1 m bins. */
+export function conditionsOf(gt: GroundTruth): Record<string, string> {
+  const conditions: Record<string, string> = {};
+  if (gt.world && gt.camera) {
+    const [l, r] = [gt.world[LEFT_HIP]!, gt.world[RIGHT_HIP]!];
+    const hips: Vec3 = [(l[0] + r[0]) / 2, (l[1] + r[1]) / 2, (l[2] + r[2]) / 2];
+    const metres = Math.hypot(...toCamera(hips, gt.camera.R, gt.camera.t));
+    const bin = Math.floor(metres);
+    conditions.distance = `${bin}-${bin + 1} m`;
+  }
+  return conditions;
 }
 
 async function readJson(path: string): Promise<unknown> {
@@ -346,22 +520,44 @@ async function listCharacters(runDir: string): Promise<string[]> {
     .sort();
 }
 
+/**
+ * Folders of detections in a run: `detections/` (detect.model) first, then one
+ * `detections-<model>/` per further model of detect.models, same layout.
+ */
+export async function listDetectionRoots(runDir: string): Promise<string[]> {
+  const entries = await readdir(runDir, { withFileTypes: true }).catch(() => []);
+  const extra = entries
+    .filter((e) => e.isDirectory() && /^detections-[A-Za-z0-9._-]+$/.test(e.name))
+    .map((e) => e.name)
+    .sort();
+  return [RunFiles.detections, ...extra];
+}
+
 export interface EvaluateOptions {
   /** Write evaluation.json (default true). */
   write?: boolean;
 }
 
-/** Reads annotations and detections of a run folder, scores them, writes evaluation.json. */
-export async function evaluateRun(
-  runDir: string,
-  options: EvaluateOptions = {},
-): Promise<Evaluation> {
-  const warnings: string[] = [];
-  const all: ImageScore[] = [];
-  const byCharacter = new Map<string, ImageScore[]>();
-  const byView = new Map<string, ImageScore[]>();
-  const images: ImageRecord[] = [];
-  const detectors = new Set<string>();
+/** One model's numbers (evaluation.json `models.<name>`). */
+export interface ModelEvaluation {
+  /** Folder of its detections, relative to the run: detections or detections-<model>. */
+  detections: string;
+  detectors: string[];
+  overall: Summary;
+  perCharacter: Record<string, Summary>;
+  perView: Record<string, Summary>;
+  perCondition: Record<string, Record<string, Summary>>;
+}
+
+interface GroundTruthEntry {
+  character: string;
+  image: CocoImageRecord;
+  gt: GroundTruth;
+  conditions: Record<string, string>;
+}
+
+async function readGroundTruth(runDir: string, warnings: string[]): Promise<GroundTruthEntry[]> {
+  const entries: GroundTruthEntry[] = [];
   for (const character of await listCharacters(runDir)) {
     const annotationsFile = join(runDir, annotationsPath(character));
     let annotations: Annotations;
@@ -379,72 +575,172 @@ export async function evaluateRun(
       continue;
     }
     const byImage = new Map(annotations.annotations.map((a) => [a.image_id, a]));
+    let withoutMask = 0;
     for (const image of annotations.images) {
       const annotation = byImage.get(image.id);
       if (!annotation) continue;
       const imagePath = posix.join(rendersDir(character), image.file_name);
-      const detectionPath = detectionPathOf(imagePath);
-      let detection: Detection | undefined;
-      try {
-        const parsed = detectionSchema.safeParse(await readJson(join(runDir, detectionPath)));
-        if (parsed.success) {
-          detection = parsed.data;
-          detectors.add(
-            `${detection.backend} ${detection.model.name} (${detection.model.version})`,
-          );
-        } else warnings.push(`${detectionPath}: not a valid detection file, counted as a miss`);
-      } catch {
-        // No file: the detector did not run on this image; scored as a miss.
-      }
-      const gt = groundTruthOf(annotation);
-      const score = scoreImage(gt, detection);
-      all.push(score);
-      for (const [map, key] of [
-        [byCharacter, character],
-        [byView, image.view],
-      ] as const) {
-        const list = map.get(key) ?? [];
-        list.push(score);
-        map.set(key, list);
-      }
-      const own = summarize([score]);
-      images.push({
-        character,
-        clip: image.clip,
-        view: image.view,
-        frame: image.frame,
-        image: imagePath,
-        detection: detectionPath,
-        found: score.found,
-        leftRightSwapped: score.leftRightSwapped,
-        boxSize: score.boxSize,
-        oks: score.oks ?? null,
-        visible: own.visible,
-        occluded: own.occluded,
-      });
+      const mask = await readMask(runDir, imagePath).catch(() => undefined);
+      if (!mask) withoutMask++;
+      const gt = groundTruthOf(annotation, image, mask ? maskArea(mask) : undefined);
+      entries.push({ character, image, gt, conditions: conditionsOf(gt) });
+    }
+    if (withoutMask > 0) {
+      warnings.push(
+        `${character}: ${withoutMask} images have no mask nor alpha channel: their OKS and AP use the box area (render with render.transparent or outputs.mask)`,
+      );
     }
   }
-  if (all.length === 0) {
+  return entries;
+}
+
+interface ScoredEntry extends GroundTruthEntry {
+  score: ImageScore;
+  detectionPath: string;
+}
+
+async function scoreRoot(
+  runDir: string,
+  root: string,
+  truth: GroundTruthEntry[],
+  warnings: string[],
+): Promise<{ scored: ScoredEntry[]; detectors: Set<string> }> {
+  const detectors = new Set<string>();
+  const scored: ScoredEntry[] = [];
+  for (const entry of truth) {
+    const imagePath = posix.join(rendersDir(entry.character), entry.image.file_name);
+    // detections-<model>/ mirrors detections/.
+    const detectionPath = detectionPathOf(imagePath).replace(/^[^/]+/, root);
+    let detection: Detection | undefined;
+    try {
+      const parsed = detectionSchema.safeParse(await readJson(join(runDir, detectionPath)));
+      if (parsed.success) {
+        detection = parsed.data;
+        detectors.add(`${detection.backend} ${detection.model.name} (${detection.model.version})`);
+      } else warnings.push(`${detectionPath}: not a valid detection file, counted as a miss`);
+    } catch {
+      // No file: the detector did not run on this image; scored as a miss.
+    }
+    scored.push({ ...entry, score: scoreImage(entry.gt, detection), detectionPath });
+  }
+  return { scored, detectors };
+}
+
+function groupBy(
+  scored: ScoredEntry[],
+  key: (e: ScoredEntry) => string | undefined,
+): Record<string, Summary> {
+  const groups = new Map<string, ImageScore[]>();
+  for (const e of scored) {
+    const k = key(e);
+    if (k === undefined) continue;
+    const list = groups.get(k) ?? [];
+    list.push(e.score);
+    groups.set(k, list);
+  }
+  return Object.fromEntries(
+    [...groups].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, summarize(v)]),
+  );
+}
+
+function evaluateModel(
+  root: string,
+  scored: ScoredEntry[],
+  detectors: Set<string>,
+): ModelEvaluation {
+  const conditionNames = [...new Set(scored.flatMap((e) => Object.keys(e.conditions)))].sort();
+  return {
+    detections: root,
+    detectors: [...detectors].sort(),
+    overall: summarize(scored.map((e) => e.score)),
+    perCharacter: groupBy(scored, (e) => e.character),
+    perView: groupBy(scored, (e) => e.image.view),
+    perCondition: Object.fromEntries(
+      conditionNames.map((name) => [name, groupBy(scored, (e) => e.conditions[name])]),
+    ),
+  };
+}
+
+/** The key of a model in evaluation.json: its detector's model name, else the folder name. */
+function modelKey(root: string, detectors: Set<string>, used: Set<string>): string {
+  const name = [...detectors][0]?.split(" ")[1];
+  let key = name ?? (root === RunFiles.detections ? "main" : root.replace(/^detections-/, ""));
+  while (used.has(key)) key = `${key}@${root}`;
+  used.add(key);
+  return key;
+}
+
+/** Reads annotations and detections of a run folder, scores them, writes evaluation.json. */
+export async function evaluateRun(
+  runDir: string,
+  options: EvaluateOptions = {},
+): Promise<Evaluation> {
+  const warnings: string[] = [];
+  const truth = await readGroundTruth(runDir, warnings);
+  if (truth.length === 0) {
     throw new UserError(
       `Nothing to evaluate in ${runDir}: no renders/<character>/annotations.json with images. Render with outputs.keypoints: true`,
     );
   }
+  const models: Record<string, ModelEvaluation> = {};
+  const used = new Set<string>();
+  let main: { scored: ScoredEntry[]; detectors: Set<string> } | undefined;
+  for (const root of await listDetectionRoots(runDir)) {
+    const result = await scoreRoot(
+      runDir,
+      root,
+      truth,
+      root === RunFiles.detections ? warnings : [],
+    );
+    main ??= result;
+    if (root !== RunFiles.detections && result.detectors.size === 0) continue;
+    models[modelKey(root, result.detectors, used)] = evaluateModel(
+      root,
+      result.scored,
+      result.detectors,
+    );
+  }
+  const { scored, detectors } = main!;
+  const all = scored.map((e) => e.score);
+  const images: ImageRecord[] = scored.map((e) => {
+    const own = summarize([e.score]);
+    return {
+      character: e.character,
+      clip: e.image.clip,
+      view: e.image.view,
+      frame: e.image.frame,
+      image: posix.join(rendersDir(e.character), e.image.file_name),
+      detection: e.detectionPath,
+      found: e.score.found,
+      leftRightSwapped: e.score.leftRightSwapped,
+      boxSize: e.score.boxSize,
+      torsoSize: e.score.torsoSize,
+      area: e.score.coco.gts[0]!.area,
+      oks: e.score.oks ?? null,
+      mpjpeMm: e.score.mpjpeMm ?? null,
+      paMpjpeMm: e.score.paMpjpeMm ?? null,
+      conditions: e.conditions,
+      visible: own.visible,
+      occluded: own.occluded,
+    };
+  });
+  const mainModel = evaluateModel(RunFiles.detections, scored, detectors);
   const evaluation: Evaluation = {
     version: 1,
     createdAt: new Date().toISOString(),
     thresholds: [...PCK_THRESHOLDS],
     definitions: EVALUATION_DEFINITIONS,
-    overall: summarize(all),
-    perCharacter: Object.fromEntries([...byCharacter].map(([k, v]) => [k, summarize(v)])),
-    perView: Object.fromEntries(
-      [...byView].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, summarize(v)]),
-    ),
+    overall: mainModel.overall,
+    perCharacter: mainModel.perCharacter,
+    perView: mainModel.perView,
+    perCondition: mainModel.perCondition,
     perJoint: summarizeJoints(all, COCO_TO_MEDIAPIPE, COCO_KEYPOINTS),
     perLandmark: summarizeJoints(
       all,
       MEDIAPIPE_LANDMARKS.map((_, i) => i),
       MEDIAPIPE_LANDMARKS,
     ),
+    models,
     images,
     detectors: [...detectors].sort(),
     warnings,
@@ -467,7 +763,10 @@ export function formatEvaluationTable(evaluation: Evaluation): string {
     "PCK@.05",
     "PCK@.1",
     "PCK@.2",
+    "torso@.2",
     "OKS",
+    "AP",
+    "MPJPE",
     "occl@.1",
   ];
   const row = (name: string, s: Summary) => [
@@ -478,7 +777,10 @@ export function formatEvaluationTable(evaluation: Evaluation): string {
     pct(s.visible.pck["0.05"]),
     pct(s.visible.pck["0.1"]),
     pct(s.visible.pck["0.2"]),
+    pct(s["pckTorso@0.2"]),
     s.meanOks === null ? "  -" : s.meanOks.toFixed(3),
+    s.AP === null ? "  -" : s.AP.toFixed(3),
+    s.mpjpeMm === null ? "  -" : `${s.mpjpeMm.toFixed(0)} mm`,
     s.occluded.joints === 0 ? "  -" : pct(s.occluded.pck["0.1"]),
   ];
   const rows = Object.entries(evaluation.perView)

@@ -323,7 +323,13 @@ function summaryRow(name: string, s: Summary): string {
     cell(pct(p["0.05"]), quality(p["0.05"])),
     cell(pct(p["0.1"]), quality(p["0.1"])),
     cell(pct(p["0.2"]), quality(p["0.2"])),
+    cell(pct(s["pckTorso@0.2"]), quality(s["pckTorso@0.2"])),
     cell(s.meanOks === null ? "–" : s.meanOks.toFixed(3)),
+    cell(s.AP === null ? "–" : s.AP.toFixed(3)),
+    cell(s.AP50 === null ? "–" : s.AP50.toFixed(3)),
+    cell(s.AR === null ? "–" : s.AR.toFixed(3)),
+    cell(s.mpjpeMm === null ? "–" : s.mpjpeMm.toFixed(0)),
+    cell(s.paMpjpeMm === null ? "–" : s.paMpjpeMm.toFixed(0)),
     cell(s.visible.meanErrorPx === null ? "–" : s.visible.meanErrorPx.toFixed(1)),
     cell(
       s.occluded.joints === 0
@@ -334,11 +340,36 @@ function summaryRow(name: string, s: Summary): string {
 }
 
 const SUMMARY_HEAD =
-  "<tr><th></th><th>images</th><th>pose found</th><th>L/R swapped</th><th>PCK@0.05</th><th>PCK@0.1</th><th>PCK@0.2</th><th>mean OKS</th><th>mean error px</th><th>occluded PCK@0.1 <small>(joints)</small></th></tr>";
+  "<tr><th></th><th>images</th><th>pose found</th><th>L/R swapped</th><th>PCK@0.05</th><th>PCK@0.1</th><th>PCK@0.2</th><th>torso PCK@0.2</th><th>mean OKS</th><th>AP</th><th>AP50</th><th>AR</th><th>MPJPE mm</th><th>PA-MPJPE mm</th><th>mean error px</th><th>occluded PCK@0.1 <small>(joints)</small></th></tr>";
 
 function jointRow(name: string, stats: { visible: PckStats; occluded: PckStats }): string {
   const v = stats.visible;
   return `<tr><th>${escapeHtml(name)}</th><td>${v.joints}</td><td>${pct(v.pck["0.05"])}</td><td>${pct(v.pck["0.1"])}</td><td>${pct(v.pck["0.2"])}</td><td>${v.meanErrorPx === null ? "–" : v.meanErrorPx.toFixed(1)}</td><td>${stats.occluded.joints === 0 ? "–" : `${pct(stats.occluded.pck["0.1"])} <small>(${stats.occluded.joints})</small>`}</td></tr>`;
+}
+
+/** One row per model when the run holds detections of several (detect.models). */
+function renderModels(evaluation: Evaluation): string {
+  const models = Object.entries(evaluation.models ?? {});
+  if (models.length < 2) return "";
+  return `<h2>Models (same images)</h2><table id="models">${SUMMARY_HEAD.replace("<th></th>", "<th>model</th>")}${models
+    .map(([name, m]) => summaryRow(name, m.overall))
+    .join("")}</table>`;
+}
+
+/** Detection quality by condition (camera distance, and the scene's drawn values). */
+function renderConditions(evaluation: Evaluation): string {
+  const conditions = Object.entries(evaluation.perCondition ?? {});
+  if (conditions.length === 0) return "";
+  return `<h2>Per condition</h2>${conditions
+    .map(
+      ([name, values]) =>
+        `<h4>${escapeHtml(name)}</h4><table class="condition">${SUMMARY_HEAD.replace("<th></th>", `<th>${escapeHtml(name)}</th>`)}${Object.entries(
+          values,
+        )
+          .map(([value, s]) => summaryRow(value, s))
+          .join("")}</table>`,
+    )
+    .join("")}`;
 }
 
 function renderHtml(
@@ -405,7 +436,7 @@ td.good{background:#dcfce7}td.mid{background:#fef9c3}td.bad{background:#fee2e2}
   )
     .map(([name, s]) => summaryRow(name, s))
     .join("")}</table>
-<h2>Per view</h2>
+${renderModels(evaluation)}${renderConditions(evaluation)}<h2>Per view</h2>
 <div class="cols"><div>${renderViewChart(evaluation.perView)}</div>
 <table id="views">${SUMMARY_HEAD.replace("<th></th>", "<th>view (worst first)</th>")}${worstFirst.map(([v, s]) => summaryRow(v, s)).join("")}</table></div>
 <h2>Per joint (COCO 17)</h2>

@@ -105,6 +105,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--glb-two-clips", help="also write a GLB with two animations: Walk, Wave")
     parser.add_argument("--blend", help="also save the scene as a .blend file")
     parser.add_argument(
+        "--glb-clip-name",
+        action="append",
+        help="name of the GLB's first, then second animation (default Walk, Wave); e.g. a glTF-style "
+        "'Armature|mixamo.com|Layer0' to test names that are not safe folder names",
+    )
+    parser.add_argument(
         "--turn-deg",
         type=float,
         default=0.0,
@@ -300,7 +306,7 @@ def export_fbx(path: Path) -> None:
     )
 
 
-def export_glb_two_clips(arm: bpy.types.Object, path: Path) -> None:
+def export_glb_two_clips(arm: bpy.types.Object, path: Path, names: list[str] | None = None) -> None:
     """A GLB whose two animations come from two NLA tracks (one per action).
 
     glTF is in metres and ignores the scene's unit scale: the armature object gets a 0.01
@@ -309,9 +315,10 @@ def export_glb_two_clips(arm: bpy.types.Object, path: Path) -> None:
     for action in list(bpy.data.actions):
         bpy.data.actions.remove(action)
     arm.scale = (1.0 / CM,) * 3
-    walk = new_action(arm, "Walk")
+    walk_name, wave_name = ((names or []) + ["Walk", "Wave"][len(names or []) :])[:2]
+    walk = new_action(arm, walk_name)
     key_walk(arm, 40, gesture=False, root_motion=True)
-    wave = new_action(arm, "Wave")
+    wave = new_action(arm, wave_name)
     key_wave(arm, 30)
     arm.animation_data.action = None
     for action in (walk, wave):
@@ -356,7 +363,7 @@ def main() -> None:
     if args.blend:
         bpy.ops.wm.save_as_mainfile(filepath=str(Path(args.blend).resolve()))
     if args.glb_two_clips:
-        export_glb_two_clips(arm, Path(args.glb_two_clips))
+        export_glb_two_clips(arm, Path(args.glb_two_clips), args.glb_clip_name)
     print(f"posefactory: sample character written to {args.out}", flush=True)
 
 

@@ -133,13 +133,14 @@ def render_clip(
                 R, t = extrinsics(view, location)
                 keypoints = label_image(landmarks, verts, bvh, location, K, R, t, resolution)
                 world = [[round(c, 5) for c in p] for p in landmarks]
-                coco.add(clip.name, view.id, frame, {"K": K, "R": R, "t": t}, keypoints, world)
+                coco.add(clip.name, view.id, frame, {"K": K, "R": R, "t": t}, keypoints, world, clip.source_name)
     result["seconds"]["render"] += time.perf_counter() - started
 
     lo, hi = box.world_bounds_at(frames[0]) if box.framing == "follow" else (box.min, box.max)
     result["clips"].append(
         {
             "name": clip.name,
+            "displayName": clip.source_name,
             "frameRange": [clip.frame_start, clip.frame_end],
             "frames": frames,
             "bbox": {"min": [round(c, 5) for c in lo], "max": [round(c, 5) for c in hi]},
@@ -167,6 +168,7 @@ def find_rig(character: Character, job: Job, result: dict) -> RigMatch:
 def render_character(spec: CharacterSpec, job: Job, manifest: ManifestWriter) -> dict:
     result: dict = {
         "name": spec.name,
+        "displayName": spec.display_name or spec.name,
         "file": spec.file,
         "status": "ok",
         "seconds": {"import": 0.0, "bbox": 0.0, "cameras": 0.0, "render": 0.0},
@@ -194,7 +196,7 @@ def render_character(spec: CharacterSpec, job: Job, manifest: ManifestWriter) ->
 
         manifest.device = configure_render(job.render)
         add_lights()
-        coco = CocoWriter(spec.name, *job.render.resolution)
+        coco = CocoWriter(spec.name, *job.render.resolution, display_name=spec.display_name or spec.name)
         for clip in clips:
             render_clip(character, clip, job, rig, coco, result, facing.facing_deg)
         if rig is not None:

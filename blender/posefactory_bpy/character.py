@@ -21,6 +21,8 @@ from pathlib import Path
 
 import bpy
 
+from .names import slug, unique
+
 MIXAMO_PREFIX = re.compile(r"^mixamorig\d*[:_]")
 # The glTF importer converts seconds to frames with the scene's fps; Mixamo animates at 30.
 IMPORT_FPS = 30
@@ -61,9 +63,8 @@ def strip_prefix(bone_name: str) -> str:
 
 
 def safe_segment(name: str) -> str:
-    """A clip name usable as one path segment: no separators, NUL, or dot-only names."""
-    cleaned = re.sub(r"[/\\\x00]", "_", name).strip()
-    return cleaned if cleaned not in ("", ".", "..") else f"clip_{cleaned.replace('.', '_')}"
+    """A clip name usable as one path segment and key: a readable slug (names.py)."""
+    return slug(name, "clip")
 
 
 def reset_scene() -> None:
@@ -169,13 +170,13 @@ def find_clips(objects: list[bpy.types.Object], armature: bpy.types.Object) -> l
                 clip_name, target = action.name, users.get(action.name, armature.name)
             by_name.setdefault(clip_name, {})[target] = action
     clips: list[Clip] = []
+    # Suffixes for colliding slugs follow the sorted names, not the importer's order (which
+    # may differ between Blender versions): the same file always gives the same folders.
     used: set[str] = set()
+    names = {source: unique(safe_segment(source), used) for source in sorted(by_name)}
     for source_name, actions in by_name.items():
         start, end = action_range(list(actions.values()))
-        name = safe_segment(source_name)
-        while name in used:
-            name += "_"
-        used.add(name)
+        name = names[source_name]
         clips.append(Clip(name=name, source_name=source_name, frame_start=start, frame_end=max(start, end), actions=actions))
     if not clips:
         frame = bpy.context.scene.frame_current

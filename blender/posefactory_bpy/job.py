@@ -14,6 +14,8 @@ class CharacterSpec:
     file: str
     sha256: str
     clips: list[str] | None = None
+    # As in the file name; `name` is its folder-safe slug (src/run/names.ts).
+    display_name: str = ""
 
 
 @dataclass
@@ -75,7 +77,13 @@ def load_job(path: Path) -> Job:
     return Job(
         run_id=str(raw.get("runId", "")),
         characters=[
-            CharacterSpec(name=c["name"], file=c["file"], sha256=c.get("sha256", ""), clips=c.get("clips"))
+            CharacterSpec(
+                name=c["name"],
+                file=c["file"],
+                sha256=c.get("sha256", ""),
+                clips=c.get("clips"),
+                display_name=c.get("displayName", ""),
+            )
             for c in raw["characters"]
         ],
         frames=raw.get("frames", {"step": 10}),

@@ -5,9 +5,11 @@ Layout (DESIGN.md), relative to the job's outDir:
     renders/<character>/annotations.json
     manifest.json
 annotations.json is valid COCO keypoints (images, annotations, categories) with
-posefactory's extras: per image `clip`, `view`, `frame` and its `camera` {K, R, t}; per
+posefactory's extras: per image `clip` (the folder-safe name), `clip_name` (as in the file), `view`, `frame` and its
+`camera` {K, R, t}; per
 annotation `keypoints_mediapipe` (33 x [x, y, v]) and `keypoints_3d` (33 x [X, Y, Z] world
-metres); `mediapipe_landmarks` and `character` at the top. Schema: src/detect/schema.ts.
+metres); `mediapipe_landmarks`, `character` (folder-safe) and `character_name` (as in the file) at
+the top. Schema: src/detect/schema.ts.
 manifest.json is rewritten after every character (atomically), so a crash mid-job still
 leaves the finished characters on record. Schema: src/render/manifest.ts.
 """
@@ -43,6 +45,8 @@ class CocoWriter:
     character: str
     width: int
     height: int
+    # The character's name as in its file (`character` is its folder-safe name).
+    display_name: str = ""
     images: list[dict] = field(default_factory=list)
     annotations: list[dict] = field(default_factory=list)
 
@@ -54,6 +58,7 @@ class CocoWriter:
         camera: dict,
         keypoints: ImageKeypoints,
         world: list[list[float]],
+        clip_name: str = "",
     ) -> None:
         image_id = len(self.images) + 1
         self.images.append(
@@ -63,6 +68,7 @@ class CocoWriter:
                 "width": self.width,
                 "height": self.height,
                 "clip": clip,
+                "clip_name": clip_name or clip,
                 "view": view,
                 "frame": frame,
                 "camera": camera,
@@ -104,6 +110,7 @@ class CocoWriter:
             "annotations": self.annotations,
             "mediapipe_landmarks": MEDIAPIPE_LANDMARKS,
             "character": self.character,
+            "character_name": self.display_name or self.character,
         }
 
     def write(self, out_dir: Path, approximated: list[str]) -> str:

@@ -97,6 +97,7 @@ export async function planRun(options: PipelineOptions, ctx: Context): Promise<S
     steps: STEPS.map((s) => ({ ...s, status: "pending" as const })),
     characters: characters.map((c) => ({
       name: c.name,
+      ...(c.displayName && c.displayName !== c.name ? { displayName: c.displayName } : {}),
       file: c.fileName,
       sha256: c.sha256,
       renderKey: c.key,

@@ -53,6 +53,8 @@ export const runRecordSchema = z.object({
   characters: z.array(
     z.object({
       name: z.string(),
+      /** As in the file name (name is its folder-safe slug). */
+      displayName: z.string().optional(),
       file: z.string(),
       sha256: z.string(),
       renderKey: z.string(),

@@ -9,7 +9,7 @@ export function formatPipelineSummary(record: RunRecord): string[] {
     ["", "CHARACTER", "IMAGES", "DETECTED", "PCK@0.1", ""],
     ...record.characters.map((c) => [
       c.status === "ok" ? "ok" : "FAILED",
-      c.name,
+      c.displayName ?? c.name,
       String(c.images),
       percent(c.detectionRate),
       percent(c.pck10),

@@ -6,7 +6,10 @@ export const jobSchema = z.object({
   runId: z.string(),
   characters: z.array(
     z.object({
+      /** Folder-safe slug: renders/<name>/... */
       name: z.string(),
+      /** As in the file name, when it differs from `name`. */
+      displayName: z.string().optional(),
       /** Path of the character file on the render host (absolute or relative to the job's cwd). */
       file: z.string(),
       sha256: z.string(),

@@ -1,9 +1,9 @@
 /**
  * Build job.json (src/render/job.schema.ts) from the config: which characters, clips,
  * frames, cameras, render settings and outputs. Characters are files of the characters
- * folder; a character's name is its file name without the extension, kept exactly (spaces,
- * quotes and `$` are fine: every path is quoted) but it becomes a folder of every output
- * path, so it must be one safe path segment.
+ * folder; a character's display name is its file name without the extension, kept exactly
+ * (manifest, annotations, run.json); its name, a folder of every output path and a storage
+ * key segment, is a readable slug of it (src/run/names.ts).
  */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
@@ -11,12 +11,16 @@ import { readdir } from "node:fs/promises";
 import { extname, join } from "node:path";
 import type { Config } from "../config/schema.js";
 import { UserError } from "../errors.js";
+import { uniqueSlugs } from "../run/names.js";
 import { type Job, jobSchema } from "./job.schema.js";
 
 export const CHARACTER_EXTENSIONS = [".fbx", ".glb", ".gltf", ".blend"] as const;
 
 export interface CharacterFile {
+  /** Folder and key name: a slug of the file name (src/run/names.ts), unique in the folder. */
   name: string;
+  /** The file name without its extension, as the user wrote it. */
+  displayName?: string;
   /** Path as Blender will open it (absolute locally). */
   file: string;
   sha256: string;
@@ -74,7 +78,7 @@ export async function listCharacterFiles(dir: string): Promise<CharacterFile[]> 
   }
   const files = entries.filter(isCharacterFile).sort();
   const byName = new Map<string, string>();
-  const result: CharacterFile[] = [];
+  const displayNames: string[] = [];
   for (const fileName of files) {
     const name = characterNameOf(fileName);
     const other = byName.get(name);
@@ -84,8 +88,19 @@ export async function listCharacterFiles(dir: string): Promise<CharacterFile[]> 
       );
     }
     byName.set(name, fileName);
+    displayNames.push(name);
+  }
+  // Sorted file names make the slugs, and which one gets `-2`, the same on every run.
+  const slugs = uniqueSlugs(displayNames, "character");
+  const result: CharacterFile[] = [];
+  for (const [i, fileName] of files.entries()) {
     const file = join(dir, fileName);
-    result.push({ name, file, sha256: await hashFile(file) });
+    result.push({
+      name: slugs[i]!,
+      displayName: displayNames[i]!,
+      file,
+      sha256: await hashFile(file),
+    });
   }
   return result;
 }
@@ -105,6 +120,7 @@ export function buildJob(config: Config, options: BuildJobOptions): Job {
     runId: options.runId,
     characters: options.characters.map((c) => ({
       name: c.name,
+      ...(c.displayName && c.displayName !== c.name ? { displayName: c.displayName } : {}),
       file: c.file,
       sha256: c.sha256,
       ...(clips ? { clips } : {}),

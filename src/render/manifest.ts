@@ -19,7 +19,10 @@ export const cameraSchema = z.object({
 });
 
 export const clipSchema = z.object({
+  /** Folder-safe slug of the clip's name: renders/<character>/<name>/... */
   name: z.string(),
+  /** The clip's name as in the file (e.g. glTF's `Armature|mixamo.com|Layer0`). */
+  displayName: z.string().optional(),
   frameRange: z.tuple([z.number(), z.number()]),
   frames: z.array(z.number()).optional(),
   bbox: z.object({ min: vec3, max: vec3 }),
@@ -46,7 +49,10 @@ export const rigMatchSchema = z.object({
 });
 
 export const characterResultSchema = z.object({
+  /** Folder-safe slug: renders/<name>/... */
   name: z.string(),
+  /** As in the file name. */
+  displayName: z.string().optional(),
   file: z.string().optional(),
   status: z.enum(["ok", "failed"]),
   error: z.string().optional(),

@@ -16,7 +16,7 @@ import { createLocalExecutor } from "../../src/remote/local.js";
 import { runBlenderJob } from "../../src/render/blender.js";
 import type { Job } from "../../src/render/job.schema.js";
 import type { Manifest } from "../../src/render/manifest.js";
-import { BLENDER_DIR, makeSampleCharacter } from "../../src/render/sample.js";
+import { BLENDER_DIR, blenderScriptCommand, makeSampleCharacter } from "../../src/render/sample.js";
 
 export const BLENDER = process.env.POSEFACTORY_TEST_BLENDER ?? "blender";
 
@@ -163,4 +163,27 @@ export function insideMask(image: AlphaImage, x: number, y: number): boolean {
   const py = Math.floor(y);
   if (px < 0 || py < 0 || px >= image.width || py >= image.height) return false;
   return image.alpha[py * image.width + px]! > 0;
+}
+
+/**
+ * A GLB of the sample character whose two animations have the given names (for example
+ * glTF-style `Armature|mixamo.com|Layer0`), built by make_sample_character.py into `dir`.
+ */
+export async function makeSampleGlb(dir: string, clipNames: [string, string]): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const glb = join(dir, "named-clips.glb");
+  const executor = createLocalExecutor({ logger: createSilentLogger(), baseDir: dir });
+  let output = "";
+  const result = await executor.run(
+    blenderScriptCommand(BLENDER, join(BLENDER_DIR, "make_sample_character.py"), [
+      "--out",
+      join(dir, "named-clips.fbx"),
+      "--glb-two-clips",
+      glb,
+      ...clipNames.flatMap((name) => ["--glb-clip-name", name]),
+    ]),
+    { onStdout: (c) => (output += c), onStderr: (c) => (output += c) },
+  );
+  if (result.exitCode !== 0) throw new Error(`make_sample_character.py failed:\n${output}`);
+  return glb;
 }

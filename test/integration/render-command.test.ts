@@ -21,6 +21,8 @@ describe("posefactory render (local target, real Blender)", () => {
     const characters = join(temp.dir, "characters");
     mkdirSync(characters);
     const awkward = 'Samba "Dancing" $1';
+    // Its folder and keys are a slug; the original name stays as displayName.
+    const slug = "Samba_Dancing_1";
     copyFileSync(sample.fbx, join(characters, `${awkward}.fbx`));
     writeFileSync(
       join(characters, "broken.fbx"),
@@ -49,7 +51,8 @@ describe("posefactory render (local target, real Blender)", () => {
     const broken = record.characters.find((c) => c.name === "broken")!;
     expect(broken.status).toBe("failed");
     expect(broken.error).toMatch(/broken\.fbx/);
-    expect(record.characters.find((c) => c.name === awkward)).toMatchObject({
+    expect(record.characters.find((c) => c.name === slug)).toMatchObject({
+      displayName: awkward,
       status: "ok",
       images: 2,
     });
@@ -57,19 +60,21 @@ describe("posefactory render (local target, real Blender)", () => {
     expect(record.steps.find((s) => s.id === "detect")?.status).toBe("pending");
 
     const job = jobSchema.parse(JSON.parse(readFileSync(join(runDir, "job.json"), "utf8")));
-    expect(job.characters.map((c) => c.name).sort()).toEqual([awkward, "broken"]);
-    expect(job.characters.find((c) => c.name === awkward)!.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(job.characters.map((c) => c.name).sort()).toEqual([slug, "broken"]);
+    expect(job.characters.find((c) => c.name === slug)!.displayName).toBe(awkward);
+    expect(job.characters.find((c) => c.name === slug)!.sha256).toMatch(/^[0-9a-f]{64}$/);
     const manifest = manifestSchema.parse(
       JSON.parse(readFileSync(join(runDir, "manifest.json"), "utf8")),
     );
-    const good = manifest.characters.find((c) => c.name === awkward)!;
+    const good = manifest.characters.find((c) => c.name === slug)!;
+    expect(good.displayName).toBe(awkward);
     expect(good.seconds.render).toBeGreaterThan(0);
     expect(good.images.map((i) => i.path).sort()).toEqual([
-      `renders/${awkward}/mixamo.com/az000_el10/f0022.png`,
-      `renders/${awkward}/mixamo.com/az090_el10/f0022.png`,
+      `renders/${slug}/mixamo.com/az000_el10/f0022.png`,
+      `renders/${slug}/mixamo.com/az090_el10/f0022.png`,
     ]);
     for (const image of good.images) expect(existsSync(join(runDir, image.path))).toBe(true);
-    expect(existsSync(join(runDir, "renders", awkward, "annotations.json"))).toBe(true);
+    expect(existsSync(join(runDir, "renders", slug, "annotations.json"))).toBe(true);
 
     const human = await runCli(["runs", "show", runId], {
       cwd: temp.dir,

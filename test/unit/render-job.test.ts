@@ -45,7 +45,8 @@ describe("listCharacterFiles", () => {
     writeFileSync(join(dir, "a b.glb"), "a");
     writeFileSync(join(dir, "readme.md"), "no");
     const files = await listCharacterFiles(dir);
-    expect(files.map((f) => f.name)).toEqual(["a b", "b"]);
+    expect(files.map((f) => f.name)).toEqual(["a_b", "b"]);
+    expect(files.map((f) => f.displayName)).toEqual(["a b", "b"]);
     // sha256("a")
     expect(files[0]!.sha256).toBe(
       "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb",

@@ -5,6 +5,7 @@ import { command as detect } from "./detect.js";
 import { command as doctor } from "./doctor.js";
 import { command as download } from "./download.js";
 import { command as exec } from "./exec.js";
+import { command as exportDataset } from "./export.js";
 import { command as init } from "./init.js";
 import { forget as knownHostsForget, list as knownHostsList } from "./known-hosts.js";
 import { command as logs } from "./logs.js";
@@ -26,6 +27,7 @@ export const commands: CommandSpec[] = [
   detect,
   download,
   report,
+  exportDataset,
   runsList,
   runsShow,
   logs,

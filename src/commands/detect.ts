@@ -22,6 +22,11 @@ export const command = defineCommand({
     ctx.output.text(
       `detected ${result.detected} images of run ${runId} (pose found in ${result.found} of ${result.images}, ${result.skipped} already done) with ${result.model.name} (${result.model.source})${perImage}`,
     );
+    for (const other of result.others ?? []) {
+      ctx.output.text(
+        `  and with ${other.model.name} into ${other.detections}/ (pose found in ${other.found} of ${result.images}, ${other.skipped} already done)`,
+      );
+    }
     ctx.output.text(`next: posefactory report ${runId}`);
     ctx.output.result({
       runId,
@@ -37,6 +42,7 @@ export const command = defineCommand({
         source: result.model.source,
       },
       seconds: result.seconds,
+      ...(result.others ? { others: result.others } : {}),
     });
     return 0;
   },

@@ -173,6 +173,13 @@ export const detectSchema = z.strictObject({
     .default("auto")
     .describe("auto: python on ssh, web locally"),
   model: z.enum(["lite", "full", "heavy"]).default("full"),
+  models: z
+    .array(z.enum(["lite", "full", "heavy"]))
+    .min(1)
+    .optional()
+    .describe(
+      "further models run on the same images (web backend), each into detections-<model>/; evaluation.json compares them",
+    ),
   modelPath: z.string().optional().describe("a pose_landmarker .task file to use instead"),
   delegate: z.enum(["cpu", "gpu"]).default("cpu"),
   minPoseDetectionConfidence: z.number().min(0).max(1).default(0.5),

@@ -97,15 +97,27 @@ export interface DetectResult {
     detect: number;
     perImage: number | null;
   };
+  /** The further models of detect.models, each into detections-<model>/. */
+  others?: {
+    variant: string;
+    detections: string;
+    detected: number;
+    found: number;
+    skipped: number;
+    model: DetectResult["model"];
+    seconds: DetectResult["seconds"];
+  }[];
 }
 
+/**
+ * Every render through detect.model into detections/, then through each further model of
+ * detect.models into detections-<model>/ (the same images, so evaluation.json compares them).
+ */
 export async function runDetect(
   runDir: string,
   options: DetectOptions,
   ctx: Context,
 ): Promise<DetectResult> {
-  const started = performance.now();
-  const { logger } = ctx;
   const detectConfig = ctx.resolved.config.detect;
   const images = options.images ?? (await listRenderImages(runDir));
   if (images.length === 0) {
@@ -113,9 +125,48 @@ export async function runDetect(
       `No renders in ${join(runDir, RunFiles.renders)}: render the run first (posefactory render).`,
     );
   }
+  const main = await detectWithModel(
+    runDir,
+    images,
+    detectConfig.model,
+    RunFiles.detections,
+    options,
+    ctx,
+  );
+  const extra = (detectConfig.models ?? []).filter((m) => m !== detectConfig.model);
+  if (extra.length === 0) return main;
+  main.others = [];
+  for (const variant of extra) {
+    const root = `${RunFiles.detections}-${variant}`;
+    const other = await detectWithModel(runDir, images, variant, root, options, ctx);
+    main.others.push({
+      variant,
+      detections: root,
+      detected: other.detected,
+      found: other.found,
+      skipped: other.skipped,
+      model: other.model,
+      seconds: other.seconds,
+    });
+  }
+  return main;
+}
+
+async function detectWithModel(
+  runDir: string,
+  images: string[],
+  variant: "lite" | "full" | "heavy",
+  root: string,
+  options: DetectOptions,
+  ctx: Context,
+): Promise<DetectResult> {
+  const started = performance.now();
+  const { logger } = ctx;
+  const detectConfig = ctx.resolved.config.detect;
   const model = await resolvePoseModel({
-    variant: detectConfig.model,
-    modelPath: detectConfig.modelPath,
+    variant,
+    // A modelPath replaces detect.model only; the comparison models are the official ones.
+    modelPath: root === RunFiles.detections ? detectConfig.modelPath : undefined,
     baseDir: ctx.resolved.baseDir,
     logger,
     env: ctx.env,
@@ -123,7 +174,7 @@ export async function runDetect(
   const todo: string[] = [];
   let found = 0;
   for (const image of images) {
-    const existing = options.force ? undefined : await readExistingDetection(runDir, image);
+    const existing = options.force ? undefined : await readExistingDetection(runDir, image, root);
     if (existing && existing.model.sha256 === model.sha256) {
       if (existing.found) found++;
       continue;
@@ -180,7 +231,7 @@ export async function runDetect(
     for (const image of todo) {
       if (ctx.signal.aborted) throw new InterruptedError();
       const detection = await detector.detect(image);
-      await writeDetection(runDir, detection);
+      await writeDetection(runDir, detection, root);
       result.detected++;
       if (detection.found) result.found++;
       const now = performance.now();

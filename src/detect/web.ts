@@ -8,7 +8,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { UserError } from "../errors.js";
 import type { Logger } from "../log.js";
-import { detectionPathOf } from "../run/paths.js";
+import { detectionPathOf, RunFiles } from "../run/paths.js";
 import { launchBrowser, startLocalServer } from "./browser.js";
 import type { ResolvedModel } from "./model.js";
 import { type Detection, detectionSchema } from "./schema.js";
@@ -231,8 +231,13 @@ export function detectionPathFor(image: string): string {
 }
 
 /** Writes via a temp file so a killed run never leaves half a JSON behind. */
-export async function writeDetection(runDir: string, detection: Detection): Promise<string> {
-  const relative = detectionPathFor(detection.image);
+/** `root` = detections, or detections-<model> for a further model of detect.models. */
+export async function writeDetection(
+  runDir: string,
+  detection: Detection,
+  root: string = RunFiles.detections,
+): Promise<string> {
+  const relative = inRoot(detectionPathFor(detection.image), root);
   const target = join(runDir, relative);
   await mkdir(dirname(target), { recursive: true });
   const temp = `${target}.tmp`;
@@ -241,13 +246,21 @@ export async function writeDetection(runDir: string, detection: Detection): Prom
   return relative;
 }
 
+/** detections/<c>/... -> <root>/<c>/... */
+function inRoot(relative: string, root: string): string {
+  return root === RunFiles.detections ? relative : relative.replace(/^[^/]+/, root);
+}
+
 /** A previous detection of this image with this exact model, if any (for resuming). */
 export async function readExistingDetection(
   runDir: string,
   image: string,
+  root: string = RunFiles.detections,
 ): Promise<Detection | undefined> {
   try {
-    const raw = JSON.parse(await readFile(join(runDir, detectionPathFor(image)), "utf8"));
+    const raw = JSON.parse(
+      await readFile(join(runDir, inRoot(detectionPathFor(image), root)), "utf8"),
+    );
     const parsed = detectionSchema.safeParse(raw);
     return parsed.success ? parsed.data : undefined;
   } catch {

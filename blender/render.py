@@ -27,8 +27,20 @@ from posefactory_bpy.cameras import (  # noqa: E402
     crop_warnings,
     extrinsics,
     intrinsics,
+    place_shot,
     place_views,
-    pose_camera,
+    plan_shot,
+    shot_camera,
+)
+from posefactory_bpy.draws import rng_for  # noqa: E402
+from posefactory_bpy.scene import (  # noqa: E402
+    SceneError,
+    SceneState,
+    mark_character,
+    randomize,
+    randomizes_world,
+    rewire_compositor,
+    setup_scene,
 )
 from posefactory_bpy.character import (  # noqa: E402
     Character,
@@ -87,6 +99,7 @@ def render_clip(
     coco: CocoWriter,
     result: dict,
     facing_deg: float = 0.0,
+    scene_state: SceneState | None = None,
 ) -> None:
     scene = bpy.context.scene
     resolution = job.render.resolution
@@ -116,6 +129,8 @@ def render_clip(
 
     started = time.perf_counter()
     extra_outputs = configure_outputs(job.outputs)
+    if scene_state is not None:
+        rewire_compositor(scene_state)
     needs_render = job.outputs.rgb or extra_outputs is not None
     for frame in frames:
         scene.frame_set(frame)
@@ -124,16 +139,24 @@ def render_clip(
             verts, tris = world_geometry(character)
             bvh = build_bvh(verts, tris)
         for view in views:
-            location = pose_camera(view, box.target_at(frame))
+            rng = rng_for(job.seed, "camera", character.name, clip.name, view.id, frame)
+            shot = plan_shot(view, box, frame, job.cameras, resolution, facing_deg, rng)
+            place_shot(view, shot)
+            drawn = {"camera": shot.drawn} if shot.drawn is not None else {}
+            if scene_state is not None:
+                scene_rng = rng_for(job.seed, "scene", character.name, clip.name, view.id, frame)
+                drawn.update(randomize(scene_state, scene_rng, facing_deg))
             relpath = image_relpath(character.name, clip.name, view.id, frame)
             if needs_render:
                 render_image(view.camera, job.out_dir / relpath, extra_outputs)
             result["images"].append({"path": relpath, "clip": clip.name, "camera": view.id, "frame": frame})
             if rig is not None:
-                R, t = extrinsics(view, location)
-                keypoints = label_image(landmarks, verts, bvh, location, K, R, t, resolution)
+                camera = shot_camera(view, shot, job.cameras, resolution)
+                keypoints = label_image(
+                    landmarks, verts, bvh, shot.location, camera["K"], camera["R"], camera["t"], resolution
+                )
                 world = [[round(c, 5) for c in p] for p in landmarks]
-                coco.add(clip.name, view.id, frame, {"K": K, "R": R, "t": t}, keypoints, world, clip.source_name)
+                coco.add(clip.name, view.id, frame, camera, keypoints, world, clip.source_name, drawn)
     result["seconds"]["render"] += time.perf_counter() - started
 
     lo, hi = box.world_bounds_at(frames[0]) if box.framing == "follow" else (box.min, box.max)
@@ -195,13 +218,18 @@ def render_character(spec: CharacterSpec, job: Job, manifest: ManifestWriter) ->
         )
 
         manifest.device = configure_render(job.render)
-        add_lights()
+        scene_state = None
+        if randomizes_world(job.scene):
+            scene_state = setup_scene(job.scene)
+            mark_character(character.meshes)
+        else:
+            add_lights()
         coco = CocoWriter(spec.name, *job.render.resolution, display_name=spec.display_name or spec.name)
         for clip in clips:
-            render_clip(character, clip, job, rig, coco, result, facing.facing_deg)
+            render_clip(character, clip, job, rig, coco, result, facing.facing_deg, scene_state)
         if rig is not None:
             result["annotations"] = coco.write(job.out_dir, rig.approximated())
-    except (CharacterError, RenderSetupError) as exc:
+    except (CharacterError, RenderSetupError, SceneError) as exc:
         result.update(status="failed", error=str(exc))
         error(f"{spec.name}: {exc}")
     except Exception as exc:  # a bug or an odd file: record it, keep going with the others

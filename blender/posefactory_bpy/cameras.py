@@ -21,12 +21,14 @@ image's top-left corner.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import random
+from dataclasses import dataclass, replace
 
 import bpy
 from mathutils import Matrix, Vector
 
 from .bbox import ClipBox
+from .draws import draw
 from .job import CameraSpec
 
 
@@ -198,3 +200,85 @@ def project(
     if zc <= 1e-9:
         return float("nan"), float("nan"), zc
     return K[0][0] * xc / zc + K[0][2], K[1][1] * yc / zc + K[1][2], zc
+
+
+@dataclass
+class Shot:
+    """One image's camera: the view's nominal pose, or a jittered draw of it."""
+
+    location: Vector
+    rotation: Matrix  # 3x3, as View.rotation
+    lens_mm: float
+    drawn: dict | None  # the drawn values for annotations.json (None: no jitter)
+
+
+def roll_rotation(rotation: Matrix, roll_deg: float) -> Matrix:
+    """Turn the camera about its viewing axis (its local z)."""
+    return rotation @ Matrix.Rotation(math.radians(roll_deg), 3, "Z")
+
+
+def plan_shot(
+    view: View,
+    box: ClipBox,
+    frame: int,
+    spec: CameraSpec,
+    resolution: tuple[int, int],
+    facing_deg: float,
+    rng: random.Random,
+) -> Shot:
+    """The camera of one image. Without `cameras.jitter`, exactly the view's fitted camera.
+
+    With jitter, per image: azimuth/elevation offsets, lens, roll, a vertical shift (heightM)
+    and a distance multiplier of the distance that fits the clip's box for that direction,
+    lens, roll and shift. An image is allowed to cut the body with probability
+    `cameras.truncation`; every other image is moved back until the box fits (the multiplier
+    is then at least 1 of the fitted distance), so only the allowed share is ever truncated.
+    """
+    target = box.target_at(frame)
+    if not spec.jitter:
+        return Shot(location=target + view.offset, rotation=view.rotation, lens_mm=spec.lens_mm, drawn=None)
+    jitter = spec.jitter
+    may_truncate = rng.random() < spec.truncation
+    azimuth = view.azimuth_deg + draw(rng, jitter.get("azimuthDeg"))
+    elevation = max(-89.0, min(89.0, view.elevation_deg + draw(rng, jitter.get("elevationDeg"))))
+    lens = max(1.0, spec.lens_mm + draw(rng, jitter.get("lensMm")))
+    roll = draw(rng, jitter.get("rollDeg"))
+    height = draw(rng, jitter.get("heightM"))
+    multiplier = draw(rng, jitter.get("distance"), 1.0)
+    unit = direction(azimuth + facing_deg, elevation)
+    rotation = roll_rotation(look_rotation(unit), roll)
+    lens_spec = replace(spec, lens_mm=lens)
+    tx, ty = fov_tangents(lens_spec, resolution)
+    keep = 1.0 - spec.margin
+    shift = Vector((0.0, 0.0, height))
+    corners = [c - shift for c in box.corners()]
+    fitted = fit_distance(corners, rotation, tx * keep, ty * keep)
+    base = spec.distance_m if spec.distance_m is not None else fitted
+    distance = base * multiplier
+    if not may_truncate:
+        # The whole body stays in the frame (without the margin: that is for the nominal rig).
+        distance = max(distance, fit_distance(corners, rotation, tx, ty))
+    location = target + unit * distance + shift
+    drawn = {
+        "azimuthDeg": round(azimuth, 4),
+        "elevationDeg": round(elevation, 4),
+        "lensMm": round(lens, 4),
+        "rollDeg": round(roll, 4),
+        "heightM": round(height, 4),
+        "distanceM": round(distance, 4),
+        "distanceMultiplier": round(distance / fitted, 4) if fitted > 0 else None,
+        "truncationAllowed": may_truncate,
+    }
+    return Shot(location=location, rotation=rotation, lens_mm=lens, drawn=drawn)
+
+
+def place_shot(view: View, shot: Shot) -> None:
+    view.camera.matrix_world = Matrix.Translation(shot.location) @ shot.rotation.to_4x4()
+    view.camera.data.lens = shot.lens_mm
+
+
+def shot_camera(view: View, shot: Shot, spec: CameraSpec, resolution: tuple[int, int]) -> dict:
+    """K, R, t (OpenCV) of the shot."""
+    K = intrinsics(replace(spec, lens_mm=shot.lens_mm), resolution)
+    R, t = extrinsics(replace(view, rotation=shot.rotation), shot.location)
+    return {"K": K, "R": R, "t": t}

@@ -28,6 +28,9 @@ class CameraSpec:
     framing: str  # "follow" | "static"
     distance_m: float | None = None
     height_m: float | None = None
+    # Per-image random changes: name -> (min, max); names as config cameras.jitter.
+    jitter: dict[str, tuple[float, float]] = field(default_factory=dict)
+    truncation: float = 0.0  # share of images whose camera may cut the body
 
 
 @dataclass
@@ -49,6 +52,17 @@ class OutputSpec:
 
 
 @dataclass
+class SceneSpec:
+    """config `scene`: what is drawn per image (seeded), see scene.py."""
+
+    seed: int
+    backgrounds: Path | None
+    lights: dict[str, tuple[float, float]]
+    appearance: dict[str, tuple[float, float]] | None = None
+    occluders: dict[str, Any] | None = None
+
+
+@dataclass
 class Job:
     run_id: str
     characters: list[CharacterSpec]
@@ -62,7 +76,25 @@ class Job:
     bbox_per_camera: bool = False
     # `rigs` of the config: {profiles: {name: {joint: bone or regex}}, assign: {character: profile}}
     rigs: dict[str, Any] = field(default_factory=dict)
+    scene: SceneSpec | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def seed(self) -> int:
+        return self.scene.seed if self.scene is not None else 0
+
+
+def load_scene(raw: dict[str, Any] | None) -> SceneSpec | None:
+    if raw is None:
+        return None
+    pairs = lambda d: {k: (float(v[0]), float(v[1])) for k, v in d.items()}  # noqa: E731
+    return SceneSpec(
+        seed=int(raw.get("seed", 0)),
+        backgrounds=Path(raw["backgrounds"]) if raw.get("backgrounds") else None,
+        lights=pairs(raw.get("lights") or {}),
+        appearance=pairs(raw["appearance"]) if raw.get("appearance") else None,
+        occluders=dict(raw["occluders"]) if raw.get("occluders") else None,
+    )
 
 
 def load_job(path: Path) -> Job:
@@ -74,6 +106,10 @@ def load_job(path: Path) -> Job:
     cams = raw["cameras"]
     render = raw["render"]
     out_dir = Path(raw["outDir"])
+    scene = load_scene(raw.get("scene"))
+    outputs = {k: bool(v) for k, v in raw.get("outputs", {}).items()}
+    if scene is not None and (scene.lights or scene.backgrounds is not None):
+        outputs["mask"] = True  # an opaque render: the person's mask must come from the ID pass
     return Job(
         run_id=str(raw.get("runId", "")),
         characters=[
@@ -96,6 +132,8 @@ def load_job(path: Path) -> Job:
             framing=cams.get("framing", "follow"),
             distance_m=cams.get("distanceM"),
             height_m=cams.get("heightM"),
+            jitter={k: (float(v[0]), float(v[1])) for k, v in (cams.get("jitter") or {}).items()},
+            truncation=float(cams.get("truncation", 0.0)),
         ),
         render=RenderSpec(
             engine=render.get("engine", "CYCLES"),
@@ -104,11 +142,12 @@ def load_job(path: Path) -> Job:
             resolution=(int(render["resolution"][0]), int(render["resolution"][1])),
             transparent=bool(render.get("transparent", True)),
         ),
-        outputs=OutputSpec(**{k: bool(v) for k, v in raw.get("outputs", {}).items()}),
+        outputs=OutputSpec(**outputs),
         out_dir=out_dir if out_dir.is_absolute() else base_dir / out_dir,
         base_dir=base_dir,
         bbox_per_camera=bool(raw.get("bench", {}).get("bboxPerCamera", False)),
         rigs=dict(raw.get("rigs") or {}),
+        scene=scene,
     )
 
 

@@ -59,10 +59,13 @@ class CocoWriter:
         keypoints: ImageKeypoints,
         world: list[list[float]],
         clip_name: str = "",
+        scene: dict | None = None,
     ) -> None:
         image_id = len(self.images) + 1
+        extra = {"scene": scene} if scene else {}  # what was drawn for this image (seeded)
         self.images.append(
             {
+                **extra,
                 "id": image_id,
                 "file_name": f"{clip}/{view}/f{frame:04d}.png",
                 "width": self.width,

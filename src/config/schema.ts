@@ -132,6 +132,50 @@ export const targetSchema = z.discriminatedUnion("executor", [
   runpodTargetSchema,
 ]);
 
+/** `[min, max]`: a value is drawn uniformly from it (min = max: that value). */
+const range = (what: string) =>
+  z
+    .tuple([z.number(), z.number()])
+    .refine(
+      ([lo, hi]) => lo <= hi,
+      `${what}: the first value (min) must not exceed the second (max)`,
+    );
+
+export const jitterSchema = z.strictObject({
+  distance: range("distance")
+    .refine(([lo]) => lo > 0, "distance: multipliers of the fitted distance must be > 0")
+    .optional()
+    .describe("multiplier of the fitted distance, e.g. [0.9, 1.6]"),
+  lensMm: range("lensMm").optional().describe("added to lensMm, e.g. [-15, 35]"),
+  heightM: range("heightM").optional().describe("camera moved up/down (m), e.g. [-0.3, 0.3]"),
+  rollDeg: range("rollDeg").optional(),
+  azimuthDeg: range("azimuthDeg").optional().describe("added to each azimuth"),
+  elevationDeg: range("elevationDeg").optional().describe("added to each elevation"),
+});
+
+export const sceneSchema = z.strictObject({
+  seed: z.number().int().min(0).default(0).describe("same seed + same inputs = same draws"),
+  backgrounds: z
+    .string()
+    .optional()
+    .describe(".hdr/.exr (world light + background) and .jpg/.png (behind); absent: a random sky"),
+  lights: z
+    .strictObject({
+      count: range("count").default([1, 2]),
+      energy: range("energy").default([1, 4]).describe("sun strength (W/m2)"),
+      temperatureK: range("temperatureK").default([3500, 7500]),
+      elevationDeg: range("elevationDeg").default([20, 70]),
+      azimuthDeg: range("azimuthDeg").default([-180, 180]).describe("relative to the front"),
+    })
+    .default({
+      count: [1, 2],
+      energy: [1, 4],
+      temperatureK: [3500, 7500],
+      elevationDeg: [20, 70],
+      azimuthDeg: [-180, 180],
+    }),
+});
+
 export const camerasSchema = z.strictObject({
   azimuthsDeg: z.array(z.number()).min(1).default([0, 45, 90, 135, 180, 225, 270, 315]),
   elevationsDeg: z.array(z.number().min(-89).max(89)).min(1).default([10]),
@@ -141,6 +185,13 @@ export const camerasSchema = z.strictObject({
   framing: z.enum(["follow", "static"]).default("follow"),
   distanceM: z.number().positive().optional().describe("fixed rig: camera distance (m)"),
   heightM: z.number().optional().describe("fixed rig: camera height above ground (m)"),
+  jitter: jitterSchema.optional().describe("per-image random camera changes (seed: scene.seed)"),
+  truncation: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(0)
+    .describe("share of images whose camera may cut the body (joints outside get v = 0)"),
 });
 
 export const framesSchema = z.union([
@@ -203,6 +254,7 @@ export const configSchema = z.strictObject({
   clips: z.array(z.string()).default([]).describe("animation names to render; empty = all"),
   targets: z.record(z.string(), targetSchema).default({}),
   cameras: camerasSchema.default(camerasSchema.parse({})),
+  scene: sceneSchema.optional().describe("randomized backgrounds, lights, appearance, occluders"),
   frames: framesSchema.default({ step: 10 }),
   render: renderSchema.default(renderSchema.parse({})),
   outputs: outputsSchema.default(outputsSchema.parse({})),

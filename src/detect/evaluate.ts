@@ -488,9 +488,18 @@ export function groundTruthOf(
   };
 }
 
-/** Condition values of an image: the camera's distance to the hips in 1 m bins. */
-export function conditionsOf(gt: GroundTruth): Record<string, string> {
-  const conditions: Record<string, string> = {};
+/**
+ * Condition values of an image: the camera's distance to the hips in 1 m bins; truncation
+ * ("truncated" when a COCO keypoint falls outside the image, else "whole").
+ */
+export function conditionsOf(
+  gt: GroundTruth,
+  scene?: Record<string, unknown>,
+): Record<string, string> {
+  const conditions: Record<string, string> = { ...sceneConditions(scene) };
+  conditions.truncation = COCO_TO_MEDIAPIPE.some((mp) => gt.landmarks[mp]![2] === 0)
+    ? "truncated"
+    : "whole";
   if (gt.world && gt.camera) {
     const [l, r] = [gt.world[LEFT_HIP]!, gt.world[RIGHT_HIP]!];
     const hips: Vec3 = [(l[0] + r[0]) / 2, (l[1] + r[1]) / 2, (l[2] + r[2]) / 2];
@@ -499,6 +508,31 @@ export function conditionsOf(gt: GroundTruth): Record<string, string> {
     conditions.distance = `${bin}-${bin + 1} m`;
   }
   return conditions;
+}
+
+/** Sun strength sum (W/m2) bins of the scene's lamps. */
+const LIGHT_BINS: [number, string][] = [
+  [2, "dim (< 2)"],
+  [5, "medium (2-5)"],
+  [Number.POSITIVE_INFINITY, "bright (>= 5)"],
+];
+
+/**
+ * Conditions drawn by the render (annotations.json per-image `scene`): background (sky, or
+ * the HDRI/plate file), light level (bins of the lamps' summed strength), occlusion.
+ */
+export function sceneConditions(scene?: Record<string, unknown>): Record<string, string> {
+  if (!scene) return {};
+  const out: Record<string, string> = {};
+  const background = scene.background as { kind?: string; file?: string } | undefined;
+  if (background?.kind)
+    out.background = background.file ? `${background.kind} ${background.file}` : background.kind;
+  if (typeof scene.lightLevel === "number") {
+    const level = scene.lightLevel;
+    out.lightLevel = LIGHT_BINS.find(([limit]) => level < limit)![1];
+  }
+  if (scene.occluder !== undefined) out.occlusion = scene.occluder ? "occluder" : "none";
+  return out;
 }
 
 async function readJson(path: string): Promise<unknown> {
@@ -583,7 +617,7 @@ async function readGroundTruth(runDir: string, warnings: string[]): Promise<Grou
       const mask = await readMask(runDir, imagePath).catch(() => undefined);
       if (!mask) withoutMask++;
       const gt = groundTruthOf(annotation, image, mask ? maskArea(mask) : undefined);
-      entries.push({ character, image, gt, conditions: conditionsOf(gt) });
+      entries.push({ character, image, gt, conditions: conditionsOf(gt, image.scene) });
     }
     if (withoutMask > 0) {
       warnings.push(

@@ -23,6 +23,8 @@ export const cocoImageSchema = z.object({
   frame: z.number().int(),
   /** This image's camera (follow framing moves it every frame); OpenCV convention. */
   camera: z.object({ K: mat3, R: mat3, t: vec3 }),
+  /** What was drawn for this image (cameras.jitter, scene): `{camera: {...}, ...}`. */
+  scene: z.record(z.string(), z.unknown()).optional(),
 });
 
 export const cocoAnnotationSchema = z.object({

@@ -3,7 +3,7 @@
  * target also pulls inputs, runs the python detector and pushes results (host-script.ts).
  */
 import { join, posix } from "node:path";
-import { loadS3Credentials } from "../config/credentials.js";
+import { loadS3Credentials, resolveUserPath } from "../config/credentials.js";
 import type { S3StorageConfig } from "../config/schema.js";
 import { InterruptedError, UserError } from "../errors.js";
 import type { HostJob } from "../jobs/types.js";
@@ -32,14 +32,27 @@ export function buildRenderJob(
   const { target, config, runId } = s;
   const toRender = toRenderOf(s);
   const jobDir = s.hostRunDir;
+  const backgrounds = config.scene?.backgrounds;
   if (target.executor === "local") {
-    const job = buildJob(config, { runId, characters: toRender, outDir: s.localRunDir });
+    const job = buildJob(config, {
+      runId,
+      characters: toRender,
+      outDir: s.localRunDir,
+      backgroundsDir: backgrounds
+        ? resolveUserPath(backgrounds, s.ctx.resolved.baseDir)
+        : undefined,
+    });
     const hostJob = buildLocalJob({
       runId,
       blender: target.blender,
       jobPath: join(s.localRunDir, RunFiles.job),
     });
     return { job, jobDir, hostJob };
+  }
+  if (backgrounds) {
+    throw new UserError(
+      `scene.backgrounds (${backgrounds}) is read from the local disk: it works with a local target for now; remove it (a random sky is used) or render locally`,
+    );
   }
   const storage = target.storage as S3StorageConfig;
   const inputs = hostInputsDir(target.workdir);

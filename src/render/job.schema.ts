@@ -29,7 +29,17 @@ export const jobSchema = z.object({
     framing: z.enum(["follow", "static"]),
     distanceM: z.number().optional(),
     heightM: z.number().optional(),
+    jitter: z.record(z.string(), z.tuple([z.number(), z.number()])).optional(),
+    truncation: z.number().optional(),
   }),
+  /** Scene randomization (config `scene`; backgrounds: a folder on the render host). */
+  scene: z
+    .object({
+      seed: z.number().int(),
+      backgrounds: z.string().optional(),
+      lights: z.record(z.string(), z.tuple([z.number(), z.number()])),
+    })
+    .optional(),
   render: z.object({
     engine: z.string(),
     device: z.enum(["auto", "gpu", "cpu"]),

@@ -110,6 +110,24 @@ export interface BuildJobOptions {
   characters: CharacterFile[];
   /** Run folder on the render host. */
   outDir: string;
+  /** scene.backgrounds as the render host sees it (absolute locally). */
+  backgroundsDir?: string;
+}
+
+type Range = [number, number];
+
+function definedRanges(ranges: Record<string, Range | undefined>): Record<string, Range> {
+  return Object.fromEntries(
+    Object.entries(ranges).filter((e): e is [string, Range] => e[1] !== undefined),
+  );
+}
+
+function sceneOf(scene: NonNullable<Config["scene"]>, backgroundsDir?: string): Job["scene"] {
+  return {
+    seed: scene.seed,
+    ...(backgroundsDir ? { backgrounds: backgroundsDir } : {}),
+    lights: { ...scene.lights },
+  };
 }
 
 export function buildJob(config: Config, options: BuildJobOptions): Job {
@@ -135,7 +153,10 @@ export function buildJob(config: Config, options: BuildJobOptions): Job {
       framing: cameras.framing,
       ...(cameras.distanceM !== undefined ? { distanceM: cameras.distanceM } : {}),
       ...(cameras.heightM !== undefined ? { heightM: cameras.heightM } : {}),
+      ...(cameras.jitter ? { jitter: definedRanges(cameras.jitter) } : {}),
+      ...(cameras.truncation > 0 ? { truncation: cameras.truncation } : {}),
     },
+    ...(config.scene ? { scene: sceneOf(config.scene, options.backgroundsDir) } : {}),
     render: {
       engine: render.engine,
       device: render.device,

@@ -7,7 +7,9 @@
 import { describe, expect, it } from "vitest";
 import { cocoKeypointMetrics, cocoOks } from "../../src/detect/coco-eval.js";
 import {
+  conditionsOf,
   type GroundTruth,
+  sceneConditions,
   scoreImage,
   summarize,
   torsoDiameter,
@@ -267,5 +269,40 @@ describe("COCO OKS and keypoint AP", () => {
       area: 10,
     };
     expect(cocoKeypointMetrics([{ gts: [empty], dts: [] }])).toBeNull();
+  });
+});
+
+describe("conditions of an image", () => {
+  it("bins camera distance, flags truncation and reads the scene's background and light level", () => {
+    const gt: GroundTruth = {
+      ...makeGroundTruth(),
+      world: Array.from({ length: 33 }, (): Vec3 => [0, 0, 1]),
+      camera: {
+        R: [
+          [1, 0, 0],
+          [0, 1, 0],
+          [0, 0, 1],
+        ],
+        t: [0, 0, 2.5],
+      },
+    };
+    gt.landmarks[27] = [0, 0, 0]; // left ankle outside the image
+    expect(
+      conditionsOf(gt, {
+        background: { kind: "hdri", file: "studio.hdr" },
+        lightLevel: 5.5,
+        occluder: null,
+      }),
+    ).toEqual({
+      background: "hdri studio.hdr",
+      lightLevel: "bright (>= 5)",
+      occlusion: "none",
+      truncation: "truncated",
+      distance: "3-4 m",
+    });
+    expect(sceneConditions({ background: { kind: "sky" }, lightLevel: 1 })).toEqual({
+      background: "sky",
+      lightLevel: "dim (< 2)",
+    });
   });
 });

@@ -1,0 +1,43 @@
+/** Config `scene` and `cameras.jitter` -> job.json; defaults leave the job as it was. */
+import { describe, expect, it } from "vitest";
+import { configSchema } from "../../src/config/schema.js";
+import { buildJob } from "../../src/render/job.js";
+
+const characters = [{ name: "walker", file: "/x/walker.fbx", sha256: "-" }];
+
+describe("scene and camera jitter in the job", () => {
+  it("adds nothing by default: today's job", () => {
+    const job = buildJob(configSchema.parse({}), { runId: "r", characters, outDir: "/out" });
+    expect(job.scene).toBeUndefined();
+    expect(job.cameras.jitter).toBeUndefined();
+    expect(job.cameras.truncation).toBeUndefined();
+  });
+
+  it("passes the seed, the light ranges (defaults filled in), backgrounds and the jitter", () => {
+    const config = configSchema.parse({
+      scene: { seed: 4 },
+      cameras: { jitter: { lensMm: [-10, 20], rollDeg: [-5, 5] }, truncation: 0.25 },
+    });
+    const job = buildJob(config, {
+      runId: "r",
+      characters,
+      outDir: "/out",
+      backgroundsDir: "/data/backgrounds",
+    });
+    expect(job.scene!.seed).toBe(4);
+    expect(job.scene!.backgrounds).toBe("/data/backgrounds");
+    expect(job.scene!.lights.count).toEqual([1, 2]);
+    expect(job.cameras.jitter).toEqual({ lensMm: [-10, 20], rollDeg: [-5, 5] });
+    expect(job.cameras.truncation).toBe(0.25);
+  });
+
+  it("refuses a range whose min exceeds its max, and distance multipliers <= 0", () => {
+    const bad = configSchema.safeParse({ cameras: { jitter: { rollDeg: [5, -5] } } });
+    expect(bad.success).toBe(false);
+    expect(JSON.stringify(bad.error?.issues)).toContain("must not exceed");
+    expect(configSchema.safeParse({ cameras: { jitter: { distance: [0, 1] } } }).success).toBe(
+      false,
+    );
+    expect(configSchema.safeParse({ cameras: { truncation: 1.5 } }).success).toBe(false);
+  });
+});

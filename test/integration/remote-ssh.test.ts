@@ -155,7 +155,12 @@ describe("ssh executor against a real sshd", () => {
       },
     });
     while (!started) await new Promise((r) => setTimeout(r, 50));
-    const ps = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" });
+    // "started" arrives before bash has exec'ed the sleep: on a busy machine wait for it.
+    let ps = "";
+    for (let i = 0; i < 200 && !ps.includes("sleep 30"); i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 50));
+      ps = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" });
+    }
     expect(ps).toContain("sleep 30");
     expect(ps).not.toContain(secret);
     controller.abort();

@@ -32,7 +32,15 @@ from posefactory_bpy.cameras import (  # noqa: E402
     plan_shot,
     shot_camera,
 )
+from posefactory_bpy.appearance import Appearance, prepare_appearance, randomize_appearance  # noqa: E402
 from posefactory_bpy.draws import rng_for  # noqa: E402
+from posefactory_bpy.occluders import (  # noqa: E402
+    Occluders,
+    hide_behind,
+    occluder_bvh,
+    place_occluder,
+    prepare_occluders,
+)
 from posefactory_bpy.scene import (  # noqa: E402
     SceneError,
     SceneState,
@@ -100,6 +108,8 @@ def render_clip(
     result: dict,
     facing_deg: float = 0.0,
     scene_state: SceneState | None = None,
+    appearance: Appearance | None = None,
+    occluders: Occluders | None = None,
 ) -> None:
     scene = bpy.context.scene
     resolution = job.render.resolution
@@ -129,7 +139,7 @@ def render_clip(
 
     started = time.perf_counter()
     extra_outputs = configure_outputs(job.outputs)
-    if scene_state is not None:
+    if scene_state is not None or occluders is not None:
         rewire_compositor(scene_state)
     needs_render = job.outputs.rgb or extra_outputs is not None
     for frame in frames:
@@ -146,6 +156,14 @@ def render_clip(
             if scene_state is not None:
                 scene_rng = rng_for(job.seed, "scene", character.name, clip.name, view.id, frame)
                 drawn.update(randomize(scene_state, scene_rng, facing_deg))
+            if appearance is not None:
+                look_rng = rng_for(job.seed, "appearance", character.name, clip.name, view.id, frame)
+                drawn["appearance"] = randomize_appearance(appearance, look_rng)
+            occluder = None
+            if occluders is not None:
+                occluder_rng = rng_for(job.seed, "occluder", character.name, clip.name, view.id, frame)
+                occluder = place_occluder(occluders, occluder_rng, shot.location, box.target_at(frame), shot.rotation)
+                drawn["occluder"] = occluder
             relpath = image_relpath(character.name, clip.name, view.id, frame)
             if needs_render:
                 render_image(view.camera, job.out_dir / relpath, extra_outputs)
@@ -155,6 +173,10 @@ def render_clip(
                 keypoints = label_image(
                     landmarks, verts, bvh, shot.location, camera["K"], camera["R"], camera["t"], resolution
                 )
+                if occluder is not None and occluders is not None:
+                    blocker = occluder_bvh(occluders)
+                    if blocker is not None:
+                        occluder["hiddenJoints"] = hide_behind(keypoints, landmarks, shot.location, blocker)
                 world = [[round(c, 5) for c in p] for p in landmarks]
                 coco.add(clip.name, view.id, frame, camera, keypoints, world, clip.source_name, drawn)
     result["seconds"]["render"] += time.perf_counter() - started
@@ -221,12 +243,23 @@ def render_character(spec: CharacterSpec, job: Job, manifest: ManifestWriter) ->
         scene_state = None
         if randomizes_world(job.scene):
             scene_state = setup_scene(job.scene)
-            mark_character(character.meshes)
         else:
             add_lights()
+        appearance = None
+        occluders = None
+        if job.scene is not None and job.scene.appearance:
+            appearance = prepare_appearance(character.meshes, job.scene.appearance)
+            if appearance.skipped:
+                log(f"{spec.name}: appearance: {appearance.skipped} materials without a Principled BSDF keep their colours")
+        if job.scene is not None and job.scene.occluders:
+            occluders = prepare_occluders(job.scene.occluders)
+        if scene_state is not None or occluders is not None:
+            mark_character(character.meshes)
         coco = CocoWriter(spec.name, *job.render.resolution, display_name=spec.display_name or spec.name)
         for clip in clips:
-            render_clip(character, clip, job, rig, coco, result, facing.facing_deg, scene_state)
+            render_clip(
+                character, clip, job, rig, coco, result, facing.facing_deg, scene_state, appearance, occluders
+            )
         if rig is not None:
             result["annotations"] = coco.write(job.out_dir, rig.approximated())
     except (CharacterError, RenderSetupError, SceneError) as exc:

@@ -108,8 +108,9 @@ def load_job(path: Path) -> Job:
     out_dir = Path(raw["outDir"])
     scene = load_scene(raw.get("scene"))
     outputs = {k: bool(v) for k, v in raw.get("outputs", {}).items()}
-    if scene is not None and (scene.lights or scene.backgrounds is not None):
-        outputs["mask"] = True  # an opaque render: the person's mask must come from the ID pass
+    if scene is not None and (scene.lights or scene.backgrounds is not None or scene.occluders):
+        # An opaque render, or objects in front: the person's mask must come from the ID pass.
+        outputs["mask"] = True
     return Job(
         run_id=str(raw.get("runId", "")),
         characters=[

@@ -144,11 +144,12 @@ def compositor_tree(scene: bpy.types.Scene) -> bpy.types.NodeTree | None:
     return scene.node_tree if scene.use_nodes else None
 
 
-def rewire_compositor(state: SceneState) -> None:
+def rewire_compositor(state: SceneState | None) -> None:
     """Mask from the ID pass instead of the alpha; an Alpha Over for image backgrounds.
 
     Called after render.configure_outputs built the tree (a mask output is always asked for
-    when the scene is randomized).
+    when the scene is randomized or has occluders); `state` None: the mask only (occluders in
+    an otherwise plain scene).
     """
     scene = bpy.context.scene
     tree = compositor_tree(scene)
@@ -165,7 +166,7 @@ def rewire_compositor(state: SceneState) -> None:
             target = link.to_socket
             tree.links.remove(link)
             tree.links.new(id_mask.outputs[0], target)
-    if not any(p.suffix.lower() in PLATE_IMAGES for p in state.backgrounds):
+    if state is None or not any(p.suffix.lower() in PLATE_IMAGES for p in state.backgrounds):
         return
     # Image backgrounds: render image over the plate, the result to the composite output.
     result_links = [l for l in tree.links if l.from_socket == layers.outputs["Image"]]

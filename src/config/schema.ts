@@ -174,6 +174,19 @@ export const sceneSchema = z.strictObject({
       elevationDeg: [20, 70],
       azimuthDeg: [-180, 180],
     }),
+  appearance: z
+    .strictObject({
+      hue: range("hue").default([-0.05, 0.05]).describe("shift, 1 = a full turn"),
+      saturation: range("saturation").default([0.8, 1.2]).describe("factor"),
+      value: range("value").default([0.8, 1.2]).describe("factor"),
+    })
+    .optional(),
+  occluders: z
+    .strictObject({
+      probability: z.number().min(0).max(1).default(0.3),
+      sizeM: range("sizeM").default([0.2, 0.6]),
+    })
+    .optional(),
 });
 
 export const camerasSchema = z.strictObject({

@@ -38,6 +38,10 @@ export const jobSchema = z.object({
       seed: z.number().int(),
       backgrounds: z.string().optional(),
       lights: z.record(z.string(), z.tuple([z.number(), z.number()])),
+      appearance: z.record(z.string(), z.tuple([z.number(), z.number()])).optional(),
+      occluders: z
+        .object({ probability: z.number(), sizeM: z.tuple([z.number(), z.number()]) })
+        .optional(),
     })
     .optional(),
   render: z.object({

@@ -127,6 +127,8 @@ function sceneOf(scene: NonNullable<Config["scene"]>, backgroundsDir?: string): 
     seed: scene.seed,
     ...(backgroundsDir ? { backgrounds: backgroundsDir } : {}),
     lights: { ...scene.lights },
+    ...(scene.appearance ? { appearance: { ...scene.appearance } } : {}),
+    ...(scene.occluders ? { occluders: { ...scene.occluders } } : {}),
   };
 }
 

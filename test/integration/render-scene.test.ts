@@ -75,6 +75,15 @@ describe("render: scene randomization (backgrounds, sky, lights), seeded", () =>
       ["c", { seed: 6, backgrounds, lights: LIGHTS }],
       ["sky", { seed: 5, lights: LIGHTS }],
       ["plain", undefined],
+      [
+        "occluded",
+        {
+          seed: 2,
+          lights: {},
+          appearance: { hue: [-0.3, 0.3], saturation: [0.5, 1.5], value: [0.6, 1.2] },
+          occluders: { probability: 1, sizeM: [0.4, 0.6] },
+        },
+      ],
     ];
     for (const [name, scene] of plans) {
       await renderJob(job(name, scene));
@@ -164,5 +173,50 @@ describe("render: scene randomization (backgrounds, sky, lights), seeded", () =>
         expect(g / n, where).toBeGreaterThan(1.5 * Math.max(r / n, b / n));
       else expect(b / n, where).toBeGreaterThan(1.5 * Math.max(r / n, g / n));
     }
+  });
+
+  it("occluders hide joints for real (v = 1), stay out of the mask; appearance changes the colours", async () => {
+    const coco = runs.occluded!;
+    let hidden = 0;
+    let visible = 0;
+    let onMask = 0;
+    let recoloured = 0;
+    for (const image of coco.images) {
+      const drawn = image.scene as {
+        occluder: { hiddenJoints: number } | null;
+        appearance: { hue: number };
+      };
+      expect(drawn.occluder).not.toBeNull();
+      expect(typeof drawn.appearance.hue).toBe("number");
+      hidden += drawn.occluder!.hiddenJoints;
+      const file = join(outDir("occluded"), "renders/walker", image.file_name);
+      const mask = await sharp(file.replace(".png", ".mask.png")).greyscale().raw().toBuffer();
+      const kp = coco.annotations.find((a) => a.image_id === image.id)!.keypoints_mediapipe;
+      for (let k = 0; k < 33; k++) {
+        if (kp[k * 3 + 2] !== 2) continue;
+        visible++;
+        const x = Math.floor(kp[k * 3]!);
+        const y = Math.floor(kp[k * 3 + 1]!);
+        if (x >= 0 && y >= 0 && x < SIZE && y < SIZE && mask[y * SIZE + x]! >= 128) onMask++;
+      }
+      // The skin's mean colour inside the mask, against the same view rendered plain.
+      const mean = async (path: string) => {
+        const { data, info } = await sharp(path).raw().toBuffer({ resolveWithObject: true });
+        const sum = [0, 0, 0];
+        let n = 0;
+        for (let i = 0; i < SIZE * SIZE; i++) {
+          if (mask[i]! < 250) continue;
+          for (let c = 0; c < 3; c++) sum[c]! += data[i * info.channels + c]!;
+          n++;
+        }
+        return sum.map((v) => v / Math.max(1, n));
+      };
+      const own = await mean(file);
+      const plain = await mean(join(outDir("plain"), "renders/walker", image.file_name));
+      if (Math.max(...own.map((v, c) => Math.abs(v - plain[c]!))) > 12) recoloured++;
+    }
+    expect(hidden).toBeGreaterThan(0);
+    expect(onMask / visible).toBeGreaterThanOrEqual(0.95);
+    expect(recoloured).toBeGreaterThan(coco.images.length / 2);
   });
 });

@@ -10,9 +10,11 @@
  * A dropped connection fails the runs in flight with ConnectionLostError; the next run
  * reconnects (with the same bounded retry as the first connect).
  */
+import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { userInfo } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
+import { Duplex } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
 import ssh2, { type AuthMethod, Client, type ClientChannel, type ConnectConfig } from "ssh2";
 import type { SshTargetConfig } from "../config/schema.js";
@@ -29,16 +31,27 @@ import {
   buildStopGroupScript,
   quoteShell,
 } from "./shell.js";
-import { resolveSshHost } from "./ssh-config.js";
+import { resolveSshRoute, type SshHostSettings } from "./ssh-config.js";
 import type { Executor, RunOptions, RunResult } from "./types.js";
 
-export interface SshSettings {
-  /** What the config says (`pod`, an alias, or a host name). */
+/** One machine on the way: a jump host, or the target itself. */
+export interface SshHop {
+  /** What the config (or the ProxyJump spec) says. */
   alias: string;
+  /** Where to connect (the jump host connects there for the next hop). */
   host: string;
   port: number;
   user: string;
   identityFiles: string[];
+}
+
+export interface SshSettings extends SshHop {
+  /** ProxyJump hosts, first to last: the target is reached through the last one. */
+  jumps: SshHop[];
+  /** OpenSSH's ProxyCommand (tokens expanded): its stdin/stdout is the first connection. */
+  proxyCommand?: string;
+  /** Who resolved the alias: OpenSSH's `ssh -G`, or the `ssh-config` package. */
+  resolvedBy: "openssh" | "ssh-config";
   /** ssh-agent socket, when SSH_AUTH_SOCK is set. */
   agent?: string;
   hostKey: HostKeyPolicy;
@@ -50,33 +63,53 @@ export interface SshSettings {
 }
 
 const DEFAULT_IDENTITIES = ["id_ed25519", "id_ecdsa", "id_rsa"];
+/** OpenSSH's default identity names: `ssh -G` lists them whether they exist or not. */
+const OPENSSH_DEFAULT_IDENTITIES = new Set([
+  "id_rsa",
+  "id_ecdsa",
+  "id_ecdsa_sk",
+  "id_ed25519",
+  "id_ed25519_sk",
+  "id_xmss",
+  "id_dsa",
+]);
 const STDERR_TAIL_BYTES = 16 * 1024;
 const PGID_PREFIX = "PF_PGID=";
 
 /**
- * Target config + ~/.ssh/config: explicit values in posefactory's config win, then the
- * alias's settings, then OpenSSH's defaults.
+ * Target config + ~/.ssh/config as OpenSSH reads it (`ssh -G`): explicit values in
+ * posefactory's config win (like `ssh -l -p -i`), then the alias's settings, then OpenSSH's
+ * defaults. A ProxyJump becomes the list of jump hosts, each resolved the same way.
  */
 export function resolveSshSettings(
   target: SshTargetConfig,
-  options: { home: string; env: NodeJS.ProcessEnv },
+  options: { home: string; env: NodeJS.ProcessEnv; ssh?: string | false },
 ): SshSettings {
   const localUser = safeLocalUser(options.env);
-  const fromConfig = resolveSshHost(target.host, { home: options.home, localUser });
-  let identityFiles = target.identityFile
-    ? [expandHome(target.identityFile, options.home)]
-    : fromConfig.identityFiles;
-  if (identityFiles.length === 0) {
-    identityFiles = DEFAULT_IDENTITIES.map((name) => join(options.home, ".ssh", name)).filter((p) =>
-      existsSync(p),
-    );
-  }
+  const route = resolveSshRoute(target.host, {
+    home: options.home,
+    localUser,
+    env: options.env,
+    ssh: options.ssh,
+    user: target.user,
+    port: target.port,
+  });
+  const hopOf = (h: SshHostSettings): SshHop => ({
+    alias: h.alias,
+    host: h.hostName,
+    port: h.port,
+    user: h.user,
+    identityFiles: identitiesOf(h.identityFiles, options.home),
+  });
+  const last = route.at(-1)!;
+  const final = hopOf(last);
+  if (target.identityFile) final.identityFiles = [expandHome(target.identityFile, options.home)];
   return {
+    ...final,
     alias: target.host,
-    host: fromConfig.hostName,
-    port: target.port ?? fromConfig.port,
-    user: target.user ?? fromConfig.user,
-    identityFiles,
+    jumps: route.slice(0, -1).map(hopOf),
+    proxyCommand: route[0]!.proxyCommand,
+    resolvedBy: last.resolvedBy,
     agent: options.env.SSH_AUTH_SOCK || undefined,
     hostKey: target.hostKey as HostKeyPolicy,
     knownHostsFile: knownHostsPath(options.home, options.env),
@@ -84,6 +117,17 @@ export function resolveSshSettings(
     graceSeconds: 5,
     keepaliveSeconds: 15,
   };
+}
+
+/** The config's identity files, minus OpenSSH's defaults that do not exist; else our defaults. */
+function identitiesOf(files: string[], home: string): string[] {
+  const kept = files.filter(
+    (file) =>
+      existsSync(file) ||
+      !(dirname(file) === join(home, ".ssh") && OPENSSH_DEFAULT_IDENTITIES.has(basename(file))),
+  );
+  if (kept.length > 0) return kept;
+  return DEFAULT_IDENTITIES.map((name) => join(home, ".ssh", name)).filter((p) => existsSync(p));
 }
 
 function safeLocalUser(env: NodeJS.ProcessEnv): string {
@@ -192,14 +236,19 @@ export class SshExecutor implements Executor {
 
   private explain(error: unknown): Error {
     if (error instanceof UserError) return error;
-    const err = error as Error & { level?: string; code?: string };
+    const err = error as Error & { level?: string; code?: string; hop?: SshHop };
+    const hop = err.hop ?? this.settings;
+    const isJump = hop !== this.settings && err.hop !== undefined && this.isJump(err.hop);
+    const name = isJump
+      ? `jump host ${hop.user}@${hop.alias}:${hop.port} (on the way to ${this.description})`
+      : this.description;
     if (err.level === "client-authentication") {
       const tried = [
-        ...this.settings.identityFiles.map((f) => `key ${f}`),
+        ...hop.identityFiles.map((f) => `key ${f}`),
         ...(this.settings.agent ? ["ssh-agent"] : []),
       ];
       return new UserError(
-        `Authentication failed for ${this.description} (tried: ${tried.join(", ") || "nothing: no key found"}). ` +
+        `Authentication failed for ${name} (tried: ${tried.join(", ") || "nothing: no key found"}). ` +
           "Set `user` and `identityFile` in the target (or in ~/.ssh/config), load the key into ssh-agent, " +
           "and make sure the host has the public key in authorized_keys.",
         { cause: error },
@@ -207,40 +256,110 @@ export class SshExecutor implements Executor {
     }
     if (err.code === "ENOTFOUND") {
       return new UserError(
-        `Host ${this.settings.host} not found (target host \`${this.settings.alias}\`): check the host name or the ~/.ssh/config alias.`,
+        `Host ${hop.host} not found (${isJump ? name : `target host \`${this.settings.alias}\``}): check the host name or the ~/.ssh/config alias.`,
         { cause: error },
       );
     }
     return err;
   }
 
-  private connectOnce(): Promise<Client> {
+  private isJump(hop: SshHop): boolean {
+    return this.settings.jumps.includes(hop);
+  }
+
+  /**
+   * One connection as OpenSSH would make it: through each ProxyJump host (a direct-tcpip
+   * channel on the previous hop's connection carries the next handshake) or over a
+   * ProxyCommand's stdin/stdout, each hop's host key checked against posefactory's known_hosts.
+   */
+  private async connectOnce(): Promise<Client> {
+    const hops = [...this.settings.jumps, this.settings];
+    const jumps: Client[] = [];
+    const proxy = this.settings.proxyCommand
+      ? this.startProxyCommand(this.settings.proxyCommand)
+      : undefined;
+    let sock: Duplex | undefined = proxy?.stream;
+    const closeAll = () => {
+      for (const jump of jumps.reverse()) jump.end();
+      proxy?.stop();
+    };
+    try {
+      for (const [i, hop] of hops.entries()) {
+        if (i < hops.length - 1) {
+          const jump = await this.handshake(hop, sock, false);
+          jumps.push(jump);
+          sock = await forwardTo(jump, hops[i + 1]!);
+          continue;
+        }
+        const client = await this.handshake(hop, sock, true);
+        // The jump connections and the proxy live exactly as long as the target's.
+        if (jumps.length > 0 || proxy) client.once("close", closeAll);
+        return client;
+      }
+      throw new Error("no hop to connect to");
+    } catch (error) {
+      closeAll();
+      throw error;
+    }
+  }
+
+  /** Spawn the ProxyCommand, as OpenSSH does, with `sh -c`; its stdio is the connection. */
+  private startProxyCommand(command: string): { stream: Duplex; stop: () => void } {
+    const child = spawn("/bin/sh", ["-c", command], { stdio: ["pipe", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-STDERR_TAIL_BYTES);
+      this.logger.debug({ proxyCommand: command }, d.toString().trimEnd());
+    });
+    const stream = Duplex.from({ readable: child.stdout, writable: child.stdin });
+    child.once("error", (error) => stream.destroy(error));
+    child.once("exit", (code) => {
+      if (code === 0) return;
+      // Its stderr says why (OpenSSH prints it too): a socket error carrying it.
+      stream.destroy(
+        Object.assign(
+          new Error(
+            `ProxyCommand \`${command}\` exited with code ${code}${stderr.trim() ? `: ${tailLines(stderr)}` : ""}`,
+          ),
+          { level: "client-socket" },
+        ),
+      );
+    });
+    return {
+      stream,
+      stop: () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      },
+    };
+  }
+
+  private handshake(hop: SshHop, sock: Duplex | undefined, isTarget: boolean): Promise<Client> {
     return new Promise<Client>((resolve, reject) => {
       const client = new Client();
       let hostKeyError: Error | undefined;
       let ready = false;
+      const failHandshake = (error: Error) => reject(Object.assign(error, { hop }));
       const config: ConnectConfig = {
-        host: this.settings.host,
-        port: this.settings.port,
-        username: this.settings.user,
+        ...(sock ? { sock } : { host: hop.host, port: hop.port }),
+        username: hop.user,
         readyTimeout: 20_000,
         keepaliveInterval: this.settings.keepaliveSeconds * 1000,
         keepaliveCountMax: 4,
-        authHandler: this.authMethods(),
+        authHandler: this.authMethods(hop),
         hostVerifier: (key: Buffer, verify: (valid: boolean) => void) => {
           verifyHostKey({
             path: this.settings.knownHostsFile,
-            host: this.settings.host,
-            port: this.settings.port,
+            host: hop.host,
+            port: hop.port,
             key,
-            policy: this.settings.hostKey,
+            policy: isTarget ? this.settings.hostKey : jumpHostKeyPolicy(this.settings.hostKey),
           }).then(
             (result) => {
-              this.hostKeyFingerprint = result.fingerprint;
+              if (isTarget) this.hostKeyFingerprint = result.fingerprint;
               if (result.recorded) {
                 this.logger.info(
-                  { host: this.settings.host, fingerprint: result.fingerprint },
-                  `recorded the host key of ${this.settings.host} in ${this.settings.knownHostsFile}`,
+                  { host: hop.host, fingerprint: result.fingerprint },
+                  `recorded the host key of ${hop.host} in ${this.settings.knownHostsFile}`,
                 );
               }
               verify(true);
@@ -255,17 +374,21 @@ export class SshExecutor implements Executor {
       client.once("ready", () => {
         ready = true;
         // Small requests (each run is a few packets) must not wait for Nagle.
-        client.setNoDelay(true);
-        this.client = client;
+        if (!sock) client.setNoDelay(true);
+        if (isTarget) this.client = client;
+        this.logger.debug(
+          { host: hop.host, port: hop.port, user: hop.user, via: sock ? "jump/proxy" : "tcp" },
+          isTarget ? "ssh target connected" : "ssh jump host connected",
+        );
         resolve(client);
       });
       client.on("error", (error: Error) => {
-        if (!ready) reject(hostKeyError ?? error);
+        if (!ready) failHandshake(hostKeyError ?? error);
         else this.logger.debug({ error: error.message }, "ssh connection error");
       });
       client.once("close", () => {
         if (!ready) {
-          reject(
+          failHandshake(
             hostKeyError ??
               Object.assign(new Error("connection closed during handshake"), {
                 level: "client-socket",
@@ -273,6 +396,7 @@ export class SshExecutor implements Executor {
           );
           return;
         }
+        if (!isTarget) return;
         if (this.client === client) this.client = undefined;
         const lost = new ConnectionLostError(`connection to ${this.description} lost`);
         for (const fail of this.inFlight) fail(lost);
@@ -282,10 +406,10 @@ export class SshExecutor implements Executor {
     });
   }
 
-  private authMethods(): AuthMethod[] {
+  private authMethods(hop: SshHop): AuthMethod[] {
     const methods: AuthMethod[] = [];
-    const username = this.settings.user;
-    for (const file of this.settings.identityFiles) {
+    const username = hop.user;
+    for (const file of hop.identityFiles) {
       let key: Buffer;
       try {
         key = readFileSync(file);
@@ -500,6 +624,31 @@ export class SshExecutor implements Executor {
       setTimeout(resolve, 2000).unref();
     });
   }
+}
+
+/** Jump hosts are not the pinned target: record them on first use unless the target is strict. */
+function jumpHostKeyPolicy(policy: HostKeyPolicy): HostKeyPolicy {
+  return policy === "strict" ? "strict" : "accept-new";
+}
+
+/** A direct-tcpip channel from the jump host to the next hop: the next connection's socket. */
+function forwardTo(jump: Client, next: SshHop): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    jump.forwardOut("127.0.0.1", 0, next.host, next.port, (error, channel) => {
+      if (error) {
+        reject(
+          Object.assign(
+            new Error(
+              `the jump host could not connect to ${next.host}:${next.port}: ${error.message}`,
+            ),
+            { level: "client-socket", hop: next },
+          ),
+        );
+        return;
+      }
+      resolve(channel);
+    });
+  });
 }
 
 function isTransient(error: unknown): boolean {

@@ -48,6 +48,12 @@ export interface StartSshdOptions {
   setEnv?: Record<string, string>;
   /** Called with each new host key's fingerprint before the listener presents it. */
   onHostKey?: (fingerprint: string) => void;
+  /**
+   * Host names only this sshd resolves (name -> IP), as a bastion resolves a private network:
+   * sshd runs in its own mount namespace with these added to its /etc/hosts, so a jump
+   * through it reaches `pod.internal` while nothing else on the machine can.
+   */
+  privateHosts?: Record<string, string>;
 }
 
 export async function startSshd(options: StartSshdOptions = {}): Promise<SshdServer> {
@@ -80,6 +86,12 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<SshdSer
     options.authorizedKeys ?? readFileSync(`${identityFile}.pub`),
   );
   const setEnv = Object.entries(options.setEnv ?? {}).map(([k, v]) => `SetEnv ${k}="${v}"`);
+  let privateHosts: string | undefined;
+  if (options.privateHosts) {
+    privateHosts = join(dir, "hosts");
+    const lines = Object.entries(options.privateHosts).map(([name, ip]) => `${ip} ${name}`);
+    writeFileSync(privateHosts, `${readFileSync("/etc/hosts", "utf8")}\n${lines.join("\n")}\n`);
+  }
 
   const writeConfig = (): string => {
     const path = join(dir, "sshd_config");
@@ -111,9 +123,24 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<SshdSer
   let child: ChildProcess;
   const startListener = async () => {
     const config = writeConfig();
-    child = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", config], {
-      stdio: ["ignore", "ignore", "pipe"],
-    });
+    const sshd = ["/usr/sbin/sshd", "-D", "-e", "-f", config];
+    child = privateHosts
+      ? // unshare and sh exec in place: the child's pid is sshd's, as without them.
+        spawn(
+          "unshare",
+          [
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            'mount --bind "$0" /etc/hosts && exec "$@"',
+            privateHosts,
+            ...sshd,
+          ],
+          { stdio: ["ignore", "ignore", "pipe"] },
+        )
+      : spawn(sshd[0]!, sshd.slice(1), { stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     child.stderr?.on("data", (d: Buffer) => {
       stderr += d.toString();

@@ -3,33 +3,36 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import {
-  matchHostPatterns,
-  matchPattern,
+  parseProxyJump,
   resolveSshHost,
   resolveSshHostFromText,
+  resolveSshRoute,
+  resolveWithOpenSsh,
 } from "../../src/remote/ssh-config.js";
 
 const home = mkdtempSync(join(tmpdir(), "pf-sshcfg-"));
 afterAll(() => rmSync(home, { recursive: true, force: true }));
 const opts = { home, localUser: "alice" };
+mkdirSync(join(home, ".ssh", "conf.d"), { recursive: true });
 
-describe("ssh config patterns", () => {
-  it("matches * and ? and negation like OpenSSH", () => {
-    expect(matchPattern("pod-1", "pod-?")).toBe(true);
-    expect(matchPattern("pod-12", "pod-?")).toBe(false);
-    expect(matchPattern("a.example.com", "*.example.com")).toBe(true);
-    expect(matchPattern("POD", "pod")).toBe(true);
-    expect(matchPattern("a+b", "a+b")).toBe(true);
-    expect(matchHostPatterns("pod", ["*", "!pod"])).toBe(false);
-    expect(matchHostPatterns("other", ["*", "!pod"])).toBe(true);
-    expect(matchHostPatterns("x", ["!x"])).toBe(false);
-  });
-});
-
-describe("resolveSshHostFromText", () => {
-  const config = `
+// Include with an absolute path: OpenSSH resolves relative ones against the passwd home.
+writeFileSync(
+  join(home, ".ssh", "conf.d", "pods.conf"),
+  "Host included\n  HostName 192.0.2.9\n  Port 40022\n",
+);
+const config = `
 # global options before any Host apply everywhere
 Port 2200
+Include ${join(home, ".ssh", "conf.d")}/*.conf
+
+Match host matched
+  User matcher
+  Port 2022
+  # (the global Port 2200 above came first: it wins, as in OpenSSH)
+
+Host matched
+  HostName 198.51.100.50
+  ProxyJump jumper@bastion:2201,relay
 
 Host pod gpu-*
   HostName 203.0.113.7
@@ -44,69 +47,121 @@ Host *.example.com !bad.example.com
   User=web
   IdentityFile "%d/keys/%r@%h key"
 
-Match host pod
-  User ignored
+Host tunnel
+  ProxyCommand ssh -W %h:%p bastion
+
+Host bastion
+  HostName 127.0.0.9
+  User hopper
 
 Host *
   User fallback
   IdentityFile ~/.ssh/id_default
-  Port 22
 `;
+writeFileSync(join(home, ".ssh", "config"), config);
 
-  it("takes the first value per key and accumulates IdentityFile", () => {
-    const pod = resolveSshHostFromText("pod", config, opts);
-    expect(pod).toEqual({
-      alias: "pod",
+const ALIASES = [
+  "pod",
+  "gpu-2",
+  "www.example.com",
+  "bad.example.com",
+  "matched",
+  "tunnel",
+  "included",
+  "10.0.0.5",
+];
+
+/** The fields posefactory uses, from either resolver. */
+function essentials(alias: string, via: "openssh" | "fallback", user?: string) {
+  const o = { ...opts, user };
+  const s =
+    via === "openssh" ? resolveWithOpenSsh(alias, o)! : resolveSshHostFromText(alias, config, o);
+  return {
+    hostName: s.hostName,
+    port: s.port,
+    user: s.user,
+    identityFiles: s.identityFiles,
+    proxyJump: s.proxyJump,
+    proxyCommand: s.proxyCommand,
+  };
+}
+
+describe("ssh -G is the answer; the ssh-config package agrees where there is no ssh", () => {
+  it.each(ALIASES)("%s", (alias) => {
+    const openssh = essentials(alias, "openssh");
+    expect(essentials(alias, "fallback")).toEqual(openssh);
+    expect(essentials(alias, "fallback", "explicit")).toEqual(
+      essentials(alias, "openssh", "explicit"),
+    );
+  });
+
+  it("takes the first value per key, evaluates Match, expands tokens", () => {
+    expect(essentials("pod", "openssh")).toMatchObject({
       hostName: "203.0.113.7",
       port: 2200,
       user: "root",
       identityFiles: [join(home, ".ssh/runpod_ed25519"), join(home, ".ssh/id_default")],
-      fromConfig: true,
     });
-  });
-
-  it("lets an earlier block win over a later, more specific one, as OpenSSH does", () => {
-    const gpu2 = resolveSshHostFromText("gpu-2", config, opts);
-    expect(gpu2.hostName).toBe("203.0.113.7");
-    expect(gpu2.port).toBe(2200);
-  });
-
-  it("expands tokens and honours negated patterns", () => {
-    const web = resolveSshHostFromText("www.example.com", config, opts);
-    expect(web.user).toBe("web");
-    expect(web.hostName).toBe("www.example.com");
-    expect(web.identityFiles[0]).toBe(`${home}/keys/web@www.example.com key`);
-    expect(resolveSshHostFromText("bad.example.com", config, opts).user).toBe("fallback");
-  });
-
-  it("falls back to the alias, port 22 and the local user", () => {
-    const bare = resolveSshHostFromText("10.0.0.5", "", opts);
-    expect(bare).toMatchObject({
-      hostName: "10.0.0.5",
-      port: 22,
-      user: "alice",
-      identityFiles: [],
-      fromConfig: false,
+    // An earlier block wins over a later, more specific one.
+    expect(essentials("gpu-2", "openssh")).toMatchObject({ hostName: "203.0.113.7", port: 2200 });
+    expect(essentials("matched", "openssh")).toMatchObject({
+      hostName: "198.51.100.50",
+      user: "matcher",
+      proxyJump: "jumper@bastion:2201,relay",
     });
-  });
-
-  it("reads ~/.ssh/config and follows Include from the given HOME", () => {
-    mkdirSync(join(home, ".ssh", "conf.d"), { recursive: true });
-    writeFileSync(join(home, ".ssh", "config"), "Include conf.d/*.conf\nHost *\n  User base\n");
-    writeFileSync(
-      join(home, ".ssh", "conf.d", "pods.conf"),
-      "Host pod\n  HostName 192.0.2.9\n  Port 40022\n",
+    expect(essentials("www.example.com", "openssh").identityFiles[0]).toBe(
+      `${home}/keys/web@www.example.com key`,
     );
-    expect(resolveSshHost("pod", opts)).toMatchObject({
-      hostName: "192.0.2.9",
-      port: 40022,
-      user: "base",
+    expect(essentials("bad.example.com", "openssh").user).toBe("fallback");
+    expect(essentials("tunnel", "openssh").proxyCommand).toBe("ssh -W tunnel:2200 bastion");
+    expect(essentials("included", "openssh")).toMatchObject({ hostName: "192.0.2.9", port: 2200 });
+  });
+
+  it("uses OpenSSH when installed and the package when not", () => {
+    expect(resolveSshHost("pod", opts).resolvedBy).toBe("openssh");
+    const fallback = resolveSshHost("pod", { ...opts, ssh: "/nonexistent/bin/ssh" });
+    expect(fallback.resolvedBy).toBe("ssh-config");
+    expect(fallback.hostName).toBe("203.0.113.7");
+    const bare = resolveSshHost("elsewhere", {
+      home: join(home, "missing"),
+      localUser: "bob",
+      ssh: false,
     });
-    expect(
-      resolveSshHost("elsewhere", { home: join(home, "missing"), localUser: "bob" }),
-    ).toMatchObject({
-      hostName: "elsewhere",
-      user: "bob",
-    });
+    expect(bare).toMatchObject({ hostName: "elsewhere", port: 22, user: "bob", identityFiles: [] });
+  });
+
+  it("a config OpenSSH refuses is a usage error naming ssh -G's complaint", () => {
+    const bad = mkdtempSync(join(tmpdir(), "pf-sshcfg-bad-"));
+    try {
+      mkdirSync(join(bad, ".ssh"));
+      writeFileSync(join(bad, ".ssh", "config"), "Host pod\n  NoSuchKeyword yes\n");
+      expect(() => resolveSshHost("pod", { home: bad, localUser: "x" })).toThrow(
+        /ssh -G pod failed: .*NoSuchKeyword/is,
+      );
+    } finally {
+      rmSync(bad, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("ProxyJump", () => {
+  it("parses [user@]host[:port] lists and ssh:// URIs", () => {
+    expect(parseProxyJump("a, bob@b:2200,ssh://carol@c:22,[::1]:23")).toEqual([
+      { user: undefined, host: "a", port: undefined },
+      { user: "bob", host: "b", port: 2200 },
+      { user: "carol", host: "c", port: 22 },
+      { user: undefined, host: "::1", port: 23 },
+    ]);
+  });
+
+  it("resolves each hop through the config, as OpenSSH builds the route", () => {
+    for (const ssh of [undefined, false] as const) {
+      const route = resolveSshRoute("matched", { ...opts, ssh });
+      expect(route.map((h) => `${h.user}@${h.hostName}:${h.port}`)).toEqual([
+        "jumper@127.0.0.9:2201",
+        "fallback@relay:2200",
+        "matcher@198.51.100.50:2200",
+      ]);
+    }
   });
 });

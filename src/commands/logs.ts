@@ -1,6 +1,6 @@
-import { UserError } from "../errors.js";
+import { UsageError, UserError } from "../errors.js";
 import { jobOf } from "./job-commands.js";
-import { flag } from "./options.js";
+import { flag, integer } from "./options.js";
 import { createLineStream } from "./stream-lines.js";
 import { defineCommand } from "./types.js";
 
@@ -13,8 +13,17 @@ export const command = defineCommand({
   name: "logs",
   description: "print the log of a run's job on the target (-f: follow until it ends)",
   arguments: ["<runId>"],
-  options: { follow: flag("-f, --follow", "keep streaming until the job ends") },
+  options: {
+    follow: flag("-f, --follow", "keep streaming until the job ends"),
+    shard: integer("--shard <i>", "Slurm runs: only this shard's log", { min: 0 }),
+  },
   async run(args, options, ctx) {
+    if (ctx.resolved.target.executor === "slurm") {
+      const { slurmLogs } = await import("./slurm-job.js");
+      return slurmLogs(ctx, args[0], { shard: options.shard, follow: options.follow });
+    }
+    if (options.shard !== undefined)
+      throw new UsageError("--shard is for runs on a Slurm target (`executor: slurm`)");
     const { runId, dir, runner } = await jobOf(ctx, args[0]);
     if (!(await runner.status(runId, ctx.signal))) {
       throw new UserError(

@@ -20,6 +20,10 @@ export const command: CommandSpec = {
   description: "show the state of a run's job on the target (running, done, failed, stopped)",
   arguments: ["<runId>"],
   async run(args, _options, ctx) {
+    if (ctx.resolved.target.executor === "slurm") {
+      const { slurmStatus } = await import("./slurm-job.js");
+      return slurmStatus(ctx, args[0]);
+    }
     const { runId, dir, runner } = await jobOf(ctx, args[0]);
     const status = await runner.status(runId, ctx.signal);
     if (!status) {

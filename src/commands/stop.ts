@@ -11,6 +11,10 @@ export const command = defineCommand({
   arguments: ["<runId>"],
   options: { grace: seconds("--grace <seconds>", "seconds between TERM and KILL", 10) },
   async run(args, options, ctx) {
+    if (ctx.resolved.target.executor === "slurm") {
+      const { slurmStop } = await import("./slurm-job.js");
+      return slurmStop(ctx, args[0]);
+    }
     const { runId, dir, runner } = await jobOf(ctx, args[0]);
     const before = await runner.status(runId, ctx.signal);
     if (!before) {

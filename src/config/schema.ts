@@ -73,6 +73,42 @@ export const sshTargetSchema = z.strictObject({
   storage: storageSchema,
 });
 
+/** The login node of a Slurm cluster, reached like an ssh target (absent: run Slurm's commands here). */
+export const slurmSshSchema = z.strictObject({
+  host: z.string().min(1).describe("login node: hostname, IP, or a Host alias from ~/.ssh/config"),
+  port: positiveInt.max(65535).optional(),
+  user: z.string().optional(),
+  identityFile: z.string().optional(),
+  hostKey: hostKeyPolicySchema.default("accept-new"),
+});
+
+export const slurmTargetSchema = z.strictObject({
+  executor: z.literal("slurm"),
+  ssh: slurmSshSchema.optional(),
+  workdir: z.string().min(1).describe("a folder on the cluster's shared filesystem"),
+  partition: z.string().min(1).optional(),
+  account: z.string().min(1).optional(),
+  qos: z.string().min(1).optional(),
+  gpusPerTask: z.number().int().nonnegative().default(1).describe("GPUs per array task (GRES)"),
+  cpusPerTask: positiveInt.optional(),
+  memPerTask: z
+    .string()
+    .regex(/^\d+[KMGT]?$/, "memory like 16G or 16000 (MB)")
+    .optional(),
+  timeLimit: z
+    .string()
+    .regex(/^(\d+-)?\d+(:\d+){0,2}$/, "Slurm time like 90, 02:00:00 or 1-12")
+    .optional()
+    .describe("per task; a task about to hit it pushes what it has"),
+  maxConcurrent: positiveInt.optional().describe("tasks running at once (the array's %M)"),
+  maxShards: positiveInt.default(16).describe("at most this many array tasks per run"),
+  sbatchArgs: z.array(z.string()).default([]).describe("extra sbatch arguments, as given"),
+  setup: z.array(z.string()).default([]).describe("shell lines run first in every task"),
+  blender: z.string().default("blender"),
+  python: z.string().default("python3"),
+  storage: storageSchema,
+});
+
 /** RunPod's official base image: sshd (started from PUBLIC_KEY), Python, CUDA. */
 export const RUNPOD_DEFAULT_IMAGE = "runpod/base:1.0.2-cuda1281-ubuntu2204";
 
@@ -130,6 +166,7 @@ export const targetSchema = z.discriminatedUnion("executor", [
   localTargetSchema,
   sshTargetSchema,
   runpodTargetSchema,
+  slurmTargetSchema,
 ]);
 
 /** `[min, max]`: a value is drawn uniformly from it (min = max: that value). */
@@ -281,6 +318,7 @@ export type TargetConfig = z.output<typeof targetSchema>;
 export type LocalTargetConfig = z.output<typeof localTargetSchema>;
 export type SshTargetConfig = z.output<typeof sshTargetSchema>;
 export type RunpodTargetConfig = z.output<typeof runpodTargetSchema>;
+export type SlurmTargetConfig = z.output<typeof slurmTargetSchema>;
 export type StorageConfig = z.output<typeof storageSchema>;
 export type S3StorageConfig = z.output<typeof s3StorageSchema>;
 export type FsStorageConfig = z.output<typeof fsStorageSchema>;

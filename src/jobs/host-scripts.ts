@@ -19,7 +19,8 @@ export type HostScriptName =
   | "stop.sh"
   | "job.sh"
   | "rclone.sh"
-  | "preflight.sh";
+  | "preflight.sh"
+  | "slurm-task.sh";
 
 const cache = new Map<HostScriptName, string>();
 

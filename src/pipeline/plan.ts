@@ -30,9 +30,9 @@ import {
 
 export async function planRun(options: PipelineOptions, ctx: Context): Promise<State> {
   const { config, target, targetName, baseDir } = ctx.resolved;
-  if (target.executor === "ssh" && target.storage.type !== "s3") {
+  if ((target.executor === "ssh" || target.executor === "slurm") && target.storage.type !== "s3") {
     throw new UsageError(
-      `Target \`${targetName}\` runs over ssh but its storage is a local folder the host cannot reach: give it \`storage: {type: s3, ...}\``,
+      `Target \`${targetName}\` runs over ${target.executor} but its storage is a local folder the host cannot reach: give it \`storage: {type: s3, ...}\``,
     );
   }
   const dataDir = resolveUserPath(config.data, baseDir);

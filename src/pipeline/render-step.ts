@@ -96,6 +96,10 @@ function detectOnHost(s: State): DetectOnHost {
 
 export async function runRenderStep(s: State, options: PipelineOptions): Promise<string> {
   const { ctx } = s;
+  if (s.target.executor === "slurm") {
+    const { runSlurmRenderStep } = await import("./slurm-step.js");
+    return runSlurmRenderStep(s, options);
+  }
   const runner = await s.runner();
   const { job, jobDir, hostJob } = buildRenderJob(s);
   let status = options.resume ? await runner.status(s.runId, ctx.signal) : undefined;

@@ -12,6 +12,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
+import { slurmRunSchema } from "../jobs/slurm.js";
 import { isValidRunId } from "../run/id.js";
 import { localRunDir, localRunsDir, RunFiles } from "../run/paths.js";
 
@@ -73,6 +74,8 @@ export const runRecordSchema = z.object({
     downloaded: z.number().int(),
   }),
   cost: z.object({ usd: z.number(), hours: z.number(), costPerHour: z.number() }).optional(),
+  /** Slurm targets: the array job ids and one entry per shard (units, state, exit code, node, seconds). */
+  slurm: slurmRunSchema.optional(),
   results: z.object({
     dir: z.string(),
     report: z.string().optional(),

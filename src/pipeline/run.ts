@@ -7,6 +7,7 @@
 import { join } from "node:path";
 import type { Context } from "../context.js";
 import { isAbortError } from "../errors.js";
+import { describeShards } from "../jobs/slurm.js";
 import { readManifestFile } from "../run/manifest.js";
 import { RunFiles, runKey } from "../run/paths.js";
 import { finishRun } from "./finish.js";
@@ -14,6 +15,7 @@ import { planRun } from "./plan.js";
 import { buildRenderJob, runRenderStep } from "./render-step.js";
 import { runReuseStep } from "./reuse-step.js";
 import { writeRunRecord } from "./run-record.js";
+import { hasShardsToRedo, planRunShards } from "./slurm-step.js";
 import {
   DETACHED,
   type PipelineOptions,
@@ -53,6 +55,9 @@ export async function runPipeline(options: PipelineOptions, ctx: Context): Promi
       .filter((s) => s.status === "done" || s.status === "skipped")
       .map((s) => s.id),
   );
+  // A Slurm run with failed shards renders them again, then downloads, detects and reports again.
+  if (options.resume && hasShardsToRedo(state.record.slurm))
+    for (const id of ["render", "download", "reuse", "detect", "report"]) done.delete(id);
   ctx.logger.info(
     `run ${state.runId}: ${toRender.length} to render, ${state.characters.length - toRender.length} reused, on ${ctx.resolved.targetName}`,
   );
@@ -100,7 +105,7 @@ function buildSteps(options: PipelineOptions): Step<State>[] {
     {
       id: "upload",
       title: "Upload inputs",
-      enabled: (s) => s.target.executor === "ssh",
+      enabled: (s) => s.target.executor === "ssh" || s.target.executor === "slurm",
       skip: (s) => (toRenderOf(s).length === 0 ? "nothing to render" : undefined),
       async run(s) {
         const { runUpload } = await import("../storage/commands.js");
@@ -123,6 +128,8 @@ function buildSteps(options: PipelineOptions): Step<State>[] {
       skip: (s) => (toRenderOf(s).length === 0 ? "every character reused" : undefined),
       run: (s) => runRenderStep(s, options),
       async plan(s) {
+        if (s.target.executor === "slurm")
+          return describeShards(s.record.slurm ?? planRunShards(s));
         const { job, hostJob } = buildRenderJob(s);
         const env = hostJob.env ?? {};
         return [
@@ -139,7 +146,7 @@ function buildSteps(options: PipelineOptions): Step<State>[] {
     {
       id: "download",
       title: "Download results",
-      enabled: (s) => s.target.executor === "ssh",
+      enabled: (s) => s.target.executor === "ssh" || s.target.executor === "slurm",
       skip: (s) => (toRenderOf(s).length === 0 ? "nothing was rendered" : undefined),
       async run(s) {
         const { runDownload } = await import("../storage/commands.js");

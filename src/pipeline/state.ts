@@ -39,12 +39,12 @@ export function detectPlace(config: Config, target: TargetConfig): DetectPlace {
   if (!config.detect.enabled) return "none";
   const backend =
     config.detect.backend === "auto"
-      ? target.executor === "ssh"
+      ? target.executor === "ssh" || target.executor === "slurm"
         ? "python"
         : "web"
       : config.detect.backend;
   if (backend === "web") return "local";
-  return target.executor === "ssh" ? "host" : "local";
+  return target.executor === "ssh" || target.executor === "slurm" ? "host" : "local";
 }
 
 export interface PlannedCharacter extends CharacterFile {

@@ -2,7 +2,7 @@
  * The one entry point to get an Executor for a target. Commands and the pipeline call
  * this (through the context); nothing else constructs executors.
  */
-import type { TargetConfig } from "../config/schema.js";
+import { sshTargetSchema, type TargetConfig } from "../config/schema.js";
 import { UsageError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { createLocalExecutor } from "./local.js";
@@ -35,6 +35,26 @@ export async function createExecutor(
   if (target.executor === "runpod") {
     throw new UsageError(
       "A runpod target has no fixed host: `posefactory pipeline` and `posefactory pod up` create its pod; `posefactory pod ssh` connects to it.",
+    );
+  }
+  if (target.executor === "slurm") {
+    // Slurm's commands run here (posefactory on the login node) or over ssh on the login node.
+    if (!target.ssh) {
+      return createLocalExecutor({
+        logger: options.logger,
+        baseDir: options.baseDir,
+        env: options.env,
+      });
+    }
+    const { connectSsh } = await import("./ssh.js");
+    return connectSsh(
+      sshTargetSchema.parse({
+        executor: "ssh",
+        ...target.ssh,
+        workdir: target.workdir,
+        storage: target.storage,
+      }),
+      options,
     );
   }
   const { connectSsh } = await import("./ssh.js");

@@ -7,10 +7,12 @@
 export interface SbatchRequest {
   /** `pf-<runId>`. */
   jobName: string;
-  /** `--array=` value (see planArrayChunks). */
-  array: string;
-  /** The batch script's path on the cluster (shared filesystem) and its arguments. */
-  script: string;
+  /** `--array=` value (see planArrayChunks); absent for a plain job. */
+  array?: string;
+  /** The batch script's path on the cluster (shared filesystem) and its arguments... */
+  script?: string;
+  /** ...or a one-line command (`--wrap`) instead of a script. */
+  wrap?: string;
   scriptArgs?: string[];
   /** Working directory of every task. */
   chdir: string;
@@ -38,7 +40,7 @@ export function buildSbatchArgs(r: SbatchRequest): string[] {
   const args = [
     "--parsable",
     `--job-name=${r.jobName}`,
-    `--array=${r.array}`,
+    ...(r.array ? [`--array=${r.array}`] : []),
     `--chdir=${r.chdir}`,
     `--output=${r.output}`,
     `--error=${r.output}`,
@@ -57,7 +59,9 @@ export function buildSbatchArgs(r: SbatchRequest): string[] {
     args.push(`--signal=B:USR1@${Math.round(r.signalLeadSeconds)}`);
   if (r.dependency) args.push(`--dependency=${r.dependency}`);
   args.push(...(r.extraArgs ?? []));
-  args.push(r.script, ...(r.scriptArgs ?? []));
+  if (r.wrap !== undefined) args.push(`--wrap=${r.wrap}`);
+  else if (r.script) args.push(r.script, ...(r.scriptArgs ?? []));
+  else throw new Error("sbatch needs a script or a wrap command");
   return args;
 }
 

@@ -46,7 +46,7 @@ describe("config loading", () => {
         throw new Error(`unexpected warning: ${w}`);
       },
     );
-    expect(Object.keys(example.targets)).toEqual(["local", "ssh", "runpod"]);
+    expect(Object.keys(example.targets)).toEqual(["local", "ssh", "runpod", "slurm"]);
     const ssh = example.targets.ssh!;
     expect(ssh.executor === "ssh" && ssh.storage.type === "s3" && ssh.storage.region).toBe("auto");
     const runpod = example.targets.runpod!;

@@ -89,11 +89,13 @@ def parse_args() -> argparse.Namespace:
 
 def measure_box(character: Character, clip: Clip, job: Job) -> ClipBox:
     """Once per clip; the benchmark's `bboxPerCamera` repeats it per camera (the old way)."""
-    box = measure_clip_box(character, clip, job.cameras.framing)
+    box = measure_clip_box(character, clip, job.cameras.framing, job.cameras.bbox)
+    if box.fallback:
+        warn(f"{character.name}/{clip.name}: bounding box measured exactly: {box.fallback}")
     if job.bbox_per_camera:
         cameras = len(job.cameras.azimuths_deg) * len(job.cameras.elevations_deg)
         for _ in range(cameras - 1):
-            again = measure_clip_box(character, clip, job.cameras.framing)
+            again = measure_clip_box(character, clip, job.cameras.framing, job.cameras.bbox)
             box.evaluations += 1
             box.seconds += again.seconds
     return box
@@ -190,6 +192,8 @@ def render_clip(
             "frames": frames,
             "bbox": {"min": [round(c, 5) for c in lo], "max": [round(c, 5) for c in hi]},
             "bboxEvaluations": box.evaluations,
+            "bboxMode": box.mode,
+            **({"bboxFallback": box.fallback} if box.fallback else {}),
             "framing": box.framing,
             "cameras": cameras,
         }

@@ -31,6 +31,7 @@ class CameraSpec:
     # Per-image random changes: name -> (min, max); names as config cameras.jitter.
     jitter: dict[str, tuple[float, float]] = field(default_factory=dict)
     truncation: float = 0.0  # share of images whose camera may cut the body
+    bbox: str = "fast"  # "fast" | "exact" (bbox.py)
 
 
 @dataclass
@@ -135,6 +136,7 @@ def load_job(path: Path) -> Job:
             height_m=cams.get("heightM"),
             jitter={k: (float(v[0]), float(v[1])) for k, v in (cams.get("jitter") or {}).items()},
             truncation=float(cams.get("truncation", 0.0)),
+            bbox=cams.get("bbox", "fast"),
         ),
         render=RenderSpec(
             engine=render.get("engine", "CYCLES"),

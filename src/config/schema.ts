@@ -233,6 +233,10 @@ export const camerasSchema = z.strictObject({
   sensorMm: z.number().positive().default(36),
   margin: z.number().min(0).max(0.45).default(0.05).describe("fraction of the frame kept free"),
   framing: z.enum(["follow", "static"]).default("follow"),
+  bbox: z
+    .enum(["fast", "exact"])
+    .default("fast")
+    .describe("clip bounding box: fast (armature only, always contains exact) or exact (skinned)"),
   distanceM: z.number().positive().optional().describe("fixed rig: camera distance (m)"),
   heightM: z.number().optional().describe("fixed rig: camera height above ground (m)"),
   jitter: jitterSchema.optional().describe("per-image random camera changes (seed: scene.seed)"),

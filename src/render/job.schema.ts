@@ -27,6 +27,8 @@ export const jobSchema = z.object({
     sensorMm: z.number(),
     margin: z.number(),
     framing: z.enum(["follow", "static"]),
+    /** Bounding-box method (blender/posefactory_bpy/bbox.py); Blender takes "fast" when absent. */
+    bbox: z.enum(["fast", "exact"]).optional(),
     distanceM: z.number().optional(),
     heightM: z.number().optional(),
     jitter: z.record(z.string(), z.tuple([z.number(), z.number()])).optional(),

@@ -153,6 +153,7 @@ export function buildJob(config: Config, options: BuildJobOptions): Job {
       sensorMm: cameras.sensorMm,
       margin: cameras.margin,
       framing: cameras.framing,
+      bbox: cameras.bbox,
       ...(cameras.distanceM !== undefined ? { distanceM: cameras.distanceM } : {}),
       ...(cameras.heightM !== undefined ? { heightM: cameras.heightM } : {}),
       ...(cameras.jitter ? { jitter: definedRanges(cameras.jitter) } : {}),

@@ -27,6 +27,10 @@ export const clipSchema = z.object({
   frames: z.array(z.number()).optional(),
   bbox: z.object({ min: vec3, max: vec3 }),
   bboxEvaluations: z.number().int(),
+  /** How the box was measured: "fast" (armature only) or "exact" (job.json cameras.bbox). */
+  bboxMode: z.enum(["fast", "exact"]).optional(),
+  /** Why "fast" was asked for and "exact" used (a mesh the fast box cannot follow). */
+  bboxFallback: z.string().optional(),
   framing: z.enum(["follow", "static"]).optional(),
   cameras: z.array(cameraSchema),
 });

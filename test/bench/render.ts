@@ -1,5 +1,8 @@
 /**
- * Bounding box once per clip vs recomputed per camera (the old behaviour), 8 cameras, same
+ * Fast vs exact bounding box (cameras.bbox) on the generated characters, the realistic-size
+ * one included (about 24k skinned vertices, 600 frames): seconds of each pass, the ratio, and
+ * whether every fast box contains its exact box (and by how much it is larger per axis).
+ * Then: bounding box once per clip vs recomputed per camera (the old behaviour), 8 cameras, same
  * run, same character; then seconds per stage per character, so Blender's fixed overhead
  * (import, bbox, cameras) shows next to the render time.
  *
@@ -10,6 +13,45 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Manifest } from "../../src/render/manifest.js";
 import { getSampleCharacters, makeJob, renderJob } from "../helpers/blender.js";
+import { getDenseCharacter } from "../helpers/dense-character.js";
+
+type Character = Manifest["characters"][number];
+
+/** Fast vs exact on one character file: no images, only the box (outputs off). */
+async function compareBboxModes(name: string, file: string, outDir: string): Promise<boolean> {
+  const job = (bbox: "fast" | "exact") =>
+    makeJob({
+      characters: [{ name, file, sha256: "-" }],
+      outDir: join(outDir, bbox),
+      cameras: { ...makeJob({ characters: [], outDir: "" }).cameras, bbox },
+      outputs: { rgb: false, mask: false, depth: false, normals: false, keypoints: false },
+    });
+  const [fast] = (await renderJob(job("fast"))).characters as [Character];
+  const [exact] = (await renderJob(job("exact"))).characters as [Character];
+  const frames = exact.clips.map((c) => c.frameRange[1] - c.frameRange[0] + 1).join("+");
+  let contained = true;
+  let worst = 0;
+  for (const e of exact.clips) {
+    const f = fast.clips.find((c) => c.name === e.name);
+    if (f?.bboxMode !== "fast") {
+      console.log(`  ${name}/${e.name}: fast fell back to exact (${f?.bboxFallback})`);
+      contained = false;
+      continue;
+    }
+    for (let axis = 0; axis < 3; axis++) {
+      if (f.bbox.min[axis]! > e.bbox.min[axis]! || f.bbox.max[axis]! < e.bbox.max[axis]!)
+        contained = false;
+      const size = e.bbox.max[axis]! - e.bbox.min[axis]!;
+      worst = Math.max(worst, (f.bbox.max[axis]! - f.bbox.min[axis]! - size) / size);
+    }
+  }
+  const a = fast.seconds.bbox;
+  const b = exact.seconds.bbox;
+  console.log(
+    `  ${name} (${frames} frames): exact ${b.toFixed(3)} s, fast ${a.toFixed(3)} s, ratio ${(b / a).toFixed(1)}x (goal >= 5x); fast contains exact: ${contained ? "yes" : "NO"}, at most ${(worst * 100).toFixed(2)}% larger per axis (goal <= 3%)`,
+  );
+  return contained;
+}
 
 function bboxSeconds(manifest: Manifest): number {
   return manifest.characters.reduce((s, c) => s + c.seconds.bbox, 0);
@@ -28,6 +70,20 @@ function printStages(label: string, manifest: Manifest): void {
 const dir = mkdtempSync(join(tmpdir(), "pf-bench-render-"));
 try {
   const sample = await getSampleCharacters();
+  const dense = await getDenseCharacter({ frames: 600 });
+  console.log(
+    "render bench: bounding box, fast vs exact (the anchor), same run, 1 Blender process each",
+  );
+  let contained = true;
+  for (const [name, file] of [
+    ["walker (sample FBX)", sample.fbx],
+    ["two-clips (sample GLB)", sample.glb],
+    ["dense (24k vertices, FBX)", dense],
+  ] as const) {
+    contained =
+      (await compareBboxModes(name, file, join(dir, "modes", name.split(" ")[0]!))) && contained;
+  }
+  if (!contained) process.exitCode = 1;
   const base = {
     characters: [
       { name: "walker", file: sample.fbx, sha256: "-" },

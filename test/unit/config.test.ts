@@ -33,6 +33,7 @@ describe("config loading", () => {
     expect(config.target).toBe("local");
     expect(config.cameras.azimuthsDeg).toHaveLength(8);
     expect(config.cameras.framing).toBe("follow");
+    expect(config.cameras.bbox).toBe("fast");
     expect(config.sync.concurrency).toBe(8);
     expect(config.render.resolution).toEqual([512, 512]);
   });

@@ -98,6 +98,13 @@ describe("buildJob", () => {
     expect(plain.characters[0]).not.toHaveProperty("clips");
     expect(plain.cameras).not.toHaveProperty("distanceM");
     expect(plain.frames).toEqual({ step: 10 });
+    expect(plain.cameras.bbox).toBe("fast");
+    const exact = buildJob(configSchema.parse({ cameras: { bbox: "exact" } }), {
+      runId: "r",
+      outDir: "o",
+      characters: [],
+    });
+    expect(exact.cameras.bbox).toBe("exact");
   });
 });
 

@@ -14,6 +14,8 @@ import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { UserError } from "../errors.js";
 import type { Logger } from "../log.js";
 
+export type { Page };
+
 /** Flags that keep headless Chromium quiet, offline-safe and CPU-only (NOTES.md, MediaPipe). */
 export const CHROMIUM_FLAGS = [
   "--headless",
@@ -150,6 +152,8 @@ export async function startLocalServer(routes: StaticRoutes): Promise<LocalServe
 export interface BrowserSession {
   page: Page;
   context: BrowserContext;
+  /** Another page (tab) of the same browser, its errors collected like the first one's. */
+  newPage(): Promise<Page>;
   executablePath: string;
   /** Messages the page logged at level "error", and uncaught page errors. */
   errors: string[];
@@ -191,16 +195,20 @@ export async function launchBrowser(options: LaunchOptions): Promise<BrowserSess
     options.logger.trace({ url }, "blocked browser request");
     return route.abort();
   });
-  const page = context.pages()[0] ?? (await context.newPage());
   const errors: string[] = [];
-  page.on("console", (message) => {
-    if (message.type() === "error") errors.push(message.text());
-    options.logger.trace({ type: message.type(), text: message.text() }, "browser console");
-  });
-  page.on("pageerror", (error) => errors.push(error.message));
+  const watch = (page: Page): Page => {
+    page.on("console", (message) => {
+      if (message.type() === "error") errors.push(message.text());
+      options.logger.trace({ type: message.type(), text: message.text() }, "browser console");
+    });
+    page.on("pageerror", (error) => errors.push(error.message));
+    return page;
+  };
+  const page = watch(context.pages()[0] ?? (await context.newPage()));
   return {
     page,
     context,
+    newPage: async () => watch(await context.newPage()),
     executablePath,
     errors,
     close: async () => {

@@ -228,20 +228,35 @@ async function detectWithModel(
   const detectStarted = performance.now();
   let lastLog = detectStarted;
   try {
-    for (const image of todo) {
-      if (ctx.signal.aborted) throw new InterruptedError();
-      const detection = await detector.detect(image);
-      await writeDetection(runDir, detection, root);
-      result.detected++;
-      if (detection.found) result.found++;
-      const now = performance.now();
-      if (now - lastLog > 5000) {
-        lastLog = now;
-        logger.info(
-          `detect ${Math.round((100 * result.detected) / todo.length)}% (${result.detected} of ${todo.length} images)`,
-        );
+    // Keep every landmarker busy: detections finish (and are written) in any order.
+    let next = 0;
+    let failed = false;
+    const worker = async () => {
+      while (next < todo.length && !failed) {
+        if (ctx.signal.aborted) throw new InterruptedError();
+        const image = todo[next++]!;
+        const detection = await detector.detect(image);
+        await writeDetection(runDir, detection, root);
+        result.detected++;
+        if (detection.found) result.found++;
+        const now = performance.now();
+        if (now - lastLog > 5000) {
+          lastLog = now;
+          logger.info(
+            `detect ${Math.round((100 * result.detected) / todo.length)}% (${result.detected} of ${todo.length} images)`,
+          );
+        }
       }
-    }
+    };
+    const workers = Array.from({ length: Math.min(detector.parallelism, todo.length) }, () =>
+      worker().catch((error: unknown) => {
+        failed = true;
+        throw error;
+      }),
+    );
+    const settled = await Promise.allSettled(workers);
+    const rejected = settled.find((s) => s.status === "rejected");
+    if (rejected) throw (rejected as PromiseRejectedResult).reason;
   } finally {
     await detector.close();
   }

@@ -1,15 +1,21 @@
 /**
  * The web detector backend: MediaPipe tasks-vision's PoseLandmarker (CPU delegate, IMAGE mode)
- * inside headless Chromium. One browser and one landmarker serve the whole batch; each image
- * gets one detection JSON (schema.ts `detectionSchema`) under detections/, mirroring renders/.
+ * inside headless Chromium. One browser serves the whole batch with one landmarker per page,
+ * as many pages as cores: each page is its own renderer process, and the CPU delegate runs a
+ * landmarker on one thread, so N pages detect N images at once. Each page takes two images at
+ * a time, so the next one's fetch and PNG decode (createImageBitmap decodes off the page's main
+ * thread) overlap the current detection. IMAGE mode keeps no state between images, so which
+ * page detects an image does not change its result. Each image gets one detection JSON
+ * (schema.ts `detectionSchema`) under detections/, mirroring renders/.
  */
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
+import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import { UserError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { detectionPathOf, RunFiles } from "../run/paths.js";
-import { launchBrowser, startLocalServer } from "./browser.js";
+import { launchBrowser, type Page, startLocalServer } from "./browser.js";
 import type { ResolvedModel } from "./model.js";
 import { type Detection, detectionSchema } from "./schema.js";
 
@@ -20,12 +26,30 @@ export interface WebDetectorOptions {
   browser?: string;
   minPoseDetectionConfidence?: number;
   minPosePresenceConfidence?: number;
+  /** Landmarkers (pages) working at once; default: one per core, at most MAX_LANDMARKERS. */
+  landmarkers?: number;
   logger: Logger;
 }
 
+/** Past a handful, more pages only cost memory (each loads its own wasm and model). */
+export const MAX_LANDMARKERS = 8;
+/** Images handed to one page at once: one detecting, the next being fetched and decoded. */
+const IMAGES_PER_PAGE = 2;
+
+export function defaultLandmarkers(): number {
+  return Math.max(1, Math.min(MAX_LANDMARKERS, availableParallelism()));
+}
+
 export interface WebDetector {
-  /** `image` is relative to the root: renders/<character>/<clip>/<view>/f0001.png */
+  /**
+   * `image` is relative to the root: renders/<character>/<clip>/<view>/f0001.png. Calls may
+   * overlap: keep up to `parallelism` in flight to use every landmarker.
+   */
   detect(image: string): Promise<Detection>;
+  /** Landmarkers (pages) in use. */
+  landmarkers: number;
+  /** How many detect() calls to keep in flight. */
+  parallelism: number;
   /** Seconds spent starting Chromium and loading wasm + model: not per-image cost. */
   startup: { browserSeconds: number; modelSeconds: number };
   executablePath: string;
@@ -137,23 +161,43 @@ export async function openWebDetector(options: WebDetectorOptions): Promise<WebD
     await server.close();
   };
   try {
-    await session.page.goto(`${server.origin}/index.html`);
-    await session.page.waitForFunction(
-      () => (window as { posefactoryLoaded?: boolean }).posefactoryLoaded === true,
+    const count = Math.max(1, Math.floor(options.landmarkers ?? defaultLandmarkers()));
+    const pages = [session.page];
+    for (let i = 1; i < count; i++) pages.push(await session.newPage());
+    await Promise.all(
+      pages.map(async (page) => {
+        await page.goto(`${server.origin}/index.html`);
+        await page.waitForFunction(
+          () => (window as { posefactoryLoaded?: boolean }).posefactoryLoaded === true,
+        );
+      }),
     );
     const browserSeconds = seconds(browserStarted);
     const modelStarted = performance.now();
-    await session.page.evaluate(
-      (opts) =>
-        (window as unknown as { posefactoryInit(o: unknown): Promise<void> }).posefactoryInit(opts),
-      {
-        minPoseDetectionConfidence: options.minPoseDetectionConfidence ?? 0.5,
-        minPosePresenceConfidence: options.minPosePresenceConfidence ?? 0.5,
-      },
+    const initOptions = {
+      minPoseDetectionConfidence: options.minPoseDetectionConfidence ?? 0.5,
+      minPosePresenceConfidence: options.minPosePresenceConfidence ?? 0.5,
+    };
+    await Promise.all(
+      pages.map((page) =>
+        page.evaluate(
+          (opts) =>
+            (window as unknown as { posefactoryInit(o: unknown): Promise<void> }).posefactoryInit(
+              opts,
+            ),
+          initOptions,
+        ),
+      ),
     );
     const modelSeconds = seconds(modelStarted);
     logger.debug(
-      { browser: session.executablePath, model: options.model.path, browserSeconds, modelSeconds },
+      {
+        browser: session.executablePath,
+        model: options.model.path,
+        landmarkers: pages.length,
+        browserSeconds,
+        modelSeconds,
+      },
       "web pose detector ready",
     );
     const modelInfo = {
@@ -161,18 +205,23 @@ export async function openWebDetector(options: WebDetectorOptions): Promise<WebD
       version: options.model.version,
       sha256: options.model.sha256,
     };
+    const pool = createPagePool(pages, IMAGES_PER_PAGE);
     return {
       startup: { browserSeconds, modelSeconds },
       executablePath: session.executablePath,
+      landmarkers: pages.length,
+      parallelism: pages.length * IMAGES_PER_PAGE,
       close,
       async detect(image: string): Promise<Detection> {
         const url = `${server.origin}/files/${image.split("/").map(encodeURIComponent).join("/")}`;
-        const result = await session.page.evaluate(
-          (u) =>
-            (
-              window as unknown as { posefactoryDetect(u: string): Promise<unknown> }
-            ).posefactoryDetect(u),
-          url,
+        const result = await pool.use((page) =>
+          page.evaluate(
+            (u) =>
+              (
+                window as unknown as { posefactoryDetect(u: string): Promise<unknown> }
+              ).posefactoryDetect(u),
+            url,
+          ),
         );
         return toDetection(image, result as PageResult, modelInfo);
       },
@@ -187,6 +236,38 @@ export async function openWebDetector(options: WebDetectorOptions): Promise<WebD
       },
     );
   }
+}
+
+interface PagePool {
+  /** Runs `task` on the least busy page, waiting while every page has `perPage` tasks. */
+  use<T>(task: (page: Page) => Promise<T>): Promise<T>;
+}
+
+function createPagePool(pages: Page[], perPage: number): PagePool {
+  const busy = pages.map(() => 0);
+  const waiting: (() => void)[] = [];
+  const acquire = async (): Promise<number> => {
+    for (;;) {
+      let best = 0;
+      for (let i = 1; i < pages.length; i++) if (busy[i]! < busy[best]!) best = i;
+      if (busy[best]! < perPage) {
+        busy[best]! += 1;
+        return best;
+      }
+      await new Promise<void>((wake) => waiting.push(wake));
+    }
+  };
+  return {
+    async use(task) {
+      const index = await acquire();
+      try {
+        return await task(pages[index]!);
+      } finally {
+        busy[index]! -= 1;
+        waiting.shift()?.();
+      }
+    },
+  };
 }
 
 function toDetection(image: string, result: PageResult, model: Detection["model"]): Detection {

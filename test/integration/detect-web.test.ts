@@ -12,8 +12,10 @@ import type { Context } from "../../src/context.js";
 import { launchBrowser, startLocalServer } from "../../src/detect/browser.js";
 import type { Evaluation } from "../../src/detect/evaluate.js";
 import { COCO_TO_MEDIAPIPE } from "../../src/detect/landmarks.js";
-import { type DetectResult, runDetect, runReport } from "../../src/detect/run.js";
+import { resolvePoseModel } from "../../src/detect/model.js";
+import { type DetectResult, listRenderImages, runDetect, runReport } from "../../src/detect/run.js";
 import { annotationsSchema, type Detection, detectionSchema } from "../../src/detect/schema.js";
+import { openWebDetector } from "../../src/detect/web.js";
 import { createSilentLogger } from "../../src/log.js";
 import { getSampleCharacters, makeJob, renderJob } from "../helpers/blender.js";
 import { cleanEnv, runCli } from "../helpers/cli.js";
@@ -105,6 +107,53 @@ describe("web detector on the rendered sample character", () => {
         expect(nose.px).toBeCloseTo(nose.x * 256, 6);
       }
     }
+  });
+
+  it("one landmarker finds what the parallel ones found (runDetect uses one per core)", async () => {
+    const images = await listRenderImages(runDir);
+    const model = await resolvePoseModel({
+      variant: "full",
+      logger: createSilentLogger(),
+      cacheDir: join(dir, "cache"),
+      download: false,
+    });
+    const single = await openWebDetector({
+      model,
+      root: runDir,
+      landmarkers: 1,
+      logger: createSilentLogger(),
+    });
+    let compared = 0;
+    try {
+      expect(single.landmarkers).toBe(1);
+      for (const image of images) {
+        const alone = await single.detect(image);
+        const parallel = detectionSchema.parse(
+          readJson(
+            join(runDir, image.replace(/^renders\//, "detections/").replace(/\.png$/, ".json")),
+          ),
+        );
+        expect(parallel.model.sha256).toBe(alone.model.sha256);
+        expect(alone.found, image).toBe(parallel.found);
+        expect(alone.poses.length, image).toBe(parallel.poses.length);
+        alone.poses.forEach((pose, p) => {
+          for (const kind of ["landmarks", "worldLandmarks"] as const) {
+            pose[kind].forEach((point, i) => {
+              const other = parallel.poses[p]![kind][i]!;
+              for (const key of ["x", "y", "z", "visibility", "presence"] as const)
+                expect(
+                  Math.abs(point[key] - other[key]),
+                  `${image} ${kind}[${i}].${key}`,
+                ).toBeLessThan(1e-6);
+            });
+          }
+        });
+        compared++;
+      }
+    } finally {
+      await single.close();
+    }
+    expect(compared).toBe(images.length);
   });
 
   it("finds the pose in most front-ish views", () => {

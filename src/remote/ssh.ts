@@ -216,7 +216,7 @@ export class SshExecutor implements Executor {
         const left = deadline - Date.now();
         if (left <= 0) {
           throw new UserError(
-            `Could not connect to ${this.description} within ${this.settings.connectTimeoutSeconds} s ` +
+            `Could not connect to ${this.description}${this.route()} within ${this.settings.connectTimeoutSeconds} s ` +
               `(${attempt} attempts; last error: ${(error as Error).message}). ` +
               "Check that the pod is running and that host and port in the target (or its ~/.ssh/config alias) are right; " +
               "raise connectTimeoutSeconds for slow hosts.",
@@ -261,6 +261,15 @@ export class SshExecutor implements Executor {
       );
     }
     return err;
+  }
+
+  /** " (via bastion, resolved by ssh -G)": where the connection goes, for error messages. */
+  private route(): string {
+    const { jumps, proxyCommand, host, port, resolvedBy } = this.settings;
+    const via = jumps.map((j) => `${j.user}@${j.host}:${j.port}`);
+    if (proxyCommand) via.unshift(`ProxyCommand \`${proxyCommand}\``);
+    const by = resolvedBy === "openssh" ? "ssh -G" : "~/.ssh/config";
+    return ` (${host}:${port}${via.length > 0 ? ` via ${via.join(" -> ")}` : ""}, as ${by} says)`;
   }
 
   private isJump(hop: SshHop): boolean {

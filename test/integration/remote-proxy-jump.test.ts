@@ -76,17 +76,21 @@ afterAll(async () => {
   rmSync(home, { recursive: true, force: true });
 });
 
-function podTarget(host = "pod") {
+function podTarget(host = "pod", connectTimeoutSeconds = 10) {
   return sshTargetSchema.parse({
     executor: "ssh",
     host,
     storage: { type: "fs" },
-    connectTimeoutSeconds: 10,
+    connectTimeoutSeconds,
   });
 }
 
-async function connect(host = "pod", env: NodeJS.ProcessEnv = { PATH: process.env.PATH }) {
-  const ex = await createExecutor(podTarget(host), {
+async function connect(
+  host = "pod",
+  env: NodeJS.ProcessEnv = { PATH: process.env.PATH },
+  connectTimeoutSeconds = 10,
+) {
+  const ex = await createExecutor(podTarget(host, connectTimeoutSeconds), {
     logger: createSilentLogger(),
     baseDir: home,
     home,
@@ -181,6 +185,17 @@ describe("ProxyJump through a bastion, with Match", () => {
     const ex = await connect("pod-via-command");
     expect((await serverEnd(ex)).split(" ").at(-1)).toBe(String(pod.port));
     await ex.close();
+  });
+
+  it("a pod that does not answer: the error says which route was tried", async () => {
+    await pod.pause();
+    try {
+      await expect(connect("pod", { PATH: process.env.PATH }, 2)).rejects.toThrow(
+        `(${POD_NAME}:${pod.port} via ${bastion.user}@${bastion.host}:${bastion.port}, as ssh -G says) within 2 s`,
+      );
+    } finally {
+      await pod.resume();
+    }
   });
 
   it("posefactory exec on a ProxyJump alias, from the command line", async () => {

@@ -34,6 +34,7 @@ from posefactory_bpy.cameras import (  # noqa: E402
 )
 from posefactory_bpy.appearance import Appearance, prepare_appearance, randomize_appearance  # noqa: E402
 from posefactory_bpy.draws import rng_for  # noqa: E402
+from posefactory_bpy.retarget import apply_animations  # noqa: E402
 from posefactory_bpy.occluders import (  # noqa: E402
     Occluders,
     hide_behind,
@@ -229,7 +230,15 @@ def render_character(spec: CharacterSpec, job: Job, manifest: ManifestWriter) ->
     try:
         started = time.perf_counter()
         character = load_character(spec.name, resolve_file(job, spec))
-        clips = select_clips(character, spec.clips)
+        clips = list(select_clips(character, spec.clips))
+        if job.animations is not None:
+            known = len(character.clips)
+            animations = apply_animations(character, job.animations)
+            result["animations"] = [a.manifest() for a in animations]
+            for a in animations:
+                if a.status != "applied":
+                    warn(f"{spec.name}: animation {a.file} not applied: {a.reason}")
+            clips = clips + character.clips[known:]
         match = find_rig(character, job, result)
         rig = build_rig(character, match.joints) if job.outputs.keypoints else None
         facing = find_facing(character, match.joints)

@@ -78,6 +78,8 @@ class Job:
     # `rigs` of the config: {profiles: {name: {joint: bone or regex}}, assign: {character: profile}}
     rigs: dict[str, Any] = field(default_factory=dict)
     scene: SceneSpec | None = None
+    # config `animations`: a folder of animation files applied to every character (retarget.py)
+    animations: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -151,6 +153,7 @@ def load_job(path: Path) -> Job:
         bbox_per_camera=bool(raw.get("bench", {}).get("bboxPerCamera", False)),
         rigs=dict(raw.get("rigs") or {}),
         scene=scene,
+        animations=Path(raw["animations"]) if raw.get("animations") else None,
     )
 
 

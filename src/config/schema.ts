@@ -306,6 +306,12 @@ export const configSchema = z.strictObject({
   characters: z.string().default("characters").describe("folder of .fbx/.glb/.gltf/.blend files"),
   data: z.string().default("data").describe("where runs are downloaded: data/runs/<runId>/"),
   clips: z.array(z.string()).default([]).describe("animation names to render; empty = all"),
+  animations: z
+    .string()
+    .optional()
+    .describe(
+      "folder of animation files (Mixamo-named armature) applied to every matching character",
+    ),
   targets: z.record(z.string(), targetSchema).default({}),
   cameras: camerasSchema.default(camerasSchema.parse({})),
   scene: sceneSchema.optional().describe("randomized backgrounds, lights, appearance, occluders"),

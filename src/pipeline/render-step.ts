@@ -49,6 +49,11 @@ export function buildRenderJob(
     });
     return { job, jobDir, hostJob };
   }
+  if (config.animations) {
+    throw new UserError(
+      `animations (${config.animations}) is read from the local disk: it works with a local target for now; remove it or render locally`,
+    );
+  }
   if (backgrounds) {
     throw new UserError(
       `scene.backgrounds (${backgrounds}) is read from the local disk: it works with a local target for now; remove it (a random sky is used) or render locally`,

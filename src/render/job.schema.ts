@@ -34,6 +34,8 @@ export const jobSchema = z.object({
     jitter: z.record(z.string(), z.tuple([z.number(), z.number()])).optional(),
     truncation: z.number().optional(),
   }),
+  /** Folder of animation files applied to every matching character (on the render host). */
+  animations: z.string().optional(),
   /** Scene randomization (config `scene`; backgrounds: a folder on the render host). */
   scene: z
     .object({

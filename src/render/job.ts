@@ -112,6 +112,8 @@ export interface BuildJobOptions {
   outDir: string;
   /** scene.backgrounds as the render host sees it (absolute locally). */
   backgroundsDir?: string;
+  /** config `animations` as the render host sees it (absolute locally). */
+  animationsDir?: string;
 }
 
 type Range = [number, number];
@@ -160,6 +162,7 @@ export function buildJob(config: Config, options: BuildJobOptions): Job {
       ...(cameras.truncation > 0 ? { truncation: cameras.truncation } : {}),
     },
     ...(config.scene ? { scene: sceneOf(config.scene, options.backgroundsDir) } : {}),
+    ...(options.animationsDir ? { animations: options.animationsDir } : {}),
     render: {
       engine: render.engine,
       device: render.device,

@@ -77,6 +77,17 @@ export const characterResultSchema = z.object({
   annotations: z.string().nullable().optional(),
   /** The rig profile used; absent when the rig is unknown (then `error` says how to map it). */
   rig: rigMatchSchema.optional(),
+  /** config `animations`: every file, applied as a clip or skipped with the reason. */
+  animations: z
+    .array(
+      z.object({
+        file: z.string(),
+        clip: z.string(),
+        status: z.enum(["applied", "skipped"]),
+        reason: z.string().optional(),
+      }),
+    )
+    .optional(),
   /** Problems that did not stop the character, e.g. a fixed camera rig that crops it. */
   warnings: z.array(z.string()).optional(),
 });

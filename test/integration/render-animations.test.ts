@@ -1,0 +1,122 @@
+/**
+ * `animations`: a generated Mixamo-style "Without Skin" FBX (bones `mixamorig1:*`, another
+ * prefix than the characters' `mixamorig:`) applied to the sample walker (FBX) and to the
+ * two-clip GLB (glTF import: other bone axes). Checked on the render: the retargeted clip moves
+ * as the animation says (right wrist above the head, the GLB's own Wave has the same box),
+ * >= 95% of its visible keypoints lie on the mask, and a broken file is listed, not fatal.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { annotationsSchema } from "../../src/detect/schema.js";
+import { createSilentLogger } from "../../src/log.js";
+import { createLocalExecutor } from "../../src/remote/local.js";
+import type { Manifest } from "../../src/render/manifest.js";
+import { blenderScriptCommand } from "../../src/render/sample.js";
+import {
+  BLENDER,
+  getSampleCharacters,
+  insideMask,
+  makeJob,
+  readAlpha,
+  renderJob,
+} from "../helpers/blender.js";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const RIGHT_WRIST = 16;
+const NOSE = 0;
+
+describe("render: an animation file applied to other characters", () => {
+  const dir = mkdtempSync(join(tmpdir(), "pf-anim-"));
+  const outDir = join(dir, "run");
+  let manifest: Manifest;
+
+  beforeAll(async () => {
+    const animations = join(dir, "animations");
+    mkdirSync(animations);
+    const executor = createLocalExecutor({ logger: createSilentLogger(), baseDir: dir });
+    const made = await executor.run(
+      blenderScriptCommand(BLENDER, join(HERE, "../helpers/make_animation.py"), [
+        "--out",
+        join(animations, "wave.fbx"),
+      ]),
+    );
+    expect(made.exitCode).toBe(0);
+    writeFileSync(join(animations, "broken.fbx"), "not an FBX file at all");
+    const sample = await getSampleCharacters();
+    const base = makeJob({ characters: [], outDir: "" });
+    manifest = await renderJob({
+      ...makeJob({
+        outDir,
+        characters: [
+          { name: "walker", file: sample.fbx, sha256: "-" },
+          { name: "two-clips", file: sample.glb, sha256: "-" },
+        ],
+        frames: { list: [0, 5, 10] },
+        cameras: { ...base.cameras, azimuthsDeg: [0, 90, 180, 270] },
+        render: { ...base.render, resolution: [96, 96], samples: 2 },
+      }),
+      animations,
+    });
+  }, 600_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const character = (name: string) => manifest.characters.find((c) => c.name === name)!;
+
+  it("adds a clip named after the file to every character; a broken file is listed, not fatal", () => {
+    for (const [name, clip] of [
+      ["walker", "wave"],
+      ["two-clips", "wave_"], // "Wave" is taken (case-insensitively) by the GLB's own clip
+    ]) {
+      const c = character(name!);
+      expect(c.status, c.error).toBe("ok");
+      expect(c.animations).toEqual([
+        expect.objectContaining({ file: "broken.fbx", status: "skipped" }),
+        expect.objectContaining({ file: "wave.fbx", clip, status: "applied" }),
+      ]);
+      expect(c.animations![0]!.reason).toContain("cannot import");
+      expect(c.clips.map((k) => k.name)).toContain(clip);
+      expect(c.images.filter((i) => i.clip === clip)).toHaveLength(3 * 4);
+    }
+  });
+
+  it("moves as the animation says: the GLB's retargeted wave has the box of its own Wave", () => {
+    const glb = character("two-clips");
+    const own = glb.clips.find((k) => k.name === "Wave")!.bbox;
+    const retargeted = glb.clips.find((k) => k.name === "wave_")!.bbox;
+    for (const corner of ["min", "max"] as const)
+      for (let i = 0; i < 3; i++) expect(retargeted[corner][i]).toBeCloseTo(own[corner][i]!, 2);
+    const coco = annotationsSchema.parse(
+      JSON.parse(readFileSync(join(outDir, character("walker").annotations!), "utf8")),
+    );
+    for (const a of coco.annotations) {
+      const image = coco.images.find((i) => i.id === a.image_id)!;
+      if (image.clip !== "wave") continue;
+      expect(a.keypoints_3d[RIGHT_WRIST]![2]).toBeGreaterThan(a.keypoints_3d[NOSE]![2]);
+    }
+  });
+
+  it("renders the retargeted clips with >= 95% of visible keypoints on the mask", async () => {
+    let visible = 0;
+    let inside = 0;
+    for (const name of ["walker", "two-clips"]) {
+      const c = character(name);
+      const coco = annotationsSchema.parse(
+        JSON.parse(readFileSync(join(outDir, c.annotations!), "utf8")),
+      );
+      for (const image of coco.images.filter((i) => i.clip.startsWith("wave"))) {
+        const alpha = await readAlpha(join(outDir, "renders", name, image.file_name));
+        const kp = coco.annotations.find((a) => a.image_id === image.id)!.keypoints_mediapipe;
+        for (let k = 0; k < 33; k++) {
+          if (kp[k * 3 + 2] !== 2) continue;
+          visible++;
+          if (insideMask(alpha, kp[k * 3]!, kp[k * 3 + 1]!)) inside++;
+        }
+      }
+    }
+    expect(visible).toBeGreaterThan(200);
+    expect(inside / visible).toBeGreaterThanOrEqual(0.95);
+  });
+});

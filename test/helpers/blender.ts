@@ -70,6 +70,63 @@ async function buildSampleCharacters(): Promise<SampleCharacters> {
   return files;
 }
 
+/** Characters with other tools' skeletons (blender/make_rig_character.py), by convention. */
+export const RIG_CONVENTIONS = {
+  daz: "daz.fbx",
+  unreal: "unreal.fbx",
+  cc: "cc.fbx",
+  vrm: "vrm.glb",
+  mpfb: "mpfb.glb",
+  rigify: "rigify.blend",
+} as const;
+export type RigConvention = keyof typeof RIG_CONVENTIONS;
+
+let cachedRigs: Promise<Record<RigConvention, string>> | undefined;
+
+/**
+ * One character per rig convention, made once by the Blender under test (a Rigify .blend
+ * only opens in the Blender that wrote it or a later one) and cached in a temp folder named
+ * after the generator scripts' hash and the Blender used.
+ */
+export function getRigCharacters(): Promise<Record<RigConvention, string>> {
+  cachedRigs ??= buildRigCharacters();
+  return cachedRigs;
+}
+
+async function buildRigCharacters(): Promise<Record<RigConvention, string>> {
+  const hash = createHash("sha256");
+  for (const script of ["make_rig_character.py", "make_sample_character.py"])
+    hash.update(readFileSync(join(BLENDER_DIR, script)));
+  hash.update(BLENDER);
+  const dir = join(tmpdir(), `posefactory-rigs-${hash.digest("hex").slice(0, 12)}`);
+  const files = Object.fromEntries(
+    Object.entries(RIG_CONVENTIONS).map(([convention, file]) => [convention, join(dir, file)]),
+  ) as Record<RigConvention, string>;
+  if (Object.values(files).every((f) => existsSync(f))) return files;
+  const staging = mkdtempSync(join(tmpdir(), "posefactory-rigs-staging-"));
+  try {
+    const executor = createLocalExecutor({ logger: createSilentLogger(), baseDir: staging });
+    let output = "";
+    const script = join(BLENDER_DIR, "make_rig_character.py");
+    const result = await executor.run(blenderScriptCommand(BLENDER, script, ["--all", staging]), {
+      onStdout: (chunk) => (output += chunk),
+      onStderr: (chunk) => (output += chunk),
+    });
+    if (result.exitCode !== 0)
+      throw new Error(
+        `make_rig_character.py failed (exit ${result.exitCode}):\n${output.slice(-3000)}`,
+      );
+    try {
+      renameSync(staging, dir); // atomic: a parallel worker sees all files or none
+    } catch (error) {
+      if (!existsSync(files.rigify)) throw error;
+    }
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+  return files;
+}
+
 /** A small, fast job: 128x128, 4 samples, Cycles on the CPU, 8 azimuths x 1 elevation. */
 export function makeJob(overrides: Partial<Job> & Pick<Job, "characters" | "outDir">): Job {
   return {

@@ -25,6 +25,8 @@ come:
 |            | upperarm01.L, lowerarm01.L, wrist.L ...    |                                                |
 | rigify     | Blender's Rigify: the human metarig's      | .blend (the rig keeps its constraints);        |
 |            | generated rig, body on the DEF- bones      | see make_rigify below                          |
+| biped      | 3ds Max Biped: Bip01 Pelvis,               | FBX in centimetres; no built-in profile: the   |
+|            | Bip01 L UpperArm ... (names with spaces)   | tests' unknown rig                             |
 
 Everything is deterministic and takes a few seconds (Rigify's generation about 5 s).
 """
@@ -46,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import make_sample_character as sample  # noqa: E402
 
-CONVENTIONS = ("daz", "unreal", "cc", "vrm", "mpfb", "rigify")
+CONVENTIONS = ("daz", "unreal", "cc", "vrm", "mpfb", "rigify", "biped")
 
 # Mixamo bone (without prefix, {S} = Left/Right) -> the convention's name ({s} = its side
 # spelling); None deletes the bone (the convention has no such bone).
@@ -92,6 +94,15 @@ NAMES: dict[str, tuple[tuple[str, str], tuple[str | None, ...]]] = {
          "finger5-2.{s}", "finger1-1.{s}", "finger1-2.{s}", "upperleg01.{s}", "lowerleg01.{s}", "foot.{s}",
          "toe1-1.{s}", None),
     ),
+    # 3ds Max Biped: no built-in profile, the tests' unknown rig (rigs: in the config maps it).
+    "biped": (
+        ("L", "R"),
+        ("Bip01 Pelvis", "Bip01 Spine", "Bip01 Spine1", "Bip01 Spine2", "Bip01 Neck", "Bip01 Head",
+         "Bip01 HeadNub", None, "Bip01 {s} Clavicle", "Bip01 {s} UpperArm", "Bip01 {s} Forearm",
+         "Bip01 {s} Hand", "Bip01 {s} Finger1", "Bip01 {s} Finger11", "Bip01 {s} Finger4", "Bip01 {s} Finger41",
+         "Bip01 {s} Finger0", "Bip01 {s} Finger01", "Bip01 {s} Thigh", "Bip01 {s} Calf", "Bip01 {s} Foot",
+         "Bip01 {s} Toe0", "Bip01 {s} Toe0Nub"),
+    ),
 }  # fmt: skip
 
 # Extra bones each tool has: (name, parent, inserted above (re-parents that bone), head, tail)
@@ -126,6 +137,9 @@ def extras(convention: str) -> list[Extra]:
     elif convention == "vrm":
         out.append(("Root", None, "J_Bip_C_Hips", ("J_Bip_C_Hips", "J_Bip_C_Hips", 0.0),
                     ("J_Bip_C_Hips", "J_Bip_C_Hips", 0.0)))
+    elif convention == "biped":
+        out.append(("Bip01", None, "Bip01 Pelvis", ("Bip01 Pelvis", "Bip01 Pelvis", 0.0),
+                    ("Bip01 Pelvis", "Bip01 Spine", 0.5)))
     elif convention == "mpfb":
         out.append(("root", None, "spine05", ("spine05", "spine05", 0.0), ("spine05", "spine04", 0.5)))
     return out  # fmt: skip
@@ -140,6 +154,7 @@ SHAPE: dict[str, dict[str, float]] = {
     "cc": {"height": 1.70, "head": 1.0, "turn_deg": 0.0},
     "vrm": {"height": 1.55, "head": 1.25, "turn_deg": 0.0},
     "mpfb": {"height": 1.65, "head": 1.0, "turn_deg": 0.0},
+    "biped": {"height": 1.80, "head": 1.0, "turn_deg": 0.0},
 }
 SAMPLE_HEIGHT_M = 1.88
 
@@ -369,7 +384,10 @@ def make_rigify(out: Path) -> None:
 
 
 # Each tool's usual file format.
-EXTENSIONS = {"daz": ".fbx", "unreal": ".fbx", "cc": ".fbx", "vrm": ".glb", "mpfb": ".glb", "rigify": ".blend"}
+EXTENSIONS = {
+    "daz": ".fbx", "unreal": ".fbx", "cc": ".fbx", "vrm": ".glb", "mpfb": ".glb", "rigify": ".blend",
+    "biped": ".fbx",
+}  # fmt: skip
 
 
 def make(convention: str, out: Path) -> None:

@@ -202,11 +202,12 @@ def render_clip(
     log(f"{character.name}/{clip.name}: {len(frames)} frames x {len(views)} cameras")
 
 
-def find_rig(character: Character, job: Job, result: dict) -> RigMatch:
+def find_rig(character: Character, spec: CharacterSpec, job: Job, result: dict) -> RigMatch:
     """The character's rig profile (rigs.py), recorded in the manifest; an unknown rig fails
     the character with a message that says how to map it."""
     try:
-        match = detect_rig(character.armature, job.rigs, character.name)
+        # rigs.assign names characters as the config does: the file name without extension
+        match = detect_rig(character.armature, job.rigs, spec.display_name or spec.name, spec.name)
     except RigError as exc:
         raise CharacterError(f"{character.path.name}: {exc}") from exc
     result["rig"] = match.manifest()
@@ -239,7 +240,7 @@ def render_character(spec: CharacterSpec, job: Job, manifest: ManifestWriter) ->
                 if a.status != "applied":
                     warn(f"{spec.name}: animation {a.file} not applied: {a.reason}")
             clips = clips + character.clips[known:]
-        match = find_rig(character, job, result)
+        match = find_rig(character, spec, job, result)
         rig = build_rig(character, match.joints) if job.outputs.keypoints else None
         facing = find_facing(character, match.joints)
         result["facingDeg"] = facing.facing_deg

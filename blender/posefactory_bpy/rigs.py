@@ -412,9 +412,15 @@ def unknown_rig_message(index: BoneIndex, ranked: list[RigMatch], character: str
     shown = index.names[:BONE_LIST_LIMIT]
     more = f" ... and {len(index.names) - len(shown)} more" if len(index.names) > len(shown) else ""
     others = ", ".join(f"{m.profile} {m.score:.2f}" for m in ranked[1:4])
+    if found == 0 and not forced:
+        verdict = f"None of the profiles ({', '.join(m.profile for m in ranked)}) finds any of its joints."
+    else:
+        verdict = (
+            f"Closest profile: {closest.profile} ({found} of {len(REQUIRED_JOINTS)} required joints"
+            f"{'; then ' + others if others else ''}); it lacks: {lacks}."
+        )
     return (
-        f"{head}. Closest profile: {closest.profile} ({found} of {len(REQUIRED_JOINTS)} required joints"
-        f"{'; then ' + others if others else ''}); it lacks: {lacks}.\n"
+        f"{head}. {verdict}\n"
         f"Bones found ({len(index.names)}): {', '.join(shown)}{more}\n"
         "Map the joints to bones (a name or a regular expression) in posefactory.yaml, then run again:\n"
         f"{suggested_block(index, closest, character)}"
@@ -476,13 +482,16 @@ def detect_rig(
     armature: Any,
     rigs: dict[str, Any] | None = None,
     character: str = "character",
+    *aliases: str,
 ) -> RigMatch:
     """Detect (or take from rigs.assign) the profile of `armature` and check its sides.
 
-    `rigs` is job.json's `rigs` block: `{profiles: {name: {joint: bone}}, assign: {character: profile}}`.
+    `rigs` is job.json's `rigs` block: `{profiles: {name: {joint: bone}}, assign: {character: profile}}`;
+    `character` (and `aliases`, e.g. its folder-safe slug) is looked up in `assign`.
     """
     rigs = rigs or {}
-    assign = (rigs.get("assign") or {}).get(character)
+    assigned = rigs.get("assign") or {}
+    assign = next((assigned[n] for n in (character, *aliases) if n in assigned), None)
     match = detect(bone_names(armature), rigs.get("profiles"), assign, character)
     problem = check_sides(rest_heads(armature, match.joints))
     if problem is not None:

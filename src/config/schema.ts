@@ -9,6 +9,7 @@
  *   4. if it changes rendered pixels, add it to the render cache key in pipeline/.
  */
 import { z } from "zod";
+import { rigsSchema } from "./rigs.js";
 
 const positiveInt = z.number().int().positive();
 
@@ -320,6 +321,9 @@ export const configSchema = z.strictObject({
   outputs: outputsSchema.default(outputsSchema.parse({})),
   detect: detectSchema.default(detectSchema.parse({})),
   sync: syncSchema.default(syncSchema.parse({})),
+  rigs: rigsSchema
+    .default({ profiles: {}, assign: {} })
+    .describe("rig profiles for skeletons that are not Mixamo/Rigify/MPFB/DAZ/CC/Unreal/VRM"),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;

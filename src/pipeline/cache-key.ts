@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
+import { hasRigs } from "../config/rigs.js";
 import type { Config } from "../config/schema.js";
 
 /** JSON with object keys sorted at every level. */
@@ -29,6 +30,8 @@ export function renderRelevantConfig(config: Config): unknown {
     render: config.render,
     outputs: config.outputs,
     clips: config.clips,
+    // rig profiles change the annotations; absent when unused, so older keys stay valid
+    ...(hasRigs(config.rigs) ? { rigs: config.rigs } : {}),
   };
 }
 

@@ -13,15 +13,20 @@ export function formatPipelineSummary(record: RunRecord): string[] {
       String(c.images),
       percent(c.detectionRate),
       percent(c.pck10),
-      c.error ?? (c.reusedFrom ? `reused from ${c.reusedFrom}` : ""),
+      c.error?.split("\n")[0] ?? (c.reusedFrom ? `reused from ${c.reusedFrom}` : ""),
     ]),
   ]);
   const steps = record.steps
     .map((s) => `${s.title} ${s.status === "done" ? `${s.seconds}s` : s.status}`)
     .join(", ");
+  // A long error (an unknown rig prints its bones and a rigs: block to paste) goes below the table.
+  const details = record.characters
+    .filter((c) => c.error?.includes("\n"))
+    .map((c) => `${c.name}: ${c.error}`);
   const lines = [
     `run ${record.runId}: ${record.status}`,
     characters,
+    ...details,
     `${record.counts.imagesRendered} images rendered, ${record.counts.imagesReused} reused; ${record.counts.uploaded} files uploaded`,
     `steps: ${steps}`,
   ];

@@ -64,6 +64,13 @@ export const jobSchema = z.object({
   }),
   /** Run folder on the render host; renders/ and manifest.json go below it. */
   outDir: z.string(),
+  /** `rigs` of the config (src/config/rigs.ts), read by blender/posefactory_bpy/rigs.py. */
+  rigs: z
+    .object({
+      profiles: z.record(z.string(), z.record(z.string(), z.string())),
+      assign: z.record(z.string(), z.string()),
+    })
+    .optional(),
   /** Benchmark only (test/bench/render.ts): recompute the bounding box once per camera. */
   bench: z.object({ bboxPerCamera: z.boolean() }).optional(),
 });

@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { extname, join } from "node:path";
+import { hasRigs } from "../config/rigs.js";
 import type { Config } from "../config/schema.js";
 import { UserError } from "../errors.js";
 import { uniqueSlugs } from "../run/names.js";
@@ -172,6 +173,7 @@ export function buildJob(config: Config, options: BuildJobOptions): Job {
     },
     outputs: { ...outputs },
     outDir: options.outDir,
+    ...(hasRigs(config.rigs) ? { rigs: structuredClone(config.rigs) } : {}),
   };
   return jobSchema.parse(job);
 }

@@ -78,6 +78,8 @@ export const RIG_CONVENTIONS = {
   vrm: "vrm.glb",
   mpfb: "mpfb.glb",
   rigify: "rigify.blend",
+  /** 3ds Max Biped names: no built-in profile (the unknown rig). */
+  biped: "biped.fbx",
 } as const;
 export type RigConvention = keyof typeof RIG_CONVENTIONS;
 

@@ -24,7 +24,10 @@ import {
   renderJob,
 } from "../helpers/blender.js";
 
-const CONVENTIONS = Object.keys(RIG_CONVENTIONS) as RigConvention[];
+type Profiled = Exclude<RigConvention, "biped">;
+const CONVENTIONS = (Object.keys(RIG_CONVENTIONS) as RigConvention[]).filter(
+  (c): c is Profiled => c !== "biped",
+);
 // MediaPipe indices: left/right shoulder, wrist, hip.
 const PAIRS: [string, number, number][] = [
   ["shoulder", 11, 12],
@@ -32,7 +35,7 @@ const PAIRS: [string, number, number][] = [
   ["hip", 23, 24],
 ];
 // Height of each generated character (make_rig_character.py SHAPE; Rigify's metarig ~2 m).
-const HEIGHT_M: Record<RigConvention, number> = {
+const HEIGHT_M: Record<Profiled, number> = {
   daz: 1.75,
   unreal: 1.8,
   cc: 1.7,
@@ -66,7 +69,7 @@ describe("render: Rigify and generated DAZ/Unreal/CC/VRM/MPFB characters", () =>
   });
   afterAll(() => rmSync(temp, { recursive: true, force: true }));
 
-  function annotationsOf(name: RigConvention) {
+  function annotationsOf(name: Profiled) {
     const character = manifest.characters.find((c) => c.name === name)!;
     const annotations = annotationsSchema.parse(
       JSON.parse(readFileSync(join(job.outDir, character.annotations!), "utf8")),
@@ -81,7 +84,7 @@ describe("render: Rigify and generated DAZ/Unreal/CC/VRM/MPFB characters", () =>
       expect(character.status, `${name}: ${character.error}`).toBe("ok");
       expect(character.rig, name).toMatchObject({ profile: name, score: 1 });
     }
-    const bones = (name: RigConvention) =>
+    const bones = (name: Profiled) =>
       manifest.characters.find((c) => c.name === name)!.rig!.mappedBones;
     expect(bones("rigify")).toMatchObject({
       left_shoulder: "DEF-upper_arm.L",
@@ -105,8 +108,7 @@ describe("render: Rigify and generated DAZ/Unreal/CC/VRM/MPFB characters", () =>
       expect(nose / HEIGHT_M[name], name).toBeGreaterThan(0.8);
       expect(nose / HEIGHT_M[name], name).toBeLessThan(1.0);
     }
-    const facing = (name: RigConvention) =>
-      manifest.characters.find((c) => c.name === name)!.facingDeg;
+    const facing = (name: Profiled) => manifest.characters.find((c) => c.name === name)!.facingDeg;
     expect(facing("unreal")).toBeCloseTo(90, 0);
     expect(facing("daz")).toBeCloseTo(0, 0);
   });

@@ -10,6 +10,13 @@ import { command as init } from "./init.js";
 import { forget as knownHostsForget, list as knownHostsList } from "./known-hosts.js";
 import { command as logs } from "./logs.js";
 import { command as pipeline } from "./pipeline.js";
+import {
+  down as podDown,
+  gc as podGc,
+  list as podList,
+  ssh as podSsh,
+  up as podUp,
+} from "./pod.js";
 import { command as render } from "./render.js";
 import { command as report } from "./report.js";
 import { list as runsList, show as runsShow } from "./runs.js";
@@ -35,6 +42,11 @@ export const commands: CommandSpec[] = [
   stop,
   exec,
   setupPod,
+  podUp,
+  podList,
+  podDown,
+  podGc,
+  podSsh,
   knownHostsList,
   knownHostsForget,
   doctor,

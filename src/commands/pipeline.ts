@@ -31,7 +31,10 @@ export const command = defineCommand({
   },
   async run(_args, options, ctx) {
     // Loaded on use: `posefactory --help` must not pay for the browser, sharp or the SDK.
-    const { runPipeline } = await import("../pipeline/run.js");
+    const { runPipeline } =
+      ctx.resolved.target.executor === "runpod"
+        ? await import("../runpod/run.js").then((m) => ({ runPipeline: m.runRunpodPipeline }))
+        : await import("../pipeline/run.js");
     const result = await runPipeline(
       {
         force: options.force,

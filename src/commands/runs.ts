@@ -25,10 +25,11 @@ export const list: CommandSpec = {
       `${r.characters.filter((c) => c.status === "ok").length}/${r.characters.length} ok`,
       `${imagesOf(r)} images`,
       r.cost ? `$${r.cost.usd.toFixed(2)}` : "",
+      r.pod ? `${r.pod.id} ${r.pod.gpuType}` : "",
     ]);
     ctx.output.text(
       records.length
-        ? formatTable([["RUN", "STATUS", "TARGET", "CHARACTERS", "IMAGES", "COST"], ...rows])
+        ? formatTable([["RUN", "STATUS", "TARGET", "CHARACTERS", "IMAGES", "COST", "POD"], ...rows])
         : "no runs yet: run `posefactory pipeline`",
     );
     ctx.output.result({
@@ -38,6 +39,8 @@ export const list: CommandSpec = {
         target: r.target.name,
         images: imagesOf(r),
         createdAt: r.createdAt,
+        ...(r.cost ? { cost: r.cost } : {}),
+        ...(r.pod ? { pod: r.pod } : {}),
       })),
     });
     return 0;
@@ -84,6 +87,10 @@ export const show: CommandSpec = {
     if (record.cost)
       lines.push(
         `cost:    $${record.cost.usd.toFixed(2)} (${record.cost.hours.toFixed(2)} h at $${record.cost.costPerHour}/h)`,
+      );
+    if (record.pod)
+      lines.push(
+        `pod:     ${record.pod.id} ${record.pod.name} (${record.pod.gpuType}${record.pod.dataCenter ? ` in ${record.pod.dataCenter}` : ""}, $${record.pod.costPerHour.toFixed(2)}/h), ${Math.round(record.pod.seconds)} s, $${record.pod.usd.toFixed(2)}, ${record.pod.end}`,
       );
     ctx.output.text(lines.join("\n"));
     ctx.output.result(record);

@@ -66,6 +66,10 @@ export const sshTargetSchema = z.strictObject({
   user: z.string().optional(),
   identityFile: z.string().optional(),
   hostKey: hostKeyPolicySchema.default("accept-new"),
+  hostKeyAlias: z
+    .string()
+    .optional()
+    .describe("record the host key under this name instead of host:port (OpenSSH's HostKeyAlias)"),
   workdir: z.string().default("/workspace/posefactory"),
   blender: z.string().default("blender"),
   python: z.string().default("python3"),

@@ -76,6 +76,22 @@ export const runRecordSchema = z.object({
   cost: z.object({ usd: z.number(), hours: z.number(), costPerHour: z.number() }).optional(),
   /** Slurm targets: the array job ids and one entry per shard (units, state, exit code, node, seconds). */
   slurm: slurmRunSchema.optional(),
+  /** The RunPod pod the run used (runpod targets). */
+  pod: z
+    .object({
+      id: z.string(),
+      name: z.string(),
+      gpuType: z.string(),
+      dataCenter: z.string().nullable(),
+      costPerHour: z.number(),
+      /** Seconds of the pod this run accounts for: created -> terminated, or the run's span on a kept pod. */
+      seconds: z.number(),
+      usd: z.number(),
+      lifetime: z.enum(["run", "keep"]),
+      /** What happened to the pod when the run ended. */
+      end: z.enum(["terminated", "kept", "left-to-watchdog"]),
+    })
+    .optional(),
   results: z.object({
     dir: z.string(),
     report: z.string().optional(),

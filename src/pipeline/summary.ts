@@ -34,6 +34,10 @@ export function formatPipelineSummary(record: RunRecord): string[] {
     lines.push(
       `cost: $${record.cost.usd.toFixed(2)} (${(record.cost.hours * 60).toFixed(1)} min at $${record.cost.costPerHour}/h)`,
     );
+  if (record.pod)
+    lines.push(
+      `pod: ${record.pod.id} (${record.pod.gpuType}${record.pod.dataCenter ? ` in ${record.pod.dataCenter}` : ""}, $${record.pod.costPerHour.toFixed(2)}/h), ${Math.round(record.pod.seconds)} s, $${record.pod.usd.toFixed(2)}; ${record.pod.end}`,
+    );
   lines.push(`results: ${record.results.dir}`);
   if (record.results.report) lines.push(`report:  ${record.results.report}`);
   return lines;

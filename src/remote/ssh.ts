@@ -55,6 +55,8 @@ export interface SshSettings extends SshHop {
   /** ssh-agent socket, when SSH_AUTH_SOCK is set. */
   agent?: string;
   hostKey: HostKeyPolicy;
+  /** Record and check the host key under this name, not host:port (a pod id: addresses are reused). */
+  hostKeyAlias?: string;
   knownHostsFile: string;
   connectTimeoutSeconds: number;
   /** Seconds between TERM and KILL when a run is aborted. */
@@ -112,6 +114,7 @@ export function resolveSshSettings(
     resolvedBy: last.resolvedBy,
     agent: options.env.SSH_AUTH_SOCK || undefined,
     hostKey: target.hostKey as HostKeyPolicy,
+    hostKeyAlias: target.hostKeyAlias,
     knownHostsFile: knownHostsPath(options.home, options.env),
     connectTimeoutSeconds: target.connectTimeoutSeconds,
     graceSeconds: 5,
@@ -358,17 +361,18 @@ export class SshExecutor implements Executor {
         hostVerifier: (key: Buffer, verify: (valid: boolean) => void) => {
           verifyHostKey({
             path: this.settings.knownHostsFile,
-            host: hop.host,
-            port: hop.port,
+            host: isTarget && this.settings.hostKeyAlias ? this.settings.hostKeyAlias : hop.host,
+            port: isTarget && this.settings.hostKeyAlias ? 22 : hop.port,
             key,
             policy: isTarget ? this.settings.hostKey : jumpHostKeyPolicy(this.settings.hostKey),
           }).then(
             (result) => {
               if (isTarget) this.hostKeyFingerprint = result.fingerprint;
               if (result.recorded) {
+                const name = (isTarget && this.settings.hostKeyAlias) || hop.host;
                 this.logger.info(
-                  { host: hop.host, fingerprint: result.fingerprint },
-                  `recorded the host key of ${hop.host} in ${this.settings.knownHostsFile}`,
+                  { host: name, fingerprint: result.fingerprint },
+                  `recorded the host key of ${name} in ${this.settings.knownHostsFile}`,
                 );
               }
               verify(true);

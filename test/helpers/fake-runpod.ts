@@ -16,9 +16,11 @@
  * 429 with Retry-After, 5xx) for matching requests. `counts()` tells requests per endpoint.
  */
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { findFreePort, type SshdServer, startSshd } from "./sshd.js";
 
 export interface FakeGpu {
@@ -72,6 +74,8 @@ export interface FakePod {
   startedAt: string | null;
   /** Pod-scoped API key (what RUNPOD_API_KEY is inside the pod). */
   podKey: string;
+  /** The container's HOME (empty: no rc files). */
+  home: string;
   port: number;
   sshAssigned: boolean;
   sshd?: SshdServer;
@@ -148,6 +152,8 @@ export async function startFakeRunpod(options: FakeRunpodOptions): Promise<FakeR
       port: pod.port,
       authorizedKeys: `${pod.env.PUBLIC_KEY ?? ""}\n`,
       setEnv: {
+        // A container's own home: no rc files of this machine's root run in the "pod".
+        HOME: pod.home,
         RUNPOD_POD_ID: pod.id,
         RUNPOD_API_KEY: pod.podKey,
         RUNPOD_API_URL: url,
@@ -467,6 +473,7 @@ export async function startFakeRunpod(options: FakeRunpodOptions): Promise<FakeR
       createdAt: new Date().toISOString(),
       startedAt: null,
       podKey: `rpa_pod_${randomBytes(16).toString("hex")}`,
+      home: mkdtempSync(join(tmpdir(), "pf-fake-pod-home-")),
       port: options.fixedPort ?? (await findFreePort()),
       sshAssigned: false,
       log: [],
@@ -515,7 +522,10 @@ export async function startFakeRunpod(options: FakeRunpodOptions): Promise<FakeR
       await pod.sshd.restart({ newHostKey: true });
     },
     async stop() {
-      for (const pod of pods.values()) await halt(pod);
+      for (const pod of pods.values()) {
+        await halt(pod);
+        rmSync(pod.home, { recursive: true, force: true });
+      }
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
     },

@@ -85,7 +85,9 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<SshdSer
     join(dir, "authorized_keys"),
     options.authorizedKeys ?? readFileSync(`${identityFile}.pub`),
   );
-  const setEnv = Object.entries(options.setEnv ?? {}).map(([k, v]) => `SetEnv ${k}="${v}"`);
+  // One SetEnv line: like most sshd keywords, only its first occurrence counts.
+  const pairs = Object.entries(options.setEnv ?? {}).map(([k, v]) => `${k}="${v}"`);
+  const setEnv = pairs.length > 0 ? [`SetEnv ${pairs.join(" ")}`] : [];
   let privateHosts: string | undefined;
   if (options.privateHosts) {
     privateHosts = join(dir, "hosts");

@@ -84,7 +84,7 @@ describe("RunPod REST v2 client", { timeout: 60_000 }, () => {
             "-p",
             String(direct.port),
             `${direct.username}@${direct.host}`,
-            "echo $RUNPOD_POD_ID",
+            "echo $RUNPOD_POD_ID $RUNPOD_API_URL",
           ],
           { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] },
         ).trim();
@@ -92,7 +92,7 @@ describe("RunPod REST v2 client", { timeout: 60_000 }, () => {
         await new Promise((r) => setTimeout(r, 100));
       }
     }
-    expect(out).toBe(created.id);
+    expect(out).toBe(`${created.id} ${fake.url}`);
     const logs = await client.readLogs(created.id);
     const fingerprint = /SHA256:[A-Za-z0-9+/]{43}/.exec(logs.map((l) => l.line).join("\n"))?.[0];
     for (let i = 0; i < 100 && !fake.pods.get(created.id)!.sshd; i++)

@@ -356,6 +356,35 @@ function renderModels(evaluation: Evaluation): string {
     .join("")}</table>`;
 }
 
+const VARIETY_MAX = 12;
+
+/** A strip of images, one per distinct (background, light level, occlusion) as drawn. */
+function renderVariety(assets: ImageAssets[]): string {
+  const keyOf = (a: ImageAssets) => {
+    const c = a.record.conditions ?? {};
+    return [c.background, c.lightLevel, c.occlusion].filter(Boolean).join(" · ");
+  };
+  const drawn = assets.filter((a) => keyOf(a) !== "");
+  if (drawn.length === 0) return "";
+  const picked: ImageAssets[] = [];
+  const seen = new Set<string>();
+  for (const a of drawn) {
+    if (picked.length >= VARIETY_MAX) break;
+    if (seen.has(keyOf(a))) continue;
+    seen.add(keyOf(a));
+    picked.push(a);
+  }
+  for (const a of drawn) {
+    if (picked.length >= VARIETY_MAX) break;
+    if (!picked.includes(a)) picked.push(a);
+  }
+  const figures = picked.map(
+    (a) =>
+      `<figure><a href="${escapeHtml(a.overlay)}"><img loading="lazy" src="${escapeHtml(a.thumb)}" alt="${escapeHtml(a.record.image)}"></a><figcaption>${escapeHtml(keyOf(a))}</figcaption></figure>`,
+  );
+  return `<h2>Variety (backgrounds, light, occluders)</h2><div id="variety" class="strip">${figures.join("")}</div>`;
+}
+
 /** Detection quality by condition (camera distance, and the scene's drawn values). */
 function renderConditions(evaluation: Evaluation): string {
   const conditions = Object.entries(evaluation.perCondition ?? {});
@@ -425,6 +454,7 @@ td.good{background:#dcfce7}td.mid{background:#fef9c3}td.bad{background:#fee2e2}
 .scroll{overflow-x:auto}table.grid td,table.grid th{border:0;padding:3px;vertical-align:top;text-align:center;font-size:12px}
 .thumb{display:inline-block;text-decoration:none;color:#374151;border:2px solid #e5e7eb;border-radius:4px;width:${THUMB_WIDTH}px}
 .thumb img{display:block;width:100%}.thumb span{display:block;font-size:11px;padding:2px 4px}.thumb.miss{border-color:#ef4444}.thumb.swap{border-color:#f59e0b}
+.strip{display:flex;flex-wrap:wrap;gap:8px}.strip figure{margin:0;width:${THUMB_WIDTH}px;font-size:11px;color:#4b5563}.strip img{width:100%;display:block;border-radius:4px}
 .cols{display:flex;flex-wrap:wrap;gap:32px;align-items:flex-start}dl{color:#4b5563;font-size:13px}dt{font-weight:600}dd{margin:0 0 6px 16px}
 </style></head><body>
 <h1>Pose detection report: ${escapeHtml(title)}</h1>
@@ -436,7 +466,7 @@ td.good{background:#dcfce7}td.mid{background:#fef9c3}td.bad{background:#fee2e2}
   )
     .map(([name, s]) => summaryRow(name, s))
     .join("")}</table>
-${renderModels(evaluation)}${renderConditions(evaluation)}<h2>Per view</h2>
+${renderVariety(assets)}${renderModels(evaluation)}${renderConditions(evaluation)}<h2>Per view</h2>
 <div class="cols"><div>${renderViewChart(evaluation.perView)}</div>
 <table id="views">${SUMMARY_HEAD.replace("<th></th>", "<th>view (worst first)</th>")}${worstFirst.map(([v, s]) => summaryRow(v, s)).join("")}</table></div>
 <h2>Per joint (COCO 17)</h2>

@@ -12,6 +12,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { evaluateRun } from "../../src/detect/evaluate.js";
+import { buildReport } from "../../src/detect/report.js";
 import { type Annotations, annotationsSchema } from "../../src/detect/schema.js";
 import type { Job } from "../../src/render/job.schema.js";
 import { getSampleCharacters, makeJob, readAlpha, renderJob } from "../helpers/blender.js";
@@ -218,5 +220,27 @@ describe("render: scene randomization (backgrounds, sky, lights), seeded", () =>
     expect(hidden).toBeGreaterThan(0);
     expect(onMask / visible).toBeGreaterThanOrEqual(0.95);
     expect(recoloured).toBeGreaterThan(coco.images.length / 2);
+  });
+
+  it("reports the variety (a strip of backgrounds and light) and quality by condition", async () => {
+    const runDir = outDir("a");
+    const evaluation = await evaluateRun(runDir);
+    const byBackground = evaluation.perCondition.background!;
+    expect(Object.keys(byBackground).sort()).toEqual(["hdri green.hdr", "image blue.jpg"]);
+    const counted = Object.values(byBackground).reduce((n, s) => n + s.images, 0);
+    expect(counted).toBe(6);
+    expect(Object.keys(evaluation.perCondition.lightLevel!).length).toBeGreaterThan(0);
+    expect(evaluation.images[0]!.conditions.background).toBeDefined();
+    await buildReport(runDir, evaluation);
+    const html = readFileSync(join(runDir, "report.html"), "utf8");
+    const strip = html.slice(
+      html.indexOf('id="variety"'),
+      html.indexOf("</div>", html.indexOf('id="variety"')),
+    );
+    expect(strip.match(/<figure>/g)?.length).toBe(6);
+    expect(strip).toContain("hdri green.hdr");
+    expect(strip).toContain("image blue.jpg");
+    expect(html).toContain("<h2>Per condition</h2>");
+    expect(html).toContain("<h4>background</h4>");
   });
 });

@@ -41,11 +41,12 @@ pf_write_status() {
 }
 
 # The Python that has mediapipe: the configured one, unless it is the default python3 (which
-# has none on a fresh pod); then the venv `posefactory setup-pod` made, where it makes it.
+# has none on a fresh pod); then the venv `posefactory setup-pod` made, where it makes it
+# (setup_pod.sh's PF_PREFIX: /workspace/posefactory-tools, else /opt/posefactory).
 pf_find_python() {
   local p
   if [ "${1:-python3}" = python3 ]; then
-    for p in /workspace/posefactory-tools/venv/bin/python /opt/posefactory/venv/bin/python; do
+    for p in "${PF_PREFIX:-/nonexistent}/venv/bin/python" /workspace/posefactory-tools/venv/bin/python /opt/posefactory/venv/bin/python; do
       if [ -x "$p" ]; then
         printf '%s' "$p"
         return 0

@@ -108,6 +108,13 @@ async function checkStorageOf(ctx: Context): Promise<Check[]> {
 async function checkTarget(ctx: Context): Promise<Check[]> {
   if (ctx.resolved.target.executor !== "ssh") return [];
   const { checkRemote } = await import("../remote/doctor.js");
+  const { characterInputs, needsOf, runPreflight } = await import("../pipeline/preflight.js");
+  const { config, baseDir } = ctx.resolved;
+  const needs = needsOf(
+    config,
+    ctx.resolved.target,
+    await characterInputs(resolveUserPath(config.characters, baseDir)),
+  );
   const { createExecutor } = await import("../remote/index.js");
   // A health check answers in seconds: do not wait minutes for a pod that is not up.
   const target = {
@@ -127,6 +134,7 @@ async function checkTarget(ctx: Context): Promise<Check[]> {
         });
         return executor;
       },
+      preflight: (ex) => runPreflight(ex, needs, ctx.signal),
       signal: ctx.signal,
     });
   } finally {

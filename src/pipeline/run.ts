@@ -4,6 +4,7 @@
  * executor (one SSH connection on an ssh target). Every step is recorded in
  * data/runs/<runId>/run.json, so `--resume <runId>` continues from the first unfinished one.
  */
+import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Context } from "../context.js";
 import { isAbortError } from "../errors.js";
@@ -12,6 +13,7 @@ import { readManifestFile } from "../run/manifest.js";
 import { RunFiles, runKey } from "../run/paths.js";
 import { finishRun } from "./finish.js";
 import { planRun } from "./plan.js";
+import { assertPreflight, needsOf, preflightSkips, runPreflight } from "./preflight.js";
 import { buildRenderJob, runRenderStep } from "./render-step.js";
 import { runReuseStep } from "./reuse-step.js";
 import { writeRunRecord } from "./run-record.js";
@@ -58,6 +60,12 @@ export async function runPipeline(options: PipelineOptions, ctx: Context): Promi
   // A Slurm run with failed shards renders them again, then downloads, detects and reports again.
   if (options.resume && hasShardsToRedo(state.record.slurm))
     for (const id of ["render", "download", "reuse", "detect", "report"]) done.delete(id);
+  const renderPending =
+    steps.some((s) => s.id === "render") && !(options.resume && done.has("render"));
+  if (renderPending && toRender.length > 0 && state.target.executor === "ssh") {
+    // Before anything is uploaded or rendered: refuse a host that lacks a part (exit 2).
+    await checkTargetReady(state);
+  }
   ctx.logger.info(
     `run ${state.runId}: ${toRender.length} to render, ${state.characters.length - toRender.length} reused, on ${ctx.resolved.targetName}`,
   );
@@ -98,6 +106,24 @@ export async function runPipeline(options: PipelineOptions, ctx: Context): Promi
     exitCode: failed > 0 || state.record.status !== "ok" ? 1 : 0,
     lines: formatPipelineSummary(state.record),
   };
+}
+
+async function checkTargetReady(s: State): Promise<void> {
+  const { ctx } = s;
+  const executor = await s.executor();
+  const inputBytes = (await Promise.all(toRenderOf(s).map((c) => stat(c.file)))).reduce(
+    (n, st) => n + st.size,
+    0,
+  );
+  const needs = needsOf(s.config, s.target, { count: toRenderOf(s).length, inputBytes });
+  const checks = await runPreflight(executor, needs, ctx.signal);
+  const skip = preflightSkips(ctx.env);
+  for (const c of checks.filter((c) => !c.ok && skip.includes(c.name.replace(/^remote /, ""))))
+    ctx.logger.warn(`preflight: ${c.name} skipped (POSEFACTORY_PREFLIGHT_SKIP): ${c.detail}`);
+  assertPreflight(checks, `Target \`${ctx.resolved.targetName}\` (${executor.description})`, skip);
+  ctx.logger.info(
+    `preflight on ${executor.description}: ${checks.map((c) => `${c.name.replace(/^remote /, "")} ${c.ok ? "ok" : "skipped"}`).join(", ")}`,
+  );
 }
 
 function buildSteps(options: PipelineOptions): Step<State>[] {

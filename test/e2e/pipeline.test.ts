@@ -259,6 +259,37 @@ describe("posefactory pipeline on an ssh target", { timeout: 400_000 }, () => {
 describe("posefactory pipeline with detection on the pod (python backend)", {
   timeout: 400_000,
 }, () => {
+  it("refuses a pod without mediapipe in one round trip, before anything is uploaded", async () => {
+    const bareProject = join(temp.dir, "bare-project");
+    mkdirSync(join(bareProject, "characters"), { recursive: true });
+    copyFileSync(
+      join(project, "characters", "walker.fbx"),
+      join(bareProject, "characters", "walker.fbx"),
+    );
+    // This machine's python3 has no mediapipe and no pose model: a pod setup-pod never saw.
+    const config = readFileSync(join(project, "posefactory.yaml"), "utf8")
+      .replace("detect: {backend: web, model: lite}", "detect: {backend: python, model: lite}")
+      .replace("    costPerHour: 0.5", "    costPerHour: 0.5\n    python: /usr/bin/python3")
+      .replace("prefix: e2e/", "prefix: e2e-bare/");
+    writeFileSync(join(bareProject, "posefactory.yaml"), config);
+    await s3.resetRequests();
+    const podRuns = join(temp.dir, "pod", "runs");
+    const before = existsSync(podRuns) ? readdirSync(podRuns).length : 0;
+    const result = await runCli(["pipeline"], { cwd: bareProject, env });
+    expect(result.code, result.stderr).toBe(2);
+    expect(result.stderr).toMatch(/remote mediapipe: not found: \/usr\/bin\/python3 cannot import/);
+    expect(result.stderr).toMatch(/remote model: not found/);
+    expect(result.stderr).toContain("fix: posefactory setup-pod");
+    expect(result.stderr).toContain("nothing was uploaded or rendered");
+    expect(await s3.count("PUT")).toBe(0);
+    expect(existsSync(podRuns) ? readdirSync(podRuns).length : 0).toBe(before);
+    // doctor shows the same checks.
+    const doctor = await runCli(["--json", "doctor"], { cwd: bareProject, env });
+    const checks = JSON.parse(doctor.stdout).checks as { name: string; ok: boolean }[];
+    expect(checks.find((c) => c.name === "remote mediapipe")?.ok).toBe(false);
+    expect(checks.find((c) => c.name === "remote blender")?.ok).toBe(true);
+  });
+
   it("runs detect_pose.py inside the render job and downloads its detections", async () => {
     // Python's mediapipe cannot be installed here (no PyPI): the pod's python runs
     // detect_pose.py with its test landmarker, which writes the same JSON. Everything else
@@ -276,7 +307,11 @@ describe("posefactory pipeline with detection on the pod (python backend)", {
       .replace("    costPerHour: 0.5", `    costPerHour: 0.5\n    python: ${fakePython}`)
       .replace("prefix: e2e/", "prefix: e2e-python/");
     writeFileSync(join(pyProject, "posefactory.yaml"), config);
-    const result = await runCli(["--json", "pipeline"], { cwd: pyProject, env });
+    // The stand-in landmarker needs neither mediapipe nor the model: preflight leaves them out.
+    const result = await runCli(["--json", "pipeline"], {
+      cwd: pyProject,
+      env: { ...env, POSEFACTORY_PREFLIGHT_SKIP: "mediapipe,model" },
+    });
     expect(result.code, result.stderr).toBe(0);
     const record = runRecordSchema.parse(JSON.parse(result.stdout).record);
     expect(record.steps.find((s) => s.id === "detect")?.status).toBe("skipped");

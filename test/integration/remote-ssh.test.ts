@@ -3,9 +3,10 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sshTargetSchema } from "../../src/config/schema.js";
+import { configSchema, sshTargetSchema } from "../../src/config/schema.js";
 import { exitCodeOf, InterruptedError, UserError } from "../../src/errors.js";
 import { createSilentLogger } from "../../src/log.js";
+import { needsOf, runPreflight } from "../../src/pipeline/preflight.js";
 import { checkRemote } from "../../src/remote/doctor.js";
 import { knownHostsPath, listKnownHosts } from "../../src/remote/host-keys.js";
 import { createExecutor } from "../../src/remote/index.js";
@@ -306,21 +307,30 @@ describe("one connection, ssh-agent, doctor", () => {
     }
   });
 
-  it("doctor's remote checks: reachable, host key, tool versions, GPU", async () => {
-    const checks = await checkRemote(target(), { connect: () => connect() });
+  it("doctor's remote checks: reachable, host key, the run's preflight (tools, GPU, disk)", async () => {
+    const config = configSchema.parse({ render: { device: "gpu" } });
+    const needs = needsOf(config, target(), { count: 1, inputBytes: 1000 });
+    const checks = await checkRemote(target(), {
+      connect: () => connect(),
+      preflight: (ex) => runPreflight(ex, needs),
+    });
     const byName = Object.fromEntries(checks.map((c) => [c.name, c]));
     expect(byName.reachable).toMatchObject({ ok: true });
     expect(byName["host key"]?.detail).toContain(server.hostKeyFingerprint);
     expect(byName["remote blender"]).toMatchObject({ ok: true });
-    expect(byName["remote blender"]?.detail).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(byName["remote blender"]?.detail).toMatch(/^Blender \d+\.\d+\.\d+$/);
     expect(byName["remote rclone"]?.ok).toBe(true);
-    expect(byName["remote python"]?.detail).toMatch(/^3\.\d+\.\d+$/);
-    // No mediapipe and no GPU on this machine: reported with what to do.
-    expect(byName["remote mediapipe"]).toMatchObject({ ok: false, detail: "not found" });
+    expect(byName["remote python"]?.detail).toMatch(/^Python 3\.\d+\.\d+ /);
+    // No mediapipe, no model and no GPU on this machine: reported with what to do.
+    expect(byName["remote mediapipe"]).toMatchObject({ ok: false });
+    expect(byName["remote mediapipe"]?.detail).toMatch(/cannot import mediapipe/);
     expect(byName["remote mediapipe"]?.fix).toContain("setup-pod");
+    expect(byName["remote model"]).toMatchObject({ ok: false });
     expect(byName["remote gpu"]).toMatchObject({ ok: false });
+    expect(byName["remote disk"]).toMatchObject({ ok: true });
     const down = await checkRemote(target({ port: 1, connectTimeoutSeconds: 1 }), {
       connect: () => connect({ port: 1, connectTimeoutSeconds: 1 }),
+      preflight: (ex) => runPreflight(ex, needs),
     });
     expect(down).toEqual([expect.objectContaining({ name: "reachable", ok: false })]);
   });

@@ -1,0 +1,52 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # PF_* variables are read by the functions of lib.sh
+# What a run needs on its render host, in one round trip (sent on stdin after lib.sh and
+# group.sh). Prints `key: value` lines; the CLI (src/pipeline/preflight.ts) decides what is
+# missing and how to fix it. Settings:
+#   PF_BLENDER_VERSION_COMMAND  prints "Blender X.Y.Z ..." (quoted words)
+#   PF_DETECT=1                 detection runs here: PF_PYTHON, PF_MODEL, PF_MODEL_PATH
+#   PF_GPU=1                    list NVIDIA GPUs
+#   PF_RCLONE=1                 rclone is needed (pull and push)
+#   PF_WORKDIR                  where the run folder goes (free disk is measured there)
+set +e
+
+echo "blender: $(eval "$PF_BLENDER_VERSION_COMMAND" 2>/dev/null | sed -n 's/^Blender \([0-9][0-9.]*\).*/\1/p' | head -n 1)"
+
+if [ "${PF_DETECT:-0}" = 1 ]; then
+  py=$(pf_find_python "$PF_PYTHON")
+  echo "python: $py"
+  echo "python_version: $("$py" -c 'import sys; print(sys.version.split()[0])' 2>/dev/null | head -n 1)"
+  echo "mediapipe: $("$py" -c 'import mediapipe; print(getattr(mediapipe, "__version__", "unknown"))' 2>/dev/null | head -n 1)"
+  # The same places detect_pose.py looks (default_model_path), in the same order.
+  name="pose_landmarker_${PF_MODEL}.task"
+  model=""
+  if [ -n "${PF_MODEL_PATH:-}" ]; then
+    model=$PF_MODEL_PATH
+  else
+    for prefix in "${PF_PREFIX:-}" /workspace/posefactory-tools /opt/posefactory; do
+      if [ -n "$prefix" ] && [ -f "$prefix/models/$name" ]; then
+        model="$prefix/models/$name"
+        break
+      fi
+    done
+    if [ -z "$model" ]; then
+      model="${POSEFACTORY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/posefactory}/models/official/$name"
+    fi
+  fi
+  if [ -f "$model" ]; then echo "model: $model"; else echo "model_missing: $model"; fi
+fi
+
+if [ "${PF_GPU:-0}" = 1 ] && command -v nvidia-smi >/dev/null 2>&1; then
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null |
+    sed -n 's/^ *\([^,][^,]*\), *\([^,]*\), *\([^,]*\) *$/gpu: \1 (\2, driver \3)/p'
+fi
+
+if [ "${PF_RCLONE:-0}" = 1 ]; then
+  echo "rclone: $(rclone version 2>/dev/null | sed -n 's/^rclone v\{0,1\}\([0-9][^ ]*\).*/\1/p' | head -n 1)"
+fi
+
+# Free space where the run folder will be: its nearest folder that exists.
+dir=$PF_WORKDIR
+while [ ! -d "$dir" ] && [ "$dir" != / ] && [ "$dir" != . ]; do dir=$(dirname "$dir"); done
+echo "disk_dir: $dir"
+echo "disk_free_mb: $(df -Pm "$dir" 2>/dev/null | awk 'NR==2 { print $4 }')"

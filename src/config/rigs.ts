@@ -118,3 +118,13 @@ export type RigsConfig = z.output<typeof rigsSchema>;
 export function hasRigs(rigs: RigsConfig): boolean {
   return Object.keys(rigs.profiles).length > 0 || Object.keys(rigs.assign).length > 0;
 }
+
+/** A warning for each `rigs.assign` entry that names no character (a typo would go unnoticed). */
+export function unusedAssignments(rigs: RigsConfig, characters: readonly string[]): string[] {
+  return Object.keys(rigs.assign)
+    .filter((name) => !characters.includes(name))
+    .map((name) => {
+      const suggestion = suggestKey(name, characters);
+      return `rigs.assign names \`${name}\`, which is no character of this run${suggestion ? ` (did you mean \`${suggestion}\`?)` : ""}; a character is its file name without the extension`;
+    });
+}

@@ -2,6 +2,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { resolveUserPath } from "../config/credentials.js";
+import { unusedAssignments } from "../config/rigs.js";
 import type { TargetConfig } from "../config/schema.js";
 import type { Context } from "../context.js";
 import { UsageError, UserError } from "../errors.js";
@@ -56,6 +57,11 @@ export async function planRun(options: PipelineOptions, ctx: Context): Promise<S
       `No character files (.fbx, .glb, .gltf, .blend) in ${charactersDir}: add some, or run \`posefactory sample\``,
     );
   }
+  for (const warning of unusedAssignments(
+    config.rigs,
+    files.flatMap((f) => [f.name, f.displayName ?? f.name]),
+  ))
+    ctx.logger.warn(warning);
   // The python detector runs inside the render job, so its settings are part of the key.
   const blenderHash = hashFolder(BLENDER_DIR, ["host"]);
   const scriptsKey =

@@ -2,7 +2,12 @@
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { parseConfigText } from "../../src/config/load.js";
-import { BUILTIN_RIG_PROFILES, REQUIRED_RIG_JOINTS, RIG_JOINTS } from "../../src/config/rigs.js";
+import {
+  BUILTIN_RIG_PROFILES,
+  REQUIRED_RIG_JOINTS,
+  RIG_JOINTS,
+  unusedAssignments,
+} from "../../src/config/rigs.js";
 import { configSchema } from "../../src/config/schema.js";
 import { renderKey } from "../../src/pipeline/cache-key.js";
 import { buildJob } from "../../src/render/job.js";
@@ -91,5 +96,13 @@ describe("rigs: in the config", () => {
     expect(buildJob(withRigs, options).rigs).toEqual(withRigs.rigs);
     expect(renderKey("00", plain, "b")).not.toBe(renderKey("00", withRigs, "b"));
     expect(renderKey("00", plain, "b")).toBe(renderKey("00", configSchema.parse({}), "b"));
+  });
+
+  it("warns about an assignment to no character of the run, with the name meant", () => {
+    const config = parseConfigText(RIGS, "p.yaml");
+    const warnings = unusedAssignments(config.rigs, ["hero-one", "Hero One", "Villian"]);
+    expect(warnings).toEqual([
+      "rigs.assign names `Villain`, which is no character of this run (did you mean `Villian`?); a character is its file name without the extension",
+    ]);
   });
 });

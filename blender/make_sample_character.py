@@ -1,8 +1,9 @@
 """Build posefactory's procedural Mixamo-like test character and export it.
 
-Run:
+Run (either launcher, see posefactory_bpy/entry.py):
     blender -b --factory-startup --python-exit-code 2 -P make_sample_character.py -- \
         --out sample.fbx [--glb-two-clips sample.glb]
+    python3 make_sample_character.py -- --out sample.fbx [--glb-two-clips sample.glb]
 
 The character is about 1.8 m tall, faces -Y (as Mixamo characters do once imported), has
 `mixamorig:` bone names in Mixamo's hierarchy, and a mesh of capsules and spheres skinned
@@ -23,9 +24,13 @@ import math
 import sys
 from pathlib import Path
 
-import bmesh
-import bpy
-from mathutils import Matrix, Quaternion, Vector
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bpy  # noqa: E402  # first: as a Python module, bpy is what makes bmesh and mathutils importable
+import bmesh  # noqa: E402
+from mathutils import Matrix, Quaternion, Vector  # noqa: E402
+
+from posefactory_bpy import entry  # noqa: E402
 
 PREFIX = "mixamorig:"
 FPS = 30
@@ -98,8 +103,7 @@ def build_parts() -> list[Part]:
     return parts
 
 
-def parse_args() -> argparse.Namespace:
-    argv = sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else []
+def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="make_sample_character.py")
     parser.add_argument("--out", required=True, help="FBX file to write (one clip: walk + gesture)")
     parser.add_argument("--glb-two-clips", help="also write a GLB with two animations: Walk, Wave")
@@ -346,8 +350,8 @@ def export_glb_two_clips(arm: bpy.types.Object, path: Path, names: list[str] | N
     )
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
     clear_scene()
     arm = build_armature()
     build_mesh(arm)
@@ -365,7 +369,8 @@ def main() -> None:
     if args.glb_two_clips:
         export_glb_two_clips(arm, Path(args.glb_two_clips), args.glb_clip_name)
     print(f"posefactory: sample character written to {args.out}", flush=True)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    entry.run(main)

@@ -1,13 +1,14 @@
 """Render every character of a job: images, ground-truth keypoints, manifest.
 
     blender -b --factory-startup --python-exit-code 2 -P render.py -- --job job.json
+    python3 render.py -- --job job.json        (with the bpy wheel installed: module mode)
 
 One Blender process renders all characters of the job. For each character: import, then
 for each clip: bounding box over the clip (one pass), cameras fitted to it, then every
 selected frame through every camera (image + keypoints). A character that fails is recorded
 in manifest.json with its error and the others go on. Exit code: 0 all rendered, 1 some
-character failed, 2 the job itself could not run (Python exception, thanks to
---python-exit-code 2).
+character failed, 2 the job itself could not run (bad arguments or job.json, or an exception:
+posefactory_bpy.entry makes both launchers exit 2 for it).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bpy  # noqa: E402
 
+from posefactory_bpy import entry  # noqa: E402
 from posefactory_bpy.bbox import ClipBox, measure_clip_box  # noqa: E402
 from posefactory_bpy.cameras import (  # noqa: E402
     crop_warnings,
@@ -81,8 +83,7 @@ from posefactory_bpy.render import (  # noqa: E402
 from posefactory_bpy.writer import CocoWriter, ManifestWriter, image_relpath  # noqa: E402
 
 
-def parse_args() -> argparse.Namespace:
-    argv = sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else []
+def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="render.py")
     parser.add_argument("--job", required=True, type=Path, help="job.json (src/render/job.schema.ts)")
     return parser.parse_args(argv)
@@ -288,8 +289,8 @@ def render_character(spec: CharacterSpec, job: Job, manifest: ManifestWriter) ->
     return result
 
 
-def main() -> int:
-    args = parse_args()
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
     job = load_job(args.job)
     manifest = ManifestWriter(out_dir=job.out_dir, run_id=job.run_id, blender_version=bpy.app.version_string)
     manifest.write()
@@ -302,4 +303,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry.run(main)

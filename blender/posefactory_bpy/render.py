@@ -1,7 +1,7 @@
 """Render settings, compute device, light, and writing one image per camera and frame.
 
 - Cycles by default. EEVEE renders black without a GL context (headless), and its engine id
-  is `BLENDER_EEVEE` up to 4.1, `BLENDER_EEVEE_NEXT` in 4.2-4.5: the id is mapped to what the
+  is `BLENDER_EEVEE` up to 4.1 and again from 5.0, `BLENDER_EEVEE_NEXT` in 4.2-4.5: the id is mapped to what the
   running Blender offers.
 - Device `auto`: OPTIX, else CUDA (then HIP, ONEAPI, METAL), else the CPU; `gpu` fails
   loudly when no GPU device can be enabled (Cycles would silently render on the CPU);
@@ -150,6 +150,54 @@ def add_lights() -> None:
     scene.collection.objects.link(sun)
 
 
+def compositor_with_layers(scene: bpy.types.Scene) -> tuple[bpy.types.NodeTree, bpy.types.Node]:
+    """A fresh compositor tree holding a Render Layers node whose image goes out unchanged.
+
+    Blender 5.0 removed `scene.node_tree` and the Composite node: the compositor is a node
+    group assigned to `scene.compositing_node_group`, its Group Output is the result.
+    """
+    if hasattr(scene, "compositing_node_group"):
+        tree = bpy.data.node_groups.new("posefactory_outputs", "CompositorNodeTree")
+        scene.compositing_node_group = tree
+        tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+        layers = tree.nodes.new("CompositorNodeRLayers")
+        result = tree.nodes.new("NodeGroupOutput")
+        tree.links.new(layers.outputs["Image"], result.inputs[0])
+        return tree, layers
+    scene.use_nodes = True
+    tree = scene.node_tree
+    tree.nodes.clear()
+    layers = tree.nodes.new("CompositorNodeRLayers")
+    composite = tree.nodes.new("CompositorNodeComposite")
+    tree.links.new(layers.outputs["Image"], composite.inputs["Image"])
+    return tree, layers
+
+
+def add_file_slot(files: bpy.types.Node, name: str, file_format: str, color_mode: str) -> bpy.types.NodeSocket:
+    """One output of a File Output node, written as `<frame><name>.<ext>`; returns its input socket."""
+    if hasattr(files, "file_output_items"):  # Blender 5.0+: items with their own format
+        item = files.file_output_items.new("VECTOR" if color_mode == "RGB" else "FLOAT", name)
+        item.override_node_format = True
+        fmt = item.format
+        fmt.media_type = "IMAGE"
+        socket = files.inputs[item.name]
+    else:
+        files.file_slots.new(f"f####{name}")
+        slot = files.file_slots[f"f####{name}"]
+        slot.use_node_format = False
+        fmt = slot.format
+        socket = files.inputs[f"f####{name}"]
+    fmt.file_format = file_format
+    try:
+        fmt.color_mode = color_mode
+    except TypeError:
+        # Blender 3.x's EXR writer has no single-channel mode: depth goes in all three.
+        fmt.color_mode = "RGB"
+    if file_format == "OPEN_EXR":
+        fmt.color_depth = "32"
+    return socket
+
+
 def configure_outputs(outputs: OutputSpec) -> bpy.types.Node | None:
     """Compositor File Output node for mask/depth/normals; None when none is asked for."""
     scene = bpy.context.scene
@@ -158,34 +206,22 @@ def configure_outputs(outputs: OutputSpec) -> bpy.types.Node | None:
     view_layer = bpy.context.view_layer
     view_layer.use_pass_z = outputs.depth
     view_layer.use_pass_normal = outputs.normals
-    scene.use_nodes = True
-    tree = scene.node_tree
-    tree.nodes.clear()
-    layers = tree.nodes.new("CompositorNodeRLayers")
-    composite = tree.nodes.new("CompositorNodeComposite")
-    tree.links.new(layers.outputs["Image"], composite.inputs["Image"])
+    tree, layers = compositor_with_layers(scene)
     files = tree.nodes.new("CompositorNodeOutputFile")
-    files.file_slots.clear()
+    if hasattr(files, "file_output_items"):
+        files.file_name = "f####"
+        files.format.media_type = "IMAGE"
+    else:
+        files.file_slots.clear()
     slots = []
     if outputs.mask:
-        slots.append(("f####.mask", "Alpha", "PNG", "BW"))
+        slots.append((".mask", "Alpha", "PNG", "BW"))
     if outputs.depth:
-        slots.append(("f####.depth", "Depth", "OPEN_EXR", "BW"))
+        slots.append((".depth", "Depth", "OPEN_EXR", "BW"))
     if outputs.normals:
-        slots.append(("f####.normal", "Normal", "OPEN_EXR", "RGB"))
-    for path, socket, file_format, color_mode in slots:
-        files.file_slots.new(path)
-        slot = files.file_slots[path]
-        slot.use_node_format = False
-        slot.format.file_format = file_format
-        try:
-            slot.format.color_mode = color_mode
-        except TypeError:
-            # Blender 3.x's EXR writer has no single-channel mode: depth goes in all three.
-            slot.format.color_mode = "RGB"
-        if file_format == "OPEN_EXR":
-            slot.format.color_depth = "32"
-        tree.links.new(layers.outputs[socket], files.inputs[path])
+        slots.append((".normal", "Normal", "OPEN_EXR", "RGB"))
+    for name, socket, file_format, color_mode in slots:
+        tree.links.new(layers.outputs[socket], add_file_slot(files, name, file_format, color_mode))
     return files
 
 
@@ -194,6 +230,6 @@ def render_image(camera: bpy.types.Object, path: Path, extra_outputs: bpy.types.
     scene.camera = camera
     path.parent.mkdir(parents=True, exist_ok=True)
     scene.render.filepath = str(path)
-    if extra_outputs is not None:
-        extra_outputs.base_path = str(path.parent)
+    if extra_outputs is not None:  # `directory` in Blender 5.0+, `base_path` before
+        setattr(extra_outputs, "directory" if hasattr(extra_outputs, "directory") else "base_path", str(path.parent))
     bpy.ops.render.render(write_still=True)

@@ -1,6 +1,7 @@
 import { loadS3Credentials, resolveUserPath } from "../config/credentials.js";
 import type { Context } from "../context.js";
 import { formatTable } from "../output.js";
+import { blenderVersionArgv } from "../render/launcher.js";
 import type { CommandSpec } from "./types.js";
 
 export interface Check {
@@ -50,7 +51,7 @@ export async function checkLocal(ctx: Context): Promise<Check[]> {
       ? resolved.config.targets.local.blender
       : "blender";
   const tools: [string, string, string[], RegExp, string][] = [
-    ["blender", localBlender, ["--version"], /^Blender\s+(\S+)/, INSTALL_HINT],
+    ["blender", ...blenderVersionArgv(localBlender), /^Blender\s+(\S+)/, INSTALL_HINT],
     [
       "rclone",
       "rclone",

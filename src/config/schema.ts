@@ -50,11 +50,30 @@ export const hostKeyPolicySchema = z.union([
     .regex(/^SHA256:[A-Za-z0-9+/]{43}$/, "a pinned fingerprint looks like SHA256:<43 chars>"),
 ]);
 
+/**
+ * A target's Blender: an executable (`blender`, run with --background --python), or
+ * `{launcher: module, path: <python>}` for Blender as a Python module (the `bpy` wheel in a
+ * venv, what `setup-pod` installs). src/render/launcher.ts builds both command lines.
+ */
+export const blenderSettingSchema = z
+  .union([
+    z.string().min(1),
+    z.strictObject({
+      launcher: z
+        .enum(["binary", "module"])
+        .default("binary")
+        .describe("binary: a Blender executable; module: a Python that can `import bpy`"),
+      path: z.string().min(1).describe("the Blender executable, or the Python with bpy"),
+    }),
+  ])
+  .default("blender")
+  .describe("Blender executable, or {launcher: module, path: <python with bpy>}");
+
 export const localTargetSchema = z.strictObject({
   executor: z.literal("local"),
   storage: storageSchema.default({ type: "fs", path: FS_STORAGE_DEFAULT_PATH, prefix: "" }),
   workdir: z.string().default(".posefactory/work").describe("where jobs run and keep logs"),
-  blender: z.string().default("blender").describe("Blender executable"),
+  blender: blenderSettingSchema,
   python: z.string().default("python3"),
   costPerHour: z.number().nonnegative().optional(),
 });
@@ -71,7 +90,7 @@ export const sshTargetSchema = z.strictObject({
     .optional()
     .describe("record the host key under this name instead of host:port (OpenSSH's HostKeyAlias)"),
   workdir: z.string().default("/workspace/posefactory"),
-  blender: z.string().default("blender"),
+  blender: blenderSettingSchema,
   python: z.string().default("python3"),
   connectTimeoutSeconds: z.number().positive().default(120),
   costPerHour: z.number().nonnegative().optional().describe("USD per hour, for the run's cost"),

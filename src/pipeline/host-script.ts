@@ -12,6 +12,7 @@ import { readHostScript } from "../jobs/host-scripts.js";
 import type { HostJob } from "../jobs/types.js";
 import { buildCommand } from "../remote/shell.js";
 import { buildRenderCommand } from "../render/blender.js";
+import type { BlenderSetting } from "../render/launcher.js";
 import { hostInputsDir, inputsKey, RunFiles, runKey } from "../run/paths.js";
 
 /** Steps of blender/host/job.sh, in the order it runs them. */
@@ -47,7 +48,7 @@ export interface SshJobOptions {
   storage: S3StorageConfig;
   /** <workdir> on the host; inputs are cached in <workdir>/inputs. */
   workdir: string;
-  blender: string;
+  blender: BlenderSetting;
   runId: string;
   /** File names under inputs/characters/ that this job renders. */
   characterFiles: string[];
@@ -111,7 +112,7 @@ export function buildSshJob(options: SshJobOptions): HostJob {
 /** The local target's job: render into the run folder (detection follows in the CLI). */
 export function buildLocalJob(options: {
   runId: string;
-  blender: string;
+  blender: BlenderSetting;
   jobPath: string;
   blenderDir?: string;
 }): HostJob {

@@ -1,7 +1,6 @@
 /**
- * Running blender/render.py through an Executor: the one module that knows Blender's
- * command line for rendering (the flags themselves live in ./sample.ts, shared with the
- * sample character). Blender's own output is forwarded to the logger as it comes; the result
+ * Running blender/render.py through an Executor (the command lines of both launchers, the
+ * Blender binary and the bpy module, live in ./launcher.ts, shared with the sample character). Blender's own output is forwarded to the logger as it comes; the result
  * comes back only through manifest.json, validated with zod (never by parsing stdout).
  */
 import { posix } from "node:path";
@@ -10,12 +9,13 @@ import type { Logger } from "../log.js";
 import type { Executor } from "../remote/types.js";
 import { parseManifest } from "../run/manifest.js";
 import { RunFiles } from "../run/paths.js";
+import { type BlenderSetting, blenderScriptCommand, describeLauncher } from "./launcher.js";
 import type { Manifest } from "./manifest.js";
-import { BLENDER_DIR, blenderScriptCommand } from "./sample.js";
+import { BLENDER_DIR } from "./sample.js";
 
 export interface RunBlenderJobOptions {
-  /** Blender executable on the host. */
-  blender: string;
+  /** Blender on the host: an executable, or {launcher: module, path: python}. */
+  blender: BlenderSetting;
   /** job.json on the host. */
   jobPath: string;
   /** The job's outDir on the host: where manifest.json appears. */
@@ -54,7 +54,7 @@ export interface RenderSummary {
 }
 
 export function buildRenderCommand(
-  blender: string,
+  blender: BlenderSetting,
   jobPath: string,
   blenderDir: string = BLENDER_DIR,
 ): string {
@@ -115,7 +115,7 @@ export async function runBlenderJob(
   err.end();
   if (result.exitCode === 127) {
     throw new UserError(
-      `Blender (\`${options.blender}\`) was not found on ${executor.description}: install it or set the target's \`blender\` key`,
+      `Blender (${describeLauncher(options.blender)}) was not found on ${executor.description}: install it or set the target's \`blender\` key`,
     );
   }
   // 0: all rendered; 1: some character failed (recorded in the manifest). Anything else is a crash.

@@ -5,35 +5,19 @@
 import { fileURLToPath } from "node:url";
 import { UserError } from "../errors.js";
 import type { Logger } from "../log.js";
-import { buildCommand } from "../remote/shell.js";
 import type { Executor } from "../remote/types.js";
+import { type BlenderSetting, blenderScriptCommand, describeLauncher } from "./launcher.js";
+
+/** Moved to ./launcher.ts (both launchers); re-exported for existing callers. */
+export { blenderScriptCommand };
 
 /** The project's blender/ folder, from src/render or dist/render alike. */
 export const BLENDER_DIR = fileURLToPath(new URL("../../blender/", import.meta.url));
 
-/** Blender's flags for every script: without --python-exit-code an exception still exits 0. */
-export function blenderScriptCommand(
-  blender: string,
-  script: string,
-  scriptArgs: string[],
-): string {
-  return buildCommand([
-    blender,
-    "--background",
-    "--factory-startup",
-    "--python-exit-code",
-    "2",
-    "--python",
-    script,
-    "--",
-    ...scriptArgs,
-  ]);
-}
-
 export async function makeSampleCharacter(
   executor: Executor,
   options: {
-    blender: string;
+    blender: BlenderSetting;
     out: string;
     glbTwoClips?: string;
     logger: Logger;
@@ -58,7 +42,7 @@ export async function makeSampleCharacter(
     const notFound = result.exitCode === 127;
     throw new UserError(
       notFound
-        ? `Blender (\`${options.blender}\`) was not found: install it (${process.platform === "darwin" ? "brew install --cask blender" : "sudo apt-get install -y blender"}) or set targets.local.blender`
+        ? `Blender (${describeLauncher(options.blender)}) was not found: install it (${process.platform === "darwin" ? "brew install --cask blender" : "sudo apt-get install -y blender"}) or set targets.local.blender`
         : `making the sample character failed (exit ${result.exitCode}):\n${output.trim().split("\n").slice(-15).join("\n")}`,
     );
   }

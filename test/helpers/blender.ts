@@ -1,24 +1,124 @@
 /**
- * Real Blender for tests: the sample character, made once and cached, small render jobs
- * run through the local Executor, and alpha-mask helpers that read the PNGs with sharp.
+ * Real Blender for tests: the matrix of Blenders every Blender-side test runs on, the sample
+ * character (made once per Blender and cached), small render jobs run through the local
+ * Executor, and alpha-mask helpers that read the PNGs with sharp.
  *
- *   const sample = await getSampleCharacters();      // { fbx, glb } (Walk + Wave clips)
- *   const { manifest } = await renderJob(makeJob({ characters: [...], outDir }));
+ *   describeEachBlender("render", (blender) => {
+ *     const sample = await getSampleCharacters(blender);   // { fbx, glb } (Walk + Wave clips)
+ *     const manifest = await renderJob(makeJob({ characters: [...], outDir }), { blender });
+ *   });
+ *
+ * The matrix: Debian's `blender` binary (3.4.1; POSEFACTORY_TEST_BLENDER overrides it) and
+ * the bpy wheels in the venvs `.ci/run` makes (bpy 4.5 LTS from blender/requirements.txt,
+ * bpy 5.0 from .ci/requirements-bpy-5.0.txt), each in the cache folder
+ * `${POSEFACTORY_VENV_DIR:-~/.cache/posefactory/venvs}/<name>-<sha256 of the file, 12>`.
+ * A Blender missing on a dev box is a visible skip; with CI=true it is a failing test.
+ * POSEFACTORY_TEST_BLENDERS=binary,bpy-4.5 narrows the matrix locally (ignored in CI).
  */
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { homedir, tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import sharp from "sharp";
+import { describe, it } from "vitest";
 import { createSilentLogger, type Logger } from "../../src/log.js";
 import { createLocalExecutor } from "../../src/remote/local.js";
 import { runBlenderJob } from "../../src/render/blender.js";
 import type { Job } from "../../src/render/job.schema.js";
+import type { BlenderSetting } from "../../src/render/launcher.js";
 import type { Manifest } from "../../src/render/manifest.js";
 import { BLENDER_DIR, blenderScriptCommand, makeSampleCharacter } from "../../src/render/sample.js";
 
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+/** Debian's Blender binary (the matrix's first entry). */
 export const BLENDER = process.env.POSEFACTORY_TEST_BLENDER ?? "blender";
+
+export interface TestBlender {
+  /** binary | bpy-4.5 | bpy-5.0: names the venv and the sample cache. */
+  id: string;
+  /** For test titles: "blender binary", "bpy 4.5.15". */
+  label: string;
+  setting: BlenderSetting;
+  /** Why this Blender cannot run here (undefined when it can). */
+  missing?: string;
+}
+
+/** The folder .ci/run keeps its venvs in (outside the clone, so CI reuses them). */
+export const VENV_ROOT =
+  process.env.POSEFACTORY_VENV_DIR ??
+  join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "posefactory", "venvs");
+
+/** The venv .ci/run makes for a requirements file (same name and hash as its make_venv). */
+export function venvFor(name: string, requirements: string): { dir: string; pin: string } {
+  const text = readFileSync(join(ROOT, requirements));
+  const hash = createHash("sha256").update(text).digest("hex").slice(0, 12);
+  const pin = /^bpy==(\S+)/m.exec(text.toString("utf8"))?.[1] ?? "?";
+  return { dir: join(VENV_ROOT, `${name}-${hash}`), pin };
+}
+
+function onPath(command: string): boolean {
+  if (command.includes("/")) return existsSync(command);
+  return (process.env.PATH ?? "").split(delimiter).some((d) => d && existsSync(join(d, command)));
+}
+
+function bpyBlender(id: string, requirements: string): TestBlender {
+  const venv = venvFor(id, requirements);
+  const python = join(venv.dir, "bin", "python");
+  return {
+    id,
+    label: `bpy ${venv.pin}`,
+    setting: { launcher: "module", path: python },
+    ...(existsSync(join(venv.dir, ".complete"))
+      ? {}
+      : { missing: `no venv ${venv.dir} (run the venv section of .ci/run)` }),
+  };
+}
+
+const ALL_BLENDERS: TestBlender[] = [
+  {
+    id: "binary",
+    label: "blender binary",
+    setting: BLENDER,
+    ...(onPath(BLENDER) ? {} : { missing: `\`${BLENDER}\` is not on PATH` }),
+  },
+  bpyBlender("bpy-4.5", "blender/requirements.txt"),
+  bpyBlender("bpy-5.0", ".ci/requirements-bpy-5.0.txt"),
+];
+
+const IN_CI = !!process.env.CI && process.env.CI !== "false";
+const ONLY = IN_CI ? undefined : process.env.POSEFACTORY_TEST_BLENDERS?.split(",");
+
+/** Every Blender the Blender-side tests run on. */
+export const BLENDERS: TestBlender[] = ALL_BLENDERS.filter((b) => !ONLY || ONLY.includes(b.id));
+
+/** The binary: tests of the CLI around Blender that need just one Blender. */
+export const DEFAULT_BLENDER: TestBlender = ALL_BLENDERS[0]!;
+
+/**
+ * `describe(title)` once per Blender of the matrix, titled `<title> [<label>]`. A missing
+ * Blender skips its block with the reason in the title, except in CI, where it fails.
+ */
+export function describeEachBlender(title: string, body: (blender: TestBlender) => void): void {
+  for (const blender of BLENDERS) {
+    const name = `${title} [${blender.label}]`;
+    if (blender.missing === undefined) describe(name, () => body(blender));
+    else if (IN_CI)
+      describe(name, () => {
+        it("has this Blender installed (required in CI)", () => {
+          throw new Error(`${blender.label}: ${blender.missing}`);
+        });
+      });
+    else describe.skip(`${name}: skipped, ${blender.missing}`, () => body(blender));
+  }
+}
+
+/** The target's `blender:` value as YAML (flow style) for a test's posefactory.yaml. */
+export function blenderYaml(blender: TestBlender): string {
+  return JSON.stringify(blender.setting);
+}
 
 export interface SampleCharacters {
   dir: string;
@@ -28,22 +128,30 @@ export interface SampleCharacters {
   glb: string;
 }
 
-let cached: Promise<SampleCharacters> | undefined;
+const cached = new Map<string, Promise<SampleCharacters>>();
 
 /**
- * The sample character, built by blender/make_sample_character.py once and kept in a temp
- * folder named after the script's hash: every test file (each in its own worker) and every
- * later run reuses it until the script changes.
+ * The sample character, built by blender/make_sample_character.py with the given Blender
+ * (so each exporter of the matrix is exercised too) once and kept in a temp folder named
+ * after the script's hash: every test file (each in its own worker) and every later run
+ * reuses it until the script changes.
  */
-export function getSampleCharacters(): Promise<SampleCharacters> {
-  cached ??= buildSampleCharacters();
-  return cached;
+export function getSampleCharacters(
+  blender: TestBlender = DEFAULT_BLENDER,
+): Promise<SampleCharacters> {
+  let files = cached.get(blender.id);
+  if (!files) {
+    files = buildSampleCharacters(blender);
+    cached.set(blender.id, files);
+  }
+  return files;
 }
 
-async function buildSampleCharacters(): Promise<SampleCharacters> {
+async function buildSampleCharacters(blender: TestBlender): Promise<SampleCharacters> {
   const script = readFileSync(join(BLENDER_DIR, "make_sample_character.py"));
   const hash = createHash("sha256").update(script).digest("hex").slice(0, 12);
-  const dir = join(tmpdir(), `posefactory-sample-${hash}`);
+  const suffix = blender.id === "binary" ? "" : `-${blender.id}`;
+  const dir = join(tmpdir(), `posefactory-sample-${hash}${suffix}`);
   const files = {
     dir,
     fbx: join(dir, "sample-walker.fbx"),
@@ -54,7 +162,7 @@ async function buildSampleCharacters(): Promise<SampleCharacters> {
   try {
     const executor = createLocalExecutor({ logger: createSilentLogger(), baseDir: staging });
     await makeSampleCharacter(executor, {
-      blender: BLENDER,
+      blender: blender.setting,
       out: join(staging, "sample-walker.fbx"),
       glbTwoClips: join(staging, "sample-two-clips.glb"),
       logger: createSilentLogger(),
@@ -158,13 +266,15 @@ export function makeJob(overrides: Partial<Job> & Pick<Job, "characters" | "outD
 /** Write job.json into the job's outDir and run Blender on it through the local Executor. */
 export async function renderJob(
   job: Job,
-  logger: Logger = createSilentLogger(),
+  options: { blender?: TestBlender; logger?: Logger } = {},
 ): Promise<Manifest> {
+  const logger = options.logger ?? createSilentLogger();
+  const blender = options.blender ?? DEFAULT_BLENDER;
   await mkdir(job.outDir, { recursive: true });
   const jobPath = join(job.outDir, "job.json");
   await writeFile(jobPath, JSON.stringify(job));
   const executor = createLocalExecutor({ logger, baseDir: job.outDir });
-  return runBlenderJob(executor, { blender: BLENDER, jobPath, runDir: job.outDir, logger });
+  return runBlenderJob(executor, { blender: blender.setting, jobPath, runDir: job.outDir, logger });
 }
 
 export interface AlphaImage {

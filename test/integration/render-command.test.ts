@@ -1,23 +1,27 @@
 /**
  * The `render` command on the local target with real Blender, through main(argv): a
  * characters folder with a good file under an awkward name and a corrupt one. The good one
- * renders, the bad one is reported with its error, and the exit code is 1.
+ * renders, the bad one is reported with its error, and the exit code is 1. On every Blender
+ * of the matrix (failure isolation is each launcher's exit code contract).
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { runRecordSchema } from "../../src/pipeline/run-record.js";
 import { jobSchema } from "../../src/render/job.schema.js";
 import { manifestSchema } from "../../src/render/manifest.js";
-import { BLENDER, getSampleCharacters } from "../helpers/blender.js";
+import { blenderYaml, describeEachBlender, getSampleCharacters } from "../helpers/blender.js";
 import { cleanEnv, makeTempDir, runCli } from "../helpers/cli.js";
 
-describe("posefactory render (local target, real Blender)", () => {
-  const temp = makeTempDir("pf-render-cmd-");
-  afterAll(() => temp.cleanup());
+describeEachBlender("posefactory render (local target, real Blender)", (blender) => {
+  let temp: ReturnType<typeof makeTempDir>;
+  beforeAll(() => {
+    temp = makeTempDir("pf-render-cmd-");
+  });
+  afterAll(() => temp?.cleanup());
 
   it("renders the good character, reports the corrupt one, and exits 1", async () => {
-    const sample = await getSampleCharacters();
+    const sample = await getSampleCharacters(blender);
     const characters = join(temp.dir, "characters");
     mkdirSync(characters);
     const awkward = 'Samba "Dancing" $1';
@@ -35,7 +39,7 @@ describe("posefactory render (local target, real Blender)", () => {
         "cameras: {azimuthsDeg: [0, 90], elevationsDeg: [10]}",
         "frames: {list: [20]}",
         "render: {device: cpu, samples: 4, resolution: [128, 128]}",
-        `targets: {local: {executor: local, blender: ${BLENDER}}}`,
+        `targets: {local: {executor: local, blender: ${blenderYaml(blender)}}}`,
         "",
       ].join("\n"),
     );

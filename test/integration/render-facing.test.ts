@@ -8,30 +8,31 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { annotationsSchema } from "../../src/detect/schema.js";
 import { createSilentLogger } from "../../src/log.js";
 import { createLocalExecutor } from "../../src/remote/local.js";
 import type { Manifest } from "../../src/render/manifest.js";
 import { BLENDER_DIR, blenderScriptCommand } from "../../src/render/sample.js";
 import {
-  BLENDER,
+  describeEachBlender,
   getSampleCharacters,
   insideMask,
   makeJob,
   readAlpha,
   renderJob,
+  type TestBlender,
 } from "../helpers/blender.js";
 
 const NOSE = 0;
 const LEFT_WRIST = 9;
 const RIGHT_WRIST = 10;
 
-async function makeTurnedCharacter(dir: string): Promise<string> {
+async function makeTurnedCharacter(dir: string, blender: TestBlender): Promise<string> {
   const out = join(dir, "turned.fbx");
   const executor = createLocalExecutor({ logger: createSilentLogger(), baseDir: dir });
   const result = await executor.run(
-    blenderScriptCommand(BLENDER, `${BLENDER_DIR}make_sample_character.py`, [
+    blenderScriptCommand(blender.setting, `${BLENDER_DIR}make_sample_character.py`, [
       "--out",
       out,
       "--turn-deg",
@@ -47,78 +48,87 @@ function cameraCentre(R: number[][], t: number[]): number[] {
   return [0, 1, 2].map((j) => -(R[0]![j]! * t[0]! + R[1]![j]! * t[1]! + R[2]![j]! * t[2]!));
 }
 
-describe("render: azimuth 0 is the character's front, found from the rest pose", () => {
-  const dir = mkdtempSync(join(tmpdir(), "pf-facing-"));
-  let manifest: Manifest;
-  const outDir = join(dir, "run");
+describeEachBlender(
+  "render: azimuth 0 is the character's front, found from the rest pose",
+  (blender) => {
+    let dir: string;
+    let manifest: Manifest;
+    let outDir: string;
 
-  beforeAll(async () => {
-    const sample = await getSampleCharacters();
-    const turned = await makeTurnedCharacter(dir);
-    const base = makeJob({ characters: [], outDir: "" });
-    manifest = await renderJob(
-      makeJob({
-        outDir,
-        characters: [
-          { name: "walker", file: sample.fbx, sha256: "-" },
-          { name: "turned", file: turned, sha256: "-" },
-        ],
-        cameras: { ...base.cameras, azimuthsDeg: [0, 180], elevationsDeg: [10] },
-        outputs: { ...base.outputs, mask: true },
-      }),
-    );
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-  it("records the front's world azimuth per character: -Y is 0, +Y is 180", () => {
-    const byName = new Map(manifest.characters.map((c) => [c.name, c]));
-    expect(byName.get("walker")!.status).toBe("ok");
-    expect(byName.get("turned")!.status).toBe("ok");
-    expect(byName.get("walker")!.facingDeg).toBe(0);
-    expect(byName.get("turned")!.facingDeg).toBe(180);
-    // The configured azimuths stay relative: both characters have the same view ids.
-    for (const character of manifest.characters)
-      expect(character.clips[0]!.cameras.map((c) => c.id)).toEqual(["az000_el10", "az180_el10"]);
-  });
-
-  it("puts the az000 camera in front of each character (-Y for the walker, +Y turned)", () => {
-    for (const [name, sign] of [
-      ["walker", -1],
-      ["turned", 1],
-    ] as const) {
-      const character = manifest.characters.find((c) => c.name === name)!;
-      const coco = annotationsSchema.parse(
-        JSON.parse(readFileSync(join(outDir, character.annotations!), "utf8")),
+    beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), "pf-facing-"));
+      outDir = join(dir, "run");
+      const sample = await getSampleCharacters(blender);
+      const turned = await makeTurnedCharacter(dir, blender);
+      const base = makeJob({ characters: [], outDir: "" });
+      manifest = await renderJob(
+        makeJob({
+          outDir,
+          characters: [
+            { name: "walker", file: sample.fbx, sha256: "-" },
+            { name: "turned", file: turned, sha256: "-" },
+          ],
+          cameras: { ...base.cameras, azimuthsDeg: [0, 180], elevationsDeg: [10] },
+          outputs: { ...base.outputs, mask: true },
+        }),
+        { blender },
       );
-      const front = coco.images.find((i) => i.view === "az000_el10")!;
-      const centre = cameraCentre(front.camera.R, front.camera.t);
-      const target = coco.annotations.find((a) => a.image_id === front.id)!.keypoints_3d[23]!;
-      expect(Math.sign(centre[1]! - target[1]!), name).toBe(sign);
-      expect(Math.abs(centre[0]! - target[0]!), name).toBeLessThan(0.5);
-    }
-  });
+    });
+    afterAll(() => dir && rmSync(dir, { recursive: true, force: true }));
 
-  it("shows the face at az000 and the back at az180 (keypoints, visibility, mask)", async () => {
-    for (const character of manifest.characters) {
-      const coco = annotationsSchema.parse(
-        JSON.parse(readFileSync(join(outDir, character.annotations!), "utf8")),
-      );
-      for (const image of coco.images) {
-        const kp = coco.annotations.find((a) => a.image_id === image.id)!.keypoints;
-        const at = (k: number) => kp.slice(k * 3, k * 3 + 3) as [number, number, number];
-        const where = `${character.name} ${image.view}`;
-        const front = image.view === "az000_el10";
-        // The character's left wrist is on the image's right when it faces the camera.
-        if (front) expect(at(LEFT_WRIST)[0], where).toBeGreaterThan(at(RIGHT_WRIST)[0]);
-        else expect(at(LEFT_WRIST)[0], where).toBeLessThan(at(RIGHT_WRIST)[0]);
-        // The nose is seen from the front and hidden by the head from behind.
-        expect(at(NOSE)[2], where).toBe(front ? 2 : 1);
-        const mask = await readAlpha(
-          join(outDir, `renders/${character.name}/${image.file_name}`.replace(".png", ".mask.png")),
+    it("records the front's world azimuth per character: -Y is 0, +Y is 180", () => {
+      const byName = new Map(manifest.characters.map((c) => [c.name, c]));
+      expect(byName.get("walker")!.status).toBe("ok");
+      expect(byName.get("turned")!.status).toBe("ok");
+      expect(byName.get("walker")!.facingDeg).toBe(0);
+      expect(byName.get("turned")!.facingDeg).toBe(180);
+      // The configured azimuths stay relative: both characters have the same view ids.
+      for (const character of manifest.characters)
+        expect(character.clips[0]!.cameras.map((c) => c.id)).toEqual(["az000_el10", "az180_el10"]);
+    });
+
+    it("puts the az000 camera in front of each character (-Y for the walker, +Y turned)", () => {
+      for (const [name, sign] of [
+        ["walker", -1],
+        ["turned", 1],
+      ] as const) {
+        const character = manifest.characters.find((c) => c.name === name)!;
+        const coco = annotationsSchema.parse(
+          JSON.parse(readFileSync(join(outDir, character.annotations!), "utf8")),
         );
-        const [x, y] = at(NOSE);
-        expect(insideMask(mask, x, y), `${where}: nose on the mask`).toBe(true);
+        const front = coco.images.find((i) => i.view === "az000_el10")!;
+        const centre = cameraCentre(front.camera.R, front.camera.t);
+        const target = coco.annotations.find((a) => a.image_id === front.id)!.keypoints_3d[23]!;
+        expect(Math.sign(centre[1]! - target[1]!), name).toBe(sign);
+        expect(Math.abs(centre[0]! - target[0]!), name).toBeLessThan(0.5);
       }
-    }
-  });
-});
+    });
+
+    it("shows the face at az000 and the back at az180 (keypoints, visibility, mask)", async () => {
+      for (const character of manifest.characters) {
+        const coco = annotationsSchema.parse(
+          JSON.parse(readFileSync(join(outDir, character.annotations!), "utf8")),
+        );
+        for (const image of coco.images) {
+          const kp = coco.annotations.find((a) => a.image_id === image.id)!.keypoints;
+          const at = (k: number) => kp.slice(k * 3, k * 3 + 3) as [number, number, number];
+          const where = `${character.name} ${image.view}`;
+          const front = image.view === "az000_el10";
+          // The character's left wrist is on the image's right when it faces the camera.
+          if (front) expect(at(LEFT_WRIST)[0], where).toBeGreaterThan(at(RIGHT_WRIST)[0]);
+          else expect(at(LEFT_WRIST)[0], where).toBeLessThan(at(RIGHT_WRIST)[0]);
+          // The nose is seen from the front and hidden by the head from behind.
+          expect(at(NOSE)[2], where).toBe(front ? 2 : 1);
+          const mask = await readAlpha(
+            join(
+              outDir,
+              `renders/${character.name}/${image.file_name}`.replace(".png", ".mask.png"),
+            ),
+          );
+          const [x, y] = at(NOSE);
+          expect(insideMask(mask, x, y), `${where}: nose on the mask`).toBe(true);
+        }
+      }
+    });
+  },
+);

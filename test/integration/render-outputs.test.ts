@@ -1,18 +1,24 @@
-/** The optional outputs: mask (PNG), depth and normals (EXR) beside each render. */
+/** The optional outputs: mask (PNG), depth and normals (EXR) beside each render, on every Blender of the matrix. */
 import { copyFileSync, existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
-import { afterAll, describe, expect, it } from "vitest";
-import { BLENDER, getSampleCharacters } from "../helpers/blender.js";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { blenderYaml, describeEachBlender, getSampleCharacters } from "../helpers/blender.js";
 import { cleanEnv, makeTempDir, runCli } from "../helpers/cli.js";
 
-describe("render outputs (real Blender)", () => {
-  const temp = makeTempDir("pf-render-outputs-");
-  afterAll(() => temp.cleanup());
+describeEachBlender("render outputs (real Blender)", (blender) => {
+  let temp: ReturnType<typeof makeTempDir>;
+  beforeAll(() => {
+    temp = makeTempDir("pf-render-outputs-");
+  });
+  afterAll(() => temp?.cleanup());
 
   it("writes a mask that matches the render's alpha, and depth and normal EXRs", async () => {
     mkdirSync(join(temp.dir, "characters"));
-    copyFileSync((await getSampleCharacters()).fbx, join(temp.dir, "characters", "walker.fbx"));
+    copyFileSync(
+      (await getSampleCharacters(blender)).fbx,
+      join(temp.dir, "characters", "walker.fbx"),
+    );
     writeFileSync(
       join(temp.dir, "posefactory.yaml"),
       [
@@ -20,7 +26,7 @@ describe("render outputs (real Blender)", () => {
         "cameras: {azimuthsDeg: [45]}",
         "render: {device: cpu, samples: 4, resolution: [128, 96]}",
         "outputs: {mask: true, depth: true, normals: true}",
-        `targets: {local: {executor: local, blender: ${BLENDER}}}`,
+        `targets: {local: {executor: local, blender: ${blenderYaml(blender)}}}`,
         "",
       ].join("\n"),
     );

@@ -57,7 +57,7 @@ export const hostKeyPolicySchema = z.union([
  */
 export const blenderSettingSchema = z
   .union([
-    z.string().min(1),
+    // The object first: a wrong key in it is then the error shown (load.ts shows the closest branch).
     z.strictObject({
       launcher: z
         .enum(["binary", "module"])
@@ -65,6 +65,7 @@ export const blenderSettingSchema = z
         .describe("binary: a Blender executable; module: a Python that can `import bpy`"),
       path: z.string().min(1).describe("the Blender executable, or the Python with bpy"),
     }),
+    z.string().min(1),
   ])
   .default("blender")
   .describe("Blender executable, or {launcher: module, path: <python with bpy>}");

@@ -144,6 +144,21 @@ def compositor_tree(scene: bpy.types.Scene) -> bpy.types.NodeTree | None:
     return scene.node_tree if scene.use_nodes else None
 
 
+def set_option(node: bpy.types.Node, prop: str, socket: str, value: object, socket_value: object) -> None:
+    """A node setting: a property up to 4.x, an input socket (often a menu) in Blender 5.0."""
+    if hasattr(node, prop):
+        setattr(node, prop, value)
+    elif socket in node.inputs:
+        node.inputs[socket].default_value = socket_value
+
+
+def render_pass(layers: bpy.types.Node, *names: str) -> bpy.types.NodeSocket:
+    for name in names:
+        if name in layers.outputs:
+            return layers.outputs[name]
+    raise KeyError(f"render layer output {names[0]!r} not found")
+
+
 def rewire_compositor(state: SceneState | None) -> None:
     """Mask from the ID pass instead of the alpha; an Alpha Over for image backgrounds.
 
@@ -158,9 +173,9 @@ def rewire_compositor(state: SceneState | None) -> None:
     layers = next(n for n in tree.nodes if n.bl_idname == "CompositorNodeRLayers")
     alpha = layers.outputs["Alpha"]
     id_mask = tree.nodes.new("CompositorNodeIDMask")
-    id_mask.index = CHARACTER_INDEX
-    id_mask.use_antialiasing = True
-    tree.links.new(layers.outputs["IndexOB"], id_mask.inputs[0])
+    set_option(id_mask, "index", "Index", CHARACTER_INDEX, CHARACTER_INDEX)
+    set_option(id_mask, "use_antialiasing", "Anti-Alias", True, True)
+    tree.links.new(render_pass(layers, "IndexOB", "Object Index"), id_mask.inputs[0])
     for link in list(tree.links):
         if link.from_socket == alpha:
             target = link.to_socket
@@ -172,18 +187,19 @@ def rewire_compositor(state: SceneState | None) -> None:
     result_links = [l for l in tree.links if l.from_socket == layers.outputs["Image"]]
     plate = tree.nodes.new("CompositorNodeImage")
     scale = tree.nodes.new("CompositorNodeScale")
-    scale.space = "RENDER_SIZE"
-    if hasattr(scale, "frame_method"):
-        scale.frame_method = "CROP"
+    set_option(scale, "space", "Type", "RENDER_SIZE", "Render Size")
+    set_option(scale, "frame_method", "Frame Type", "CROP", "Crop")
     mix = tree.nodes.new("CompositorNodeAlphaOver")
+    # 3.x/4.x: (Fac, background, foreground); 5.0: (Background, Foreground, Factor).
+    back, front = ("Background", "Foreground") if "Background" in mix.inputs else (1, 2)
     tree.links.new(plate.outputs["Image"], scale.inputs[0])
-    tree.links.new(scale.outputs[0], mix.inputs[1])
-    tree.links.new(layers.outputs["Image"], mix.inputs[2])
+    tree.links.new(scale.outputs[0], mix.inputs[back])
+    tree.links.new(layers.outputs["Image"], mix.inputs[front])
     result = mix.outputs[0]
     opaque = tree.nodes.new("CompositorNodeSetAlpha")
-    if hasattr(opaque, "mode"):
+    if hasattr(opaque, "mode") or "Type" in opaque.inputs:
         # The scaled plate's outermost pixels are partly transparent: the image is opaque.
-        opaque.mode = "REPLACE_ALPHA"
+        set_option(opaque, "mode", "Type", "REPLACE_ALPHA", "Replace Alpha")
         opaque.inputs["Alpha"].default_value = 1.0
         tree.links.new(result, opaque.inputs["Image"])
         result = opaque.outputs[0]

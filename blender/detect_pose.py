@@ -3,9 +3,12 @@
 Run with plain python3 (not inside Blender):
 
     python3 detect_pose.py --run-dir /workspace/posefactory/runs/<runId> --model full \
-        [--model-path pose_landmarker_full.task] [--delegate gpu] [--images list.txt] [--force]
+        [--model-path pose_landmarker_full.task] [--delegate gpu] [--images list.txt] [--force] \
+        [--workers N]
 
-One landmarker (IMAGE mode) serves the whole batch. Each image
+Throughput: a pool of worker processes, each with its own landmarker (IMAGE mode, so every
+image is detected on its own and the results are the same as with one landmarker), sized to
+the CPUs this process may use (--workers, or POSEFACTORY_DETECT_WORKERS; 1 = in this process). Each image
 renders/<character>/<clip>/<view>/fNNNN.png gets detections/<character>/<clip>/<view>/fNNNN.json,
 the same JSON as the web backend (src/detect/schema.ts `detectionSchema`), with backend "python".
 Transparent renders are flattened over mid-grey first, as the web backend does.
@@ -71,6 +74,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=64, help="images between progress lines")
     parser.add_argument("--force", action="store_true", help="detect again images already done with this model")
     parser.add_argument("--summary", type=Path, help="write a JSON summary of the batch here")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("POSEFACTORY_DETECT_WORKERS", "0") or 0),
+        help="landmarker processes (default: one per CPU; 1 = no pool)",
+    )
     parser.add_argument("--fake-landmarker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     for name in ("min_pose_detection_confidence", "min_pose_presence_confidence"):
@@ -79,6 +88,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             parser.error(f"--{name.replace('_', '-')} must be between 0 and 1, got {value}")
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
+    if args.workers < 0:
+        parser.error(f"--workers must be 0 (one per CPU) or more, got {args.workers}")
     if not args.run_dir.is_dir():
         parser.error(f"--run-dir {args.run_dir} is not a folder")
     return args
@@ -275,6 +286,79 @@ def open_landmarker(args: argparse.Namespace, model_path: Path) -> Any:
     )
 
 
+def available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the CPUs this process may run on (containers, taskset)
+    except AttributeError:  # macOS
+        return os.cpu_count() or 1
+
+
+def worker_count(requested: int, images: int) -> int:
+    """--workers, or one per CPU; never more workers than images."""
+    return max(1, min(requested or available_cpus(), images))
+
+
+def detect_one(landmarker: Any, run_dir: Path, image: str, model: dict[str, str]) -> tuple[str, bool, str | None]:
+    """Detect one image and write its JSON; (image, found, error)."""
+    try:
+        t0 = time.perf_counter()
+        result, width, height = landmarker.detect_file(run_dir / image)
+        detection = build_detection(image, width, height, result, model, time.perf_counter() - t0)
+        write_json(run_dir / detection_path(image), detection)
+        return image, bool(detection["found"]), None
+    except Exception as error:  # noqa: BLE001 (one bad image must not stop the batch)
+        return image, False, str(error)
+
+
+# Per worker process: its own landmarker (a landmarker is not shared between processes).
+_worker: dict[str, Any] = {}
+
+
+def init_worker(args: argparse.Namespace, model_path: Path, model: dict[str, str]) -> None:
+    # An exception here would make the pool start the worker again and again: keep it instead.
+    try:
+        _worker.update(landmarker=open_landmarker(args, model_path), run_dir=args.run_dir, model=model)
+    except Exception as error:  # noqa: BLE001
+        _worker["error"] = f"{type(error).__name__}: {error}"
+
+
+def detect_in_worker(image: str) -> tuple[str, bool, str | None]:
+    if "error" in _worker:
+        return image, False, f"no landmarker: {_worker['error']}"
+    return detect_one(_worker["landmarker"], _worker["run_dir"], image, _worker["model"])
+
+
+def worker_delegate(_: int) -> str:
+    if "error" in _worker:
+        raise RuntimeError(f"cannot open the landmarker: {_worker['error']}")
+    return str(getattr(_worker.get("landmarker"), "delegate", "fake"))
+
+
+def detect_all(args: argparse.Namespace, model_path: Path, model: dict[str, str], todo: list[str]) -> Iterator[tuple[str, bool, str | None] | str]:
+    """Yields the delegate first, then (image, found, error) per image as they finish."""
+    workers = worker_count(args.workers, len(todo))
+    if workers == 1:
+        landmarker = open_landmarker(args, model_path)
+        try:
+            yield str(getattr(landmarker, "delegate", "fake"))
+            for image in todo:
+                yield detect_one(landmarker, args.run_dir, image, model)
+        finally:
+            landmarker.close()
+        return
+    import multiprocessing
+
+    # spawn: a fresh interpreter per worker (forking a process that runs threads is unsafe).
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, initializer=init_worker, initargs=(args, model_path, model)) as pool:
+        yield pool.map(worker_delegate, [0])[0]
+        # Small chunks keep every worker busy to the end; order does not matter (one file each).
+        chunk = max(1, min(8, len(todo) // (workers * 4)))
+        yield from pool.imap_unordered(detect_in_worker, todo, chunksize=chunk)
+        pool.close()
+        pool.join()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     run_dir: Path = args.run_dir
@@ -294,33 +378,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     skipped = len(images) - len(todo)
     summary: dict[str, Any] = {
         "images": len(images), "detected": 0, "found": 0, "skipped": skipped, "failed": [],
-        "model": model, "delegate": "none", "seconds": {"load": 0.0, "detect": 0.0},
-    }
+        "model": model, "delegate": "none", "workers": 0, "seconds": {"load": 0.0, "detect": 0.0},
+    }  # fmt: skip
+    if todo and not args.fake_landmarker:
+        try:
+            import mediapipe  # noqa: F401  (checked here once, not in every worker)
+        except ImportError:
+            log(MISSING_MEDIAPIPE.format(python=sys.executable or "python3"))
+            return EXIT_NO_MEDIAPIPE
     if todo:
         started = time.perf_counter()
-        landmarker = open_landmarker(args, model_path)
-        summary["delegate"] = getattr(landmarker, "delegate", "fake")
+        summary["workers"] = worker_count(args.workers, len(todo))
+        results = detect_all(args, model_path, model, todo)
+        try:
+            summary["delegate"] = next(results)
+        except RuntimeError as error:
+            log(str(error))
+            return EXIT_NO_MEDIAPIPE
         summary["seconds"]["load"] = time.perf_counter() - started
-        log(f"{len(todo)} images to detect ({skipped} already done), model {model['name']}, delegate {summary['delegate']}")
+        log(
+            f"{len(todo)} images to detect ({skipped} already done), model {model['name']}, "
+            f"delegate {summary['delegate']}, {summary['workers']} worker(s)"
+        )
         detect_started = time.perf_counter()
         total_batches = math.ceil(len(todo) / args.batch_size)
-        try:
-            for number, batch in enumerate(batches(todo, args.batch_size), start=1):
-                for image in batch:
-                    try:
-                        t0 = time.perf_counter()
-                        result, width, height = landmarker.detect_file(run_dir / image)
-                        detection = build_detection(image, width, height, result, model, time.perf_counter() - t0)
-                        write_json(run_dir / detection_path(image), detection)
-                        summary["detected"] += 1
-                        summary["found"] += 1 if detection["found"] else 0
-                    except Exception as error:  # noqa: BLE001 (one bad image must not stop the batch)
-                        log(f"{image}: {error}")
-                        summary["failed"].append({"image": image, "error": str(error)})
-                log(f"batch {number}/{total_batches}: {summary['detected']} of {len(todo)} images done")
-        finally:
-            landmarker.close()
+        done = 0
+        for image, found, error in results:  # type: ignore[misc]
+            done += 1
+            if error is None:
+                summary["detected"] += 1
+                summary["found"] += 1 if found else 0
+            else:
+                log(f"{image}: {error}")
+                summary["failed"].append({"image": image, "error": error})
+            if done % args.batch_size == 0 or done == len(todo):
+                log(f"batch {math.ceil(done / args.batch_size)}/{total_batches}: {done} of {len(todo)} images done")
         summary["seconds"]["detect"] = time.perf_counter() - detect_started
+        summary["failed"].sort(key=lambda f: f["image"])
     else:
         log(f"all {len(images)} images already detected with this model (use --force to redo)")
     if args.summary:

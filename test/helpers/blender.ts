@@ -77,6 +77,28 @@ function bpyBlender(id: string, requirements: string): TestBlender {
   };
 }
 
+/**
+ * The pod's Python: the venv of blender/requirements.txt (bpy 4.5 + mediapipe), what
+ * setup-pod installs. `missing` as for the Blenders (required in CI).
+ */
+export const POD_PYTHON: { path: string; missing?: string } = (() => {
+  const b = bpyBlender("bpy-4.5", "blender/requirements.txt");
+  const path = typeof b.setting === "string" ? b.setting : b.setting.path;
+  return { path, ...(b.missing ? { missing: b.missing } : {}) };
+})();
+
+/** `describe` when the pod's Python is there; a visible skip locally, a failure in CI. */
+export function describeWithPodPython(title: string, body: (python: string) => void): void {
+  if (POD_PYTHON.missing === undefined) describe(title, () => body(POD_PYTHON.path));
+  else if (IN_CI)
+    describe(title, () => {
+      it("has the pod's Python venv (required in CI)", () => {
+        throw new Error(POD_PYTHON.missing);
+      });
+    });
+  else describe.skip(`${title}: skipped, ${POD_PYTHON.missing}`, () => body(POD_PYTHON.path));
+}
+
 const ALL_BLENDERS: TestBlender[] = [
   {
     id: "binary",

@@ -1,7 +1,8 @@
 /**
  * blender/detect_pose.py with plain python3 (no mediapipe here): argument parsing, batching,
  * resuming, the JSON it writes (checked against the TypeScript detectionSchema), and the
- * message when mediapipe is missing. MediaPipe itself is swapped for the script's fake.
+ * message when mediapipe is missing, with MediaPipe swapped for the script's fake; then the
+ * real mediapipe package of the pod's venv on real renders, against the web backend.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -10,7 +11,16 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { detectionSchema } from "../../src/detect/schema.js";
+import { type ResolvedModel, resolvePoseModel } from "../../src/detect/model.js";
+import { type Detection, detectionSchema } from "../../src/detect/schema.js";
+import { openWebDetector } from "../../src/detect/web.js";
+import { createSilentLogger } from "../../src/log.js";
+import {
+  describeWithPodPython,
+  getSampleCharacters,
+  makeJob,
+  renderJob,
+} from "../helpers/blender.js";
 
 const SCRIPT = fileURLToPath(new URL("../../blender/detect_pose.py", import.meta.url));
 const PYTHON = process.env.POSEFACTORY_TEST_PYTHON ?? "python3";
@@ -170,5 +180,163 @@ describe("detect_pose.py", () => {
     const summary = JSON.parse(readFileSync(summaryPath, "utf8"));
     expect(summary).toMatchObject({ images: 3, detected: 2 });
     expect(summary.failed).toHaveLength(1);
+  });
+});
+
+/**
+ * The real thing: the `mediapipe` wheel from blender/requirements.txt (the pod's venv) on real
+ * renders, with the .task built offline from @mediapipe/pose, against the web backend
+ * (tasks-vision in Chromium) on the same images and model.
+ */
+describeWithPodPython("detect_pose.py with real MediaPipe (the pod's venv)", (python) => {
+  let realDir: string;
+  let realRun: string;
+  let model: ResolvedModel;
+  let images: string[];
+  let python1: Map<string, Detection>;
+
+  const runReal = (args: string[]) => {
+    const result = spawnSync(python, [SCRIPT, "--run-dir", realRun, ...args], {
+      encoding: "utf8",
+      env: { ...process.env, POSEFACTORY_DETECT_WORKERS: "" },
+    });
+    return { code: result.status, stderr: result.stderr };
+  };
+  const readDetections = (folder: string): Map<string, Detection> =>
+    new Map(
+      images.map((image) => {
+        const path = join(
+          realRun,
+          image.replace(/^renders\//, `${folder}/`).replace(/\.png$/, ".json"),
+        );
+        return [image, detectionSchema.parse(JSON.parse(readFileSync(path, "utf8")))];
+      }),
+    );
+
+  beforeAll(async () => {
+    realDir = mkdtempSync(join(tmpdir(), "pf-detect-real-"));
+    realRun = join(realDir, "run");
+    const sample = await getSampleCharacters();
+    const base = makeJob({ characters: [], outDir: "" });
+    const manifest = await renderJob(
+      makeJob({
+        outDir: realRun,
+        characters: [
+          { name: "walker", file: sample.fbx, sha256: "-" },
+          { name: "two-clips", file: sample.glb, sha256: "-", clips: ["Wave"] },
+        ],
+        frames: { list: [0, 24] },
+        cameras: { ...base.cameras, elevationsDeg: [10, -10] },
+        render: { ...base.render, samples: 8, resolution: [256, 256] },
+        outputs: { ...base.outputs, keypoints: false },
+      }),
+    );
+    images = manifest.characters.flatMap((c) => c.images.map((i) => i.path));
+    // Images without anybody: both backends must say "not found" for them too.
+    for (let i = 1; i <= 4; i++) {
+      const image = `renders/nobody/none/az000_el10/f000${i}.png`;
+      mkdirSync(join(realRun, image, ".."), { recursive: true });
+      const noise = Buffer.alloc(256 * 256 * 3);
+      for (let j = 0; j < noise.length; j++) noise[j] = (j * 7919 * i) % 251;
+      await (i % 2 === 0
+        ? sharp({
+            create: {
+              width: 256,
+              height: 256,
+              channels: 3,
+              background: { r: 40 * i, g: 90, b: 120 },
+            },
+          })
+        : sharp(noise, { raw: { width: 256, height: 256, channels: 3 } })
+      )
+        .png()
+        .toFile(join(realRun, image));
+      images.push(image);
+    }
+    images.sort();
+    model = await resolvePoseModel({
+      variant: "full",
+      download: false,
+      cacheDir: join(realDir, "cache"),
+      logger: createSilentLogger(),
+    });
+    const one = runReal([
+      "--model-path",
+      model.path,
+      "--model-version",
+      model.version,
+      "--workers",
+      "1",
+    ]);
+    expect(one.code, one.stderr).toBe(0);
+    python1 = readDetections("detections");
+  });
+  afterAll(() => realDir && rmSync(realDir, { recursive: true, force: true }));
+
+  it("detects every render with the real landmarker and writes schema-valid detections", () => {
+    expect(images.length).toBeGreaterThanOrEqual(40);
+    const found = [...python1.values()].filter((d) => d.found).length;
+    expect(found / images.length).toBeGreaterThan(0.5);
+    for (const [image, detection] of python1)
+      if (image.startsWith("renders/nobody/")) expect(detection.found, image).toBe(false);
+    const first = [...python1.values()].find((d) => d.found)!;
+    expect(first.backend).toBe("python");
+    expect(first.model).toMatchObject({ sha256: model.sha256, version: model.version });
+    expect(first.poses[0]!.landmarks).toHaveLength(33);
+  });
+
+  it("gives the same results from a pool of landmarker processes as from one", () => {
+    const summary = join(realDir, "pool-summary.json");
+    const pool = runReal([
+      "--model-path",
+      model.path,
+      "--model-version",
+      model.version,
+      "--workers",
+      "3",
+      "--force",
+      "--summary",
+      summary,
+    ]);
+    expect(pool.code, pool.stderr).toBe(0);
+    expect(pool.stderr).toMatch(/3 worker\(s\)/);
+    expect(JSON.parse(readFileSync(summary, "utf8"))).toMatchObject({ workers: 3, failed: [] });
+    const pooled = readDetections("detections");
+    for (const image of images) {
+      const { seconds: _a, ...a } = python1.get(image)!;
+      const { seconds: _b, ...b } = pooled.get(image)!;
+      expect(b, image).toEqual(a);
+    }
+  });
+
+  it("agrees with the web backend: same found/not-found on >= 95% of images, median landmark distance <= 2 px", async () => {
+    const web = await openWebDetector({ model, root: realRun, logger: createSilentLogger() });
+    let sameDecision = 0;
+    const distances: number[] = [];
+    try {
+      for (const image of images) {
+        const w = await web.detect(image);
+        const p = python1.get(image)!;
+        if (w.found === p.found) sameDecision++;
+        if (!w.found || !p.found) continue;
+        const wl = w.poses[0]!.landmarks;
+        const pl = p.poses[0]!.landmarks;
+        for (let k = 0; k < 33; k++)
+          distances.push(Math.hypot(wl[k]!.px - pl[k]!.px, wl[k]!.py - pl[k]!.py));
+      }
+    } finally {
+      await web.close();
+    }
+    distances.sort((a, b) => a - b);
+    const median = distances[Math.floor(distances.length / 2)] ?? Number.NaN;
+    const agreement = sameDecision / images.length;
+    console.log(
+      `python vs web: ${images.length} images, same found/not-found ${(agreement * 100).toFixed(1)}%, ` +
+        `${distances.length / 33} images with both found, median landmark distance ${median.toFixed(3)} px, ` +
+        `90th percentile ${distances[Math.floor(distances.length * 0.9)]?.toFixed(3)} px`,
+    );
+    expect(agreement).toBeGreaterThanOrEqual(0.95);
+    expect(distances.length).toBeGreaterThan(20 * 33);
+    expect(median).toBeLessThanOrEqual(2);
   });
 });

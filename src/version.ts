@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
+import { packagePath } from "./package-root.js";
 
-/** posefactory's version, from package.json (one level above src/ and dist/). */
+/** posefactory's version, from package.json at the package root. */
 export const VERSION: string = JSON.parse(
-  readFileSync(new URL("../package.json", import.meta.url), "utf8"),
+  readFileSync(packagePath("package.json"), "utf8"),
 ).version;

@@ -4,8 +4,8 @@
  * GPU, disk), so doctor shows exactly what a run would be refused for.
  */
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import type { TargetConfig } from "../config/schema.js";
+import { packagePath } from "../package-root.js";
 import type { Executor } from "./types.js";
 
 export interface RemoteCheck {
@@ -15,9 +15,7 @@ export interface RemoteCheck {
   fix?: string;
 }
 
-export const SETUP_POD_SCRIPT = fileURLToPath(
-  new URL("../../blender/setup_pod.sh", import.meta.url),
-);
+export const SETUP_POD_SCRIPT = packagePath("blender", "setup_pod.sh");
 
 export function readSetupPodScript(): string {
   return readFileSync(SETUP_POD_SCRIPT, "utf8");

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { packagePath } from "../package-root.js";
 
 /**
  * The one quoting helper for every command posefactory sends to a shell. POSIX single quotes
@@ -60,10 +60,7 @@ export const BASH_STDIN_ARGS = ["--noprofile", "--norc", "-s"] as const;
  * Shell functions shared by every script that manages process groups (pf_group_alive,
  * pf_stop_group): blender/host/group.sh, also shipped to the render host.
  */
-export const GROUP_FUNCTIONS = readFileSync(
-  fileURLToPath(new URL("../../blender/host/group.sh", import.meta.url)),
-  "utf8",
-);
+export const GROUP_FUNCTIONS = readFileSync(packagePath("blender", "host", "group.sh"), "utf8");
 
 /** A script that terminates process group `pgid`: TERM, up to `graceSeconds`, then KILL. */
 export function buildStopGroupScript(pgid: number, graceSeconds: number): string {

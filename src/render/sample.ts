@@ -2,17 +2,17 @@
  * The sample character for newcomers and tests: a procedural Mixamo-like walker built by
  * blender/make_sample_character.py, so the first run needs no download and no account.
  */
-import { fileURLToPath } from "node:url";
 import { UserError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { packagePath } from "../package-root.js";
 import type { Executor } from "../remote/types.js";
 import { type BlenderSetting, blenderScriptCommand, describeLauncher } from "./launcher.js";
 
 /** Moved to ./launcher.ts (both launchers); re-exported for existing callers. */
 export { blenderScriptCommand };
 
-/** The project's blender/ folder, from src/render or dist/render alike. */
-export const BLENDER_DIR = fileURLToPath(new URL("../../blender/", import.meta.url));
+/** The project's blender/ folder, from src/, dist/ or the bundled CLI alike. */
+export const BLENDER_DIR = `${packagePath("blender")}/`;
 
 export async function makeSampleCharacter(
   executor: Executor,

@@ -11,10 +11,10 @@
  */
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { resolveUserPath } from "../config/credentials.js";
 import type { Context } from "../context.js";
 import { UsageError, UserError } from "../errors.js";
+import { packagePath } from "../package-root.js";
 import { isValidRunId, parseRunId } from "../run/id.js";
 import { inputsKey, localRunDir, runKey, runsKeyPrefix } from "../run/paths.js";
 import { verifyChecksums } from "./checksums.js";
@@ -52,9 +52,9 @@ export interface DownloadResult extends DownloadSummary {
   plan: DownloadPlan;
 }
 
-/** The package's own blender/ folder: two levels above src/storage or dist/storage. */
+/** The package's own blender/ folder. */
 export function blenderSourceDir(): string {
-  return fileURLToPath(new URL("../../blender/", import.meta.url));
+  return `${packagePath("blender")}/`;
 }
 
 export function stateDirOf(ctx: Context): string {

@@ -18,4 +18,10 @@ export default function setup(): void {
   );
   if (result.status !== 0 && result.status !== 2)
     throw new Error(`build failed:\n${result.stdout}${result.stderr}`);
+  // Then bundle the CLI as `npm run build` does: the tests run the binary users get.
+  const bundle = spawnSync(process.execPath, ["scripts/bundle.mjs"], {
+    cwd: root,
+    encoding: "utf8",
+  });
+  if (bundle.status !== 0) throw new Error(`bundling failed:\n${bundle.stdout}${bundle.stderr}`);
 }

@@ -108,7 +108,20 @@ export async function runRenderStep(s: State, options: PipelineOptions): Promise
   const runner = await s.runner();
   const { job, jobDir, hostJob } = buildRenderJob(s);
   let status = options.resume ? await runner.status(s.runId, ctx.signal) : undefined;
-  if (
+  const detectAgain =
+    status?.state === "failed" &&
+    status.exitCode === HostExit.detectFailed &&
+    s.target.executor === "ssh" &&
+    s.detect === "host";
+  delete s.record.hostFailure;
+  if (detectAgain) {
+    // Rendered and pushed; only detection failed: detect (and push) again, render nothing.
+    ctx.logger.info(`the renders of run ${s.runId} are on the host; detecting poses again`);
+    status = await runner.resume(buildRenderJob(s, ["detect", "push"]).hostJob, {
+      logger: ctx.logger,
+      signal: ctx.signal,
+    });
+  } else if (
     status?.state === "failed" &&
     status.exitCode === HostExit.pushFailed &&
     s.target.executor === "ssh"
@@ -148,6 +161,17 @@ export async function runRenderStep(s: State, options: PipelineOptions): Promise
   if (status.seconds !== null && costPerHour !== undefined) {
     const hours = status.seconds / 3600;
     s.record.cost = { hours, costPerHour, usd: hours * costPerHour };
+  }
+  if (
+    status.exitCode === HostExit.detectFailed &&
+    s.target.executor === "ssh" &&
+    (!options.steps || options.steps.includes("download"))
+  ) {
+    // The renders are in storage: deliver them, record the run as partial, say how to finish.
+    const fix = `${hostExitHint(status.exitCode).replace("<runId>", s.runId)}; see \`posefactory logs ${s.runId}\``;
+    s.record.hostFailure = { step: "detect", exitCode: status.exitCode, fix };
+    ctx.logger.warn(`pose detection failed on the host (exit ${status.exitCode}): ${fix}`);
+    return `rendered in ${status.seconds ?? "?"}s; detection failed on the host (exit ${status.exitCode})`;
   }
   // 0: every character rendered; 1: some failed (the manifest says which); more: the job broke.
   if (status.exitCode !== HostExit.ok && status.exitCode !== HostExit.someFailed) {

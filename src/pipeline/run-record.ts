@@ -74,6 +74,13 @@ export const runRecordSchema = z.object({
     downloaded: z.number().int(),
   }),
   cost: z.object({ usd: z.number(), hours: z.number(), costPerHour: z.number() }).optional(),
+  /**
+   * A step after rendering failed on the host (today: detection, exit 21): what was made is
+   * delivered, the run is `partial`, and `pipeline --resume` runs only that step again.
+   */
+  hostFailure: z
+    .object({ step: z.enum(["detect"]), exitCode: z.number().int(), fix: z.string() })
+    .optional(),
   /** Slurm targets: the array job ids and one entry per shard (units, state, exit code, node, seconds). */
   slurm: slurmRunSchema.optional(),
   /** The RunPod pod the run used (runpod targets). */

@@ -60,6 +60,10 @@ export async function runPipeline(options: PipelineOptions, ctx: Context): Promi
   // A Slurm run with failed shards renders them again, then downloads, detects and reports again.
   if (options.resume && hasShardsToRedo(state.record.slurm))
     for (const id of ["render", "download", "reuse", "detect", "report"]) done.delete(id);
+  // A render step to do again (e.g. only its detection failed on the host) makes the steps
+  // after it run again too: they continue from what the earlier attempt delivered.
+  if (options.resume && !done.has("render"))
+    for (const id of ["download", "reuse", "detect", "report"]) done.delete(id);
   const renderPending =
     steps.some((s) => s.id === "render") && !(options.resume && done.has("render"));
   if (renderPending && toRender.length > 0 && state.target.executor === "ssh") {
@@ -97,6 +101,13 @@ export async function runPipeline(options: PipelineOptions, ctx: Context): Promi
     throw error;
   }
   await finishRun(state);
+  const failure = state.record.hostFailure;
+  if (failure) {
+    // Delivered, but not finished: the render step is what `--resume` runs again.
+    const render = state.record.steps.find((s) => s.id === "render");
+    if (render) Object.assign(render, { status: "failed", error: failure.fix });
+    if (state.record.status === "ok") state.record.status = "partial";
+  }
   save();
   const failed = state.record.characters.filter((c) => c.status !== "ok").length;
   return {
@@ -213,6 +224,8 @@ function buildSteps(options: PipelineOptions): Step<State>[] {
       id: "report",
       title: "Evaluate and report",
       enabled: (s) => s.detect !== "none" && s.config.outputs.keypoints,
+      skip: (s) =>
+        s.record.hostFailure ? "no detections: detection failed on the host" : undefined,
       async run(s) {
         const { runReport } = await import("../detect/run.js");
         const result = await runReport(

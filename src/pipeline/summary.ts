@@ -23,8 +23,15 @@ export function formatPipelineSummary(record: RunRecord): string[] {
   const details = record.characters
     .filter((c) => c.error?.includes("\n"))
     .map((c) => `${c.name}: ${c.error}`);
+  const failure = record.hostFailure;
   const lines = [
     `run ${record.runId}: ${record.status}`,
+    ...(failure
+      ? [
+          `pose detection failed on the host (exit ${failure.exitCode}): the renders and annotations are delivered, detections are missing`,
+          `  fix: ${failure.fix}`,
+        ]
+      : []),
     characters,
     ...details,
     `${record.counts.imagesRendered} images rendered, ${record.counts.imagesReused} reused; ${record.counts.uploaded} files uploaded`,

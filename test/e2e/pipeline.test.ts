@@ -9,6 +9,7 @@ import {
   readdirSync,
   readFileSync,
   renameSync,
+  statSync,
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
@@ -320,6 +321,77 @@ describe("posefactory pipeline with detection on the pod (python backend)", {
     expect(detections).toHaveLength(8);
     const one = JSON.parse(readFileSync(join(runDir, "detections", detections[0]!), "utf8"));
     expect(one.backend).toBe("python");
+    expect(existsSync(join(runDir, "report.html"))).toBe(true);
+  });
+  it("delivers the renders when detection fails on the pod; --resume only detects", async () => {
+    const partProject = join(temp.dir, "partial-project");
+    mkdirSync(join(partProject, "characters"), { recursive: true });
+    copyFileSync(
+      join(project, "characters", "walker.fbx"),
+      join(partProject, "characters", "walker.fbx"),
+    );
+    // The pod's python3 has no mediapipe: detect_pose.py fails (exit 21) after the render.
+    // Preflight would refuse that pod; POSEFACTORY_PREFLIGHT_SKIP lets it through on purpose.
+    const base = readFileSync(join(project, "posefactory.yaml"), "utf8")
+      .replace("detect: {backend: web, model: lite}", "detect: {backend: python, model: lite}")
+      .replace("prefix: e2e/", "prefix: e2e-partial/");
+    writeFileSync(
+      join(partProject, "posefactory.yaml"),
+      base.replace("    costPerHour: 0.5", "    costPerHour: 0.5\n    python: /usr/bin/python3"),
+    );
+    const skipEnv = { ...env, POSEFACTORY_PREFLIGHT_SKIP: "mediapipe,model" };
+    const failed = await runCli(["--json", "pipeline"], { cwd: partProject, env: skipEnv });
+    expect(failed.code, failed.stderr).toBe(1);
+    const out = JSON.parse(failed.stdout);
+    const runId = out.runId as string;
+    const record = runRecordSchema.parse(out.record);
+    expect(record.status).toBe("partial");
+    expect(record.hostFailure).toMatchObject({ step: "detect", exitCode: 21 });
+    expect(record.hostFailure?.fix).toContain("posefactory setup-pod");
+    expect(record.hostFailure?.fix).toContain(`posefactory pipeline --resume ${runId}`);
+    expect(record.steps.map((s) => [s.id, s.status])).toEqual([
+      ["upload", "done"],
+      ["render", "failed"],
+      ["download", "done"],
+      ["reuse", "skipped"],
+      ["detect", "skipped"],
+      ["report", "skipped"],
+    ]);
+    expect(record.counts.imagesRendered).toBe(8);
+    expect(record.characters[0]).toMatchObject({ name: "walker", status: "ok", images: 8 });
+    const runDir = join(partProject, "data", "runs", runId);
+    const renders = files(join(runDir, "renders"), /f\d{4}\.png$/);
+    expect(renders).toHaveLength(8);
+    expect(files(join(runDir, "detections"), /f\d{4}\.json$/)).toHaveLength(0);
+    const human = await runCli(["runs"], { cwd: partProject, env });
+    expect(human.stdout).toMatch(new RegExp(`${runId}\\s+partial`));
+
+    // The pod is fixed (here: a python with the stand-in landmarker); --resume only detects.
+    const podRun = join(temp.dir, "pod", "runs", runId);
+    const manifestMtime = statSync(join(podRun, "manifest.json")).mtimeMs;
+    const renderMtime = statSync(join(runDir, "renders", renders[0]!)).mtimeMs;
+    const fakePython = join(temp.dir, "pod-python-fixed");
+    writeFileSync(fakePython, '#!/bin/sh\nexec python3 "$@" --fake-landmarker\n', { mode: 0o755 });
+    writeFileSync(
+      join(partProject, "posefactory.yaml"),
+      base.replace("    costPerHour: 0.5", `    costPerHour: 0.5\n    python: ${fakePython}`),
+    );
+    const resumed = await runCli(["--json", "pipeline", "--resume", runId], {
+      cwd: partProject,
+      env: skipEnv,
+    });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toContain("detecting poses again");
+    const done = runRecordSchema.parse(JSON.parse(resumed.stdout).record);
+    expect(done.status).toBe("ok");
+    expect(done.hostFailure).toBeUndefined();
+    // No Blender ran: the second job's log has no render, the pod's manifest is untouched.
+    const jobLog = readFileSync(join(podRun, "job.log"), "utf8");
+    expect(jobLog).toContain("detecting poses");
+    expect(jobLog).not.toContain("rendering");
+    expect(statSync(join(podRun, "manifest.json")).mtimeMs).toBe(manifestMtime);
+    expect(statSync(join(runDir, "renders", renders[0]!)).mtimeMs).toBe(renderMtime);
+    expect(files(join(runDir, "detections"), /f\d{4}\.json$/)).toHaveLength(8);
     expect(existsSync(join(runDir, "report.html"))).toBe(true);
   });
 });

@@ -10,9 +10,9 @@ import { join } from "node:path";
 import type { Config, TargetConfig } from "../config/schema.js";
 import { UsageError } from "../errors.js";
 import { composeHostScript } from "../jobs/host-scripts.js";
-import { buildCommand } from "../remote/shell.js";
 import type { Executor } from "../remote/types.js";
 import { isCharacterFile } from "../render/job.js";
+import { blenderVersionCommand } from "../render/launcher.js";
 import { detectPlace } from "./state.js";
 
 export interface Check {
@@ -38,20 +38,6 @@ export interface RunNeeds {
 const SETUP = "posefactory setup-pod";
 /** The oldest Blender the scripts in blender/ are tested on (Debian 12's). */
 const MIN_BLENDER: [number, number] = [3, 4];
-
-/** The Blender setting of a target: an executable, or (newer configs) a launcher object. */
-export function blenderVersionCommand(blender: unknown): string {
-  if (typeof blender === "string") return buildCommand([blender, "--version"]);
-  const setting = blender as { launcher?: string; path: string };
-  if (setting.launcher === "module") {
-    return buildCommand([
-      setting.path,
-      "-c",
-      "import bpy; print('Blender', bpy.app.version_string)",
-    ]);
-  }
-  return buildCommand([setting.path, "--version"]);
-}
 
 /**
  * Bytes a run writes on the host, roughly: the character files, plus for every image its

@@ -160,7 +160,7 @@ function createContext(
   const signal = options.signal ?? new AbortController().signal;
   let storage: Promise<Storage> | undefined;
   let executor: Promise<Executor> | undefined;
-  return {
+  const context: Context = {
     resolved,
     logger,
     global,
@@ -181,6 +181,15 @@ function createContext(
       return storage;
     },
     executor() {
+      // A runpod target's host is our running pod, found through RunPod's API.
+      if (resolved.target.executor === "runpod") {
+        executor ??= import("./runpod/provider.js").then(async (m) => {
+          const ex = await m.connectToOurPod(m.createPodProvider(context));
+          state.cleanup.push(() => ex.close());
+          return ex;
+        });
+        return executor;
+      }
       executor ??= import("./remote/index.js").then(async (m) => {
         const ex = await m.createExecutor(resolved.target, {
           logger,
@@ -195,6 +204,7 @@ function createContext(
       return executor;
     },
   };
+  return context;
 }
 
 /** Run one command line in-process; never throws; returns the exit code. */

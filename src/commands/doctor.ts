@@ -107,6 +107,10 @@ async function checkStorageOf(ctx: Context): Promise<Check[]> {
 
 /** An ssh target: reachable, host key, tool versions and GPU on the host. */
 async function checkTarget(ctx: Context): Promise<Check[]> {
+  if (ctx.resolved.target.executor === "runpod") {
+    const { checkRunpod } = await import("../runpod/provider.js");
+    return checkRunpod(ctx);
+  }
   if (ctx.resolved.target.executor !== "ssh") return [];
   const { checkRemote } = await import("../remote/doctor.js");
   const { characterInputs, needsOf, runPreflight } = await import("../pipeline/preflight.js");

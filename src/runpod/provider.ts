@@ -509,3 +509,66 @@ function warnAboutOldPods(p: PodProvider, ours: Pod[], using: string): void {
     );
   }
 }
+
+/**
+ * The Executor of a runpod target for the single commands (status, logs, stop, exec): our
+ * kept pod when it runs, else our newest running pod. Never creates one.
+ */
+export async function connectToOurPod(p: PodProvider): Promise<Executor> {
+  const running = (await listOurPods(p))
+    .filter((pod) => pod.status === "RUNNING" && pod.ssh?.direct)
+    .sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt));
+  const pod = running.find((x) => x.name === KEEP_NAME) ?? running[0];
+  if (!pod) {
+    throw new UserError(
+      `No running pod of target ${p.targetName}: \`posefactory pod up\` starts one (a finished run's pod is gone with lifetime: run).`,
+    );
+  }
+  const { createExecutor } = await import("../remote/index.js");
+  return createExecutor(sshTargetOf(p, pod), {
+    logger: p.logger,
+    baseDir: p.baseDir,
+    env: p.env,
+    home: p.home,
+    signal: p.signal,
+  });
+}
+
+export interface ApiCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+  fix?: string;
+}
+
+/** doctor: the key is accepted, ours are listed, and the first GPU type's price fits the cap. */
+export async function checkRunpod(ctx: Context): Promise<ApiCheck[]> {
+  let p: PodProvider;
+  try {
+    p = createPodProvider(ctx);
+  } catch (error) {
+    return [{ name: "runpod key", ok: false, detail: (error as Error).message }];
+  }
+  const checks: ApiCheck[] = [];
+  try {
+    const ours = await listOurPods(p);
+    checks.push({
+      name: "runpod api",
+      ok: true,
+      detail: `${p.client.baseUrl}: key accepted; ${ours.length} pod${ours.length === 1 ? "" : "s"} of this target (${ours.map((x) => `${x.id} ${x.status}`).join(", ") || "none"})`,
+    });
+    const candidates = await priceCandidates(p).catch((error: Error) => error);
+    checks.push(
+      candidates instanceof Error
+        ? { name: "runpod price", ok: false, detail: candidates.message }
+        : {
+            name: "runpod price",
+            ok: true,
+            detail: `${candidates[0]!.gpuType} at $${candidates[0]!.costPerHour.toFixed(2)}/h (maxCostPerHour $${p.target.maxCostPerHour})`,
+          },
+    );
+  } catch (error) {
+    checks.push({ name: "runpod api", ok: false, detail: (error as Error).message });
+  }
+  return checks;
+}

@@ -366,6 +366,23 @@ describe("pod commands and host keys by pod id", { timeout: 300_000 }, () => {
           encoding: "utf8",
         }).trim(),
       ).toBe(podA);
+      // The single commands reach the running pod through the API.
+      const exec = await runCli(["exec", "--", "echo on $RUNPOD_POD_ID"], {
+        cwd: project,
+        env,
+      });
+      expect(exec.code, exec.stderr).toBe(0);
+      expect(exec.stdout).toContain(`on ${podA}`);
+      const doctor = await runCli(["--json", "doctor"], { cwd: project, env });
+      const checks = JSON.parse(doctor.stdout).checks as {
+        name: string;
+        ok: boolean;
+        detail: string;
+      }[];
+      expect(checks.find((c) => c.name === "runpod api")).toMatchObject({ ok: true });
+      expect(checks.find((c) => c.name === "runpod price")?.detail).toContain(
+        "NVIDIA A40 at $0.40/h",
+      );
       expect((await runCli(["pod", "down", "nosuchpod"], { cwd: project, env })).code).toBe(2);
       expect((await runCli(["pod", "down"], { cwd: project, env })).code).toBe(0);
       expect(fake.pods.get(podA)!.status).toBe("TERMINATED");

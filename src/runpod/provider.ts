@@ -9,6 +9,7 @@
  */
 import { createHash } from "node:crypto";
 import { hostname, userInfo } from "node:os";
+import { posix } from "node:path";
 import { resolveUserPath } from "../config/credentials.js";
 import type { RunpodTargetConfig, SshTargetConfig } from "../config/schema.js";
 import type { Context } from "../context.js";
@@ -16,10 +17,12 @@ import { InterruptedError, UsageError, UserError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { type ClientKey, clientKeyPath, ensureClientKey } from "../remote/client-key.js";
 import { forgetHost, HostKeyError, knownHostsPath } from "../remote/host-keys.js";
+import { quoteShell } from "../remote/shell.js";
 import type { Executor } from "../remote/types.js";
 import { sleep } from "../sleep.js";
 import { RunpodApiError, RunpodClient } from "./client.js";
 import { loadRunpodApiKey } from "./credentials.js";
+import { podStateDir } from "./pod-side.js";
 import type { CreatePodRequest, Pod } from "./types.js";
 
 export const POD_PREFIX = "posefactory-";
@@ -487,6 +490,11 @@ export async function ensurePod(
       p.logger.info(`reusing our pod ${pod.id} (${name}, ${pod.status})`);
     }
     const ready = await waitForUsablePod(p, pod, startedAt, { reused: true });
+    if (existing.status === "EXITED") {
+      // A started container has a fresh disk: tools outside the volume are gone, set up again.
+      const marker = posix.join(podStateDir(p.target.workdir), "setup.sha256");
+      await ready.executor.run(`rm -f ${quoteShell(marker)}`);
+    }
     return { ...ready, created: false, costPerHour: ready.pod.cost };
   }
   return createAndWait();

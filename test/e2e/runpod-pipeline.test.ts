@@ -15,6 +15,7 @@ import {
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runRecordSchema } from "../../src/pipeline/run-record.js";
+import { RunpodClient } from "../../src/runpod/client.js";
 import { podStateDir, setupMarkerContent } from "../../src/runpod/pod-side.js";
 import { getSampleCharacters } from "../helpers/blender.js";
 import { BIN, cleanEnv, makeTempDir, runCli } from "../helpers/cli.js";
@@ -336,6 +337,16 @@ describe("pipeline --target runpod", { timeout: 400_000 }, () => {
       expect(record.pod).toMatchObject({ id: pod.id, lifetime: "keep", end: "kept" });
       await until("the watchdog to stop the idle pod", () => pod.status === "EXITED", 120_000);
       expect(pod.actions).toEqual([{ action: "stop", by: "pod" }]);
+      // The next `pod up` starts it again: a fresh container, a fresh host key, pinned anew.
+      writeConfig({ lifetime: "keep", setup: "skip" });
+      const before = pod.sshd?.hostKeyFingerprint;
+      const up = await runCli(["pod", "up"], { cwd: project, env });
+      expect(up.code, up.stderr).toBe(0);
+      expect(up.stderr).toContain("starting our stopped pod");
+      expect(pod.status).toBe("RUNNING");
+      expect(pod.sshd?.hostKeyFingerprint).not.toBe(before);
+      expect(existsSync(join(podStateDir(workdir), "setup.sha256"))).toBe(false);
+      await new RunpodClient({ apiKey: API_KEY, baseUrl: fake.url }).podAction(pod.id, "stop");
       // gc collects the stopped pod.
       const gc = await runCli(["pod", "gc"], { cwd: project, env });
       expect(gc.code, gc.stderr).toBe(0);

@@ -81,6 +81,8 @@ export interface FakePod {
   sshd?: SshdServer;
   log: { ts: string; source: string; line: string }[];
   timers: NodeJS.Timeout[];
+  /** Bumped by every boot: a container's identity. */
+  generation: number;
   /** Actions requested, in order, with who asked: "user" or "pod". */
   actions: { action: string; by: "user" | "pod" }[];
   price: number;
@@ -174,6 +176,7 @@ export async function startFakeRunpod(options: FakeRunpodOptions): Promise<FakeR
   };
 
   const boot = (pod: FakePod) => {
+    pod.generation += 1;
     pod.status = "PROVISIONING";
     const t1 = options.provisioningMs ?? 300;
     const t2 = t1 + (options.startingMs ?? 300);
@@ -224,7 +227,11 @@ export async function startFakeRunpod(options: FakeRunpodOptions): Promise<FakeR
       body === undefined ? res.writeHead(status).end() : json(res, status, body);
     if (by === "pod") {
       answer();
-      setTimeout(() => void halt(pod), 200);
+      // Unless the pod was booted again meanwhile: that is a new container.
+      const generation = pod.generation;
+      setTimeout(() => {
+        if (pod.generation === generation) void halt(pod);
+      }, 200);
       return;
     }
     await halt(pod);
@@ -478,6 +485,7 @@ export async function startFakeRunpod(options: FakeRunpodOptions): Promise<FakeR
       sshAssigned: false,
       log: [],
       timers: [],
+      generation: 0,
       actions: [],
       price: (cloud === "COMMUNITY" ? type.price.community : type.price.secure) * count,
     };

@@ -127,8 +127,10 @@ export async function runRenderStep(s: State, options: PipelineOptions): Promise
     s.target.executor === "ssh"
   ) {
     // The render finished on the host and only the push failed: push again, render nothing.
+    // Detection (on the host) goes first: it skips what is done and makes up a failed one.
     ctx.logger.info(`the renders of run ${s.runId} are on the host; pushing them again`);
-    status = await runner.resume(buildRenderJob(s, ["push"]).hostJob, {
+    const steps: HostStep[] = s.detect === "host" ? ["detect", "push"] : ["push"];
+    status = await runner.resume(buildRenderJob(s, steps).hostJob, {
       logger: ctx.logger,
       signal: ctx.signal,
     });

@@ -41,6 +41,9 @@ export function buildRenderJob(
       backgroundsDir: backgrounds
         ? resolveUserPath(backgrounds, s.ctx.resolved.baseDir)
         : undefined,
+      animationsDir: config.animations
+        ? resolveUserPath(config.animations, s.ctx.resolved.baseDir)
+        : undefined,
     });
     const hostJob = buildLocalJob({
       runId,

@@ -1,6 +1,8 @@
 /** Config `scene` and `cameras.jitter` -> job.json; defaults leave the job as it was. */
 import { describe, expect, it } from "vitest";
 import { configSchema } from "../../src/config/schema.js";
+import { buildRenderJob } from "../../src/pipeline/render-step.js";
+import type { State } from "../../src/pipeline/state.js";
 import { buildJob } from "../../src/render/job.js";
 
 const characters = [{ name: "walker", file: "/x/walker.fbx", sha256: "-" }];
@@ -39,5 +41,31 @@ describe("scene and camera jitter in the job", () => {
       false,
     );
     expect(configSchema.safeParse({ cameras: { truncation: 1.5 } }).success).toBe(false);
+  });
+});
+
+describe("the pipeline's render job carries the local folders", () => {
+  const state = (executor: "local" | "ssh", config: object) =>
+    ({
+      ctx: { resolved: { baseDir: "/project" } },
+      config: configSchema.parse(config),
+      target: { executor, workdir: "/w", blender: "blender", storage: {} },
+      runId: "20261201-000000-abcdef",
+      localRunDir: "/project/data/runs/r",
+      hostRunDir: "/w/runs/r",
+      characters: [],
+      detect: "local",
+    }) as unknown as State;
+
+  it("resolves animations and scene.backgrounds against the project folder (local target)", () => {
+    const { job } = buildRenderJob(
+      state("local", { animations: "animations", scene: { backgrounds: "bg" } }),
+    );
+    expect(job.animations).toBe("/project/animations");
+    expect(job.scene!.backgrounds).toBe("/project/bg");
+  });
+
+  it("refuses them on a remote target with a message saying why", () => {
+    expect(() => buildRenderJob(state("ssh", { animations: "animations" }))).toThrow(/local disk/);
   });
 });

@@ -3,10 +3,11 @@
 # One task of a Slurm run's array (.pf-slurm-task.sh in the run's folder on the cluster's
 # shared filesystem; sbatch runs it there with --chdir=<run folder> --export=NONE).
 #
-#   .pf-slurm-task.sh OFFSET     shard = SLURM_ARRAY_TASK_ID + OFFSET (chunks past MaxArraySize)
+#   .pf-slurm-task.sh OFFSET ENVFILE
+#     shard = SLURM_ARRAY_TASK_ID + OFFSET (chunks past MaxArraySize); ENVFILE = .pf-env-<attempt>.sh
 #
 # It runs the same job.sh as a single host, in shards/<shard>/ (its own job.json and
-# characters.txt), with the settings and storage keys from .pf-env.sh (mode 0600, written by
+# characters.txt), with the settings and storage keys from ENVFILE (mode 0600, written by
 # the CLI, removed when the run ends: never on sbatch's command line or in --export, which
 # slurmctld stores in its state directory). Then it pushes:
 #   renders/ and detections/   -> <run key>/renders/, <run key>/detections/ (whole clips: no
@@ -43,12 +44,14 @@ on_signal() {
 }
 trap on_signal USR1 TERM
 
-if [ ! -r "$run_dir/.pf-env.sh" ]; then
-  pf_say "no .pf-env.sh in $run_dir: the run was stopped or has ended"
+env_file=${2:-}
+case "$env_file" in .pf-env-*.sh) ;; *) env_file=/nonexistent ;; esac
+if [ ! -r "$run_dir/$env_file" ]; then
+  pf_say "no key file ${2:-} in $run_dir: the run was stopped or has ended"
   exit "$PF_EXIT_PULL_FAILED"
 fi
-# shellcheck disable=SC1091
-. "$run_dir/.pf-env.sh"
+# shellcheck disable=SC1090,SC1091
+. "$run_dir/$env_file"
 
 cd "$run_dir/shards/$shard" || {
   pf_say "no shards/$shard in $run_dir"

@@ -6,7 +6,7 @@
  * filesystem holds the scripts, shards/<i>/{job.json,characters.txt}, logs/shard-<i>.log and
  * slurm.json (job ids and shards, so `status`, `logs` and `stop` work from anywhere).
  *
- * Storage keys: in .pf-env.sh (0600) in the run's folder, read by the tasks, removed when the
+ * Storage keys: in .pf-env-<attempt>.sh (0600) in the run's folder, read by the tasks, removed when the
  * run ends or is stopped (by the CLI, and by a small cleanup job that runs after the array
  * even when nobody is attached). Never on sbatch's command line or in its environment:
  * slurmctld stores both in its state directory.
@@ -42,7 +42,9 @@ import type { Shard } from "./slurm-shards.js";
 
 export const SLURM_FILES = {
   task: ".pf-slurm-task.sh",
-  env: ".pf-env.sh",
+  /** `.pf-env-<attempt>.sh`: one per submission, so a late cleanup job of an earlier attempt
+   * never removes the keys a resubmitted task still needs. */
+  envPrefix: ".pf-env-",
   setup: ".pf-setup.sh",
   state: "slurm.json",
 } as const;
@@ -81,6 +83,11 @@ export const slurmRunSchema = z.object({
 export type ShardRecord = z.infer<typeof shardRecordSchema>;
 export type SlurmRun = z.infer<typeof slurmRunSchema>;
 
+/** A fresh key file name for one submission. */
+export function envFileName(): string {
+  return `${SLURM_FILES.envPrefix}${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}.sh`;
+}
+
 export function jobNameOf(runId: string): string {
   return `pf-${runId}`;
 }
@@ -112,8 +119,10 @@ export interface PrepareOptions {
   runDir: string;
   /** Files relative to the run's folder (no secrets): shards/<i>/job.json and so on. */
   files: Record<string, string>;
-  /** Settings and storage keys for the tasks: written to .pf-env.sh, mode 0600. */
+  /** Settings and storage keys for the tasks: written to `envFile`, mode 0600. */
   env: Record<string, string>;
+  /** The key file's name (envFileName()). */
+  envFile: string;
   /** The target's setup lines. */
   setup: readonly string[];
   run: SlurmRun;
@@ -136,7 +145,7 @@ export async function prepareRunFolder(executor: Executor, o: PrepareOptions): P
     ...Object.entries(files).map(([path, text]) => heredoc(path, text)),
     `chmod 755 ${SLURM_FILES.task}`,
     // Created 0600 from the start (umask), then moved into place: never readable by others.
-    `(umask 077 && ${heredoc(`${SLURM_FILES.env}.tmp`, buildExports(o.env)).trimEnd()}\n) && mv -f ${SLURM_FILES.env}.tmp ${SLURM_FILES.env} || exit 1`,
+    `(umask 077 && ${heredoc(`${o.envFile}.tmp`, buildExports(o.env)).trimEnd()}\n) && mv -f ${o.envFile}.tmp ${o.envFile} || exit 1`,
     "",
   ].join("\n");
   const r = await executor.run(script, { signal: o.signal });
@@ -170,9 +179,7 @@ export async function readSlurmRun(
 
 /** Remove the run's key file (idempotent). */
 export async function removeKeyFile(executor: Executor, runDir: string): Promise<void> {
-  await executor.run(
-    `rm -f -- ${quoteShell(posix.join(runDir, SLURM_FILES.env))} ${quoteShell(posix.join(runDir, `${SLURM_FILES.env}.tmp`))}\n`,
-  );
+  await executor.run(`rm -f -- ${quoteShell(runDir)}/${SLURM_FILES.envPrefix}*\n`);
 }
 
 export interface SubmitOptions {
@@ -182,6 +189,8 @@ export interface SubmitOptions {
   info: ClusterInfo;
   /** Shard indexes to (re)submit. */
   shards: readonly number[];
+  /** The key file prepareRunFolder wrote for this submission. */
+  envFile: string;
   logger?: Logger;
   signal?: AbortSignal;
 }
@@ -213,7 +222,7 @@ export async function submitShards(
           ...common,
           array: chunk.spec,
           script: posix.join(o.runDir, SLURM_FILES.task),
-          scriptArgs: [String(chunk.offset)],
+          scriptArgs: [String(chunk.offset), o.envFile],
           output: posix.join(o.runDir, "logs", "slurm-%A_%a.log"),
           gpusPerTask: t.gpusPerTask,
           cpusPerTask: t.cpusPerTask,
@@ -256,7 +265,7 @@ export async function submitShards(
       executor,
       {
         ...common,
-        wrap: `rm -f ${SLURM_FILES.env}`,
+        wrap: `rm -f ${o.envFile} ${o.envFile}.tmp`,
         output: posix.join(o.runDir, "logs", "slurm-cleanup-%j.log"),
         cpusPerTask: 1,
         timeLimit: "5",
@@ -396,9 +405,13 @@ export async function cancelSlurmRun(
   runDir: string,
   options: { timeoutSeconds?: number } = {},
 ): Promise<void> {
-  await cancelJobs(executor, [...run.jobIds, ...run.cleanupJobIds]);
+  const ids = [...run.jobIds, ...run.cleanupJobIds];
+  await cancelJobs(executor, ids, { name: run.jobName });
   const deadline = Date.now() + (options.timeoutSeconds ?? 120) * 1000;
+  let tries = 0;
   while ((await findLiveJobs(executor, run.jobName)).length > 0) {
+    // A job the controller had not listed yet when the first scancel ran.
+    if (++tries % 10 === 0) await cancelJobs(executor, [], { name: run.jobName });
     if (Date.now() > deadline) {
       throw new UserError(
         `Tasks of ${run.jobName} are still there after scancel: check \`squeue --name=${run.jobName}\`.`,
@@ -429,10 +442,12 @@ export async function mergeShardsInStorage(
   const manifests: Manifest[] = [];
   const sums: string[] = [];
   const docs = new Map<string, Annotations[]>();
+  const byShard = new Map<number, Manifest>();
   for (const shard of run.shards) {
     const manifest = await readShardManifest(storage, runId, shard.index);
     if (!manifest) continue;
     manifests.push(manifest);
+    byShard.set(shard.index, manifest);
     const base = runKey(storage.prefix, runId, "shards", String(shard.index));
     const sum = await storage.getBytes(`${base}/${RunFiles.checksums}`, { signal: options.signal });
     if (sum) sums.push(sum.toString("utf8"));
@@ -447,23 +462,19 @@ export async function mergeShardsInStorage(
       ]);
     }
   }
-  // Units of failed shards that left no result: their characters failed (even when another
-  // shard rendered their other clips), so the run is partial and --resume renders them.
+  // A failed shard fails its characters (even when another shard rendered their other clips,
+  // or it delivered before failing), so the run is partial and --resume renders them again.
   const missing: Manifest["characters"] = [];
   for (const shard of run.shards.filter((s) => s.state === "failed")) {
+    const own = byShard.get(shard.index);
     for (const unit of shard.units) {
-      const delivered = manifests.some((m) =>
-        m.characters.some(
-          (c) =>
-            c.name === unit.character &&
-            (unit.clip === null || c.clips.some((k) => k.name === unit.clip)),
-        ),
-      );
-      if (delivered) continue;
+      if (own?.characters.some((c) => c.name === unit.character && c.status === "failed")) continue;
+      const code =
+        shard.exitCode !== null && shard.exitCode !== undefined ? `, exit ${shard.exitCode}` : "";
       missing.push({
         name: unit.character,
         status: "failed",
-        error: `shard ${shard.index} ${shard.slurmState ?? "failed"}${unit.clip ? `: clip ${unit.clip} not rendered` : ""} (posefactory logs ${runId} --shard ${shard.index})`,
+        error: `shard ${shard.index} ${shard.slurmState ?? "failed"}${code}${unit.clip ? ` (clip ${unit.clip})` : ""}: see posefactory logs ${runId} --shard ${shard.index}`,
         seconds: { import: 0, bbox: 0, cameras: 0, render: 0 },
         clips: [],
         images: [],

@@ -14,6 +14,10 @@ export async function finishRun(s: State): Promise<void> {
     s.record.versions.device ??= [manifest.device.type, ...manifest.device.names].join(" ");
   }
   const cache = readCacheIndex(s.stateDir);
+  // Counted from every character each time: a resumed run finishes again (a Slurm run after
+  // its failed shards), and must not count the first attempt's images twice.
+  s.record.counts.imagesRendered = 0;
+  s.record.counts.imagesReused = 0;
   for (const c of s.record.characters) {
     const result = manifest?.characters.find((m) => m.name === c.name);
     if (!result) {
@@ -24,6 +28,7 @@ export async function finishRun(s: State): Promise<void> {
     c.status = result.status;
     c.images = result.images.length;
     if (result.error) c.error = result.error;
+    else delete c.error;
     if (c.reusedFrom) s.record.counts.imagesReused += c.images;
     else s.record.counts.imagesRendered += c.images;
     if (c.status === "ok" && !c.reusedFrom)

@@ -13,6 +13,7 @@ import {
   countImages,
   countShards,
   describeShards,
+  envFileName,
   mergeShardsInStorage,
   newSlurmRun,
   pollShards,
@@ -141,10 +142,12 @@ export async function runSlurmRenderStep(s: State, options: PipelineOptions): Pr
       .map((x) => x.index);
     if (redo.length > 0) {
       const { files, env } = buildShardFiles(s, run, redo);
+      const envFile = envFileName();
       await prepareRunFolder(executor, {
         runDir,
         files,
         env,
+        envFile,
         setup: target.setup,
         run,
         signal: ctx.signal,
@@ -158,6 +161,7 @@ export async function runSlurmRenderStep(s: State, options: PipelineOptions): Pr
         target,
         info,
         shards: redo,
+        envFile,
         logger: ctx.logger,
         signal: ctx.signal,
       });

@@ -150,14 +150,22 @@ export function mergeTaskRows(squeue: TaskRow[], scontrol: TaskRow[], sacct: Tas
   );
 }
 
-/** scancel every task of these jobs (pending ones included); quiet about jobs already gone. */
+/**
+ * scancel every task of these jobs (pending ones included) and, with `name`, every job of
+ * that name (one sbatch interrupted after slurmctld took it has no id on record); quiet about
+ * jobs already gone.
+ */
 export async function cancelJobs(
   executor: Executor,
   jobIds: readonly string[],
-  signal?: AbortSignal,
+  options: { name?: string; signal?: AbortSignal } = {},
 ): Promise<void> {
-  if (jobIds.length === 0) return;
-  const r = await capture(executor, `scancel --quiet ${buildCommand([...jobIds])}\n`, signal);
+  const lines = [
+    ...(jobIds.length > 0 ? [`scancel --quiet ${buildCommand([...jobIds])}`] : []),
+    ...(options.name ? [`scancel --quiet ${buildCommand([`--name=${options.name}`])}`] : []),
+  ];
+  if (lines.length === 0) return;
+  const r = await capture(executor, `${lines.join(" && ")}\n`, options.signal);
   if (r.code === 127) throw notFound(executor, r.err);
   if (r.code !== 0) {
     throw new UserError(

@@ -11,7 +11,12 @@ import { type RunRecord, runRecordSchema } from "../../src/pipeline/run-record.j
 import { getSampleCharacters } from "../helpers/blender.js";
 import { cleanEnv, makeTempDir, runCli } from "../helpers/cli.js";
 import { type S3rverHandle, startS3rver } from "../helpers/s3rver.js";
-import { liveJobs, requireSlurmCluster, type SlurmCluster } from "../helpers/slurm.js";
+import {
+  cancelJobsUnder,
+  liveJobs,
+  requireSlurmCluster,
+  type SlurmCluster,
+} from "../helpers/slurm.js";
 import { type SshdServer, startSshd } from "../helpers/sshd.js";
 
 // Unique, so a search for it anywhere finds only real leaks.
@@ -91,6 +96,7 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
+  if (temp) cancelJobsUnder(temp.dir);
   await Promise.all([s3?.stop(), sshd?.stop()]);
   temp?.cleanup();
 });
@@ -105,7 +111,7 @@ function grepSecret(dir: string): string {
   }
 }
 
-describe("posefactory pipeline on a Slurm target", { timeout: 900_000 }, () => {
+describe("posefactory pipeline on a Slurm target", { timeout: 1_500_000 }, () => {
   let local: Project;
   let slurmRun: string;
 
@@ -188,7 +194,7 @@ describe("posefactory pipeline on a Slurm target", { timeout: 900_000 }, () => {
     expect(grepSecret("/var/lib/slurm")).toBe("");
     expect(grepSecret(local.workdir)).toBe("");
     expect(grepSecret(local.dir)).toBe("");
-    expect(existsSync(join(local.workdir, "runs", slurmRun, ".pf-env.sh"))).toBe(false);
+    expect(files(join(local.workdir, "runs", slurmRun), /\.pf-env/)).toEqual([]);
   });
 
   it("status shows every shard; logs --shard prints one shard's log", async () => {
@@ -300,7 +306,7 @@ describe("posefactory pipeline on a Slurm target", { timeout: 900_000 }, () => {
       ["done", 2],
       ["done", 1],
     ]);
-    expect(existsSync(join(p.workdir, "runs", runId, ".pf-env.sh"))).toBe(false);
+    expect(files(join(p.workdir, "runs", runId), /\.pf-env/)).toEqual([]);
   });
 
   it("Ctrl-C cancels the array and leaves no task; --detach leaves it running and stop cancels it", async () => {
@@ -312,14 +318,17 @@ describe("posefactory pipeline on a Slurm target", { timeout: 900_000 }, () => {
     });
     const controller = new AbortController();
     const running = runCli(["--json", "pipeline"], { cwd: p.dir, env, signal: controller.signal });
-    for (let i = 0; i < 240 && liveJobs("pf-2").length < 2; i++)
+    // The run's id is its folder's name; its tasks are named pf-<runId>.
+    const runIdOf = () => files(join(p.workdir, "runs"), /^[^/]+\/slurm\.json$/)[0]?.split("/")[0];
+    for (let i = 0; i < 2400 && !(runIdOf() && liveJobs(`pf-${runIdOf()}`).length >= 2); i++)
       await new Promise((r) => setTimeout(r, 250));
-    expect(liveJobs("pf-2").length).toBeGreaterThan(0);
+    const interrupted = runIdOf();
+    expect(liveJobs(`pf-${interrupted}`).length).toBeGreaterThan(0);
     controller.abort();
     const result = await running;
     expect(result.code, result.stderr).toBe(130);
-    expect(liveJobs("pf-2")).toEqual([]);
-    expect(files(join(p.workdir, "runs"), /\.pf-env\.sh$/)).toEqual([]);
+    expect(liveJobs(`pf-${interrupted}`), result.stderr).toEqual([]);
+    expect(files(join(p.workdir, "runs"), /\.pf-env/)).toEqual([]);
 
     const detached = await runCli(["--json", "pipeline", "--detach"], { cwd: p.dir, env });
     expect(detached.code, detached.stderr).toBe(0);
@@ -329,6 +338,6 @@ describe("posefactory pipeline on a Slurm target", { timeout: 900_000 }, () => {
     expect(stopped.code, stopped.stderr).toBe(0);
     expect(stopped.stdout).toMatch(/cancelled 2 shard/);
     expect(liveJobs(`pf-${runId}`)).toEqual([]);
-    expect(existsSync(join(p.workdir, "runs", runId, ".pf-env.sh"))).toBe(false);
+    expect(files(join(p.workdir, "runs", runId), /\.pf-env/)).toEqual([]);
   });
 });

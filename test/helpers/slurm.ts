@@ -66,3 +66,14 @@ export function liveJobs(namePrefix: string): string[] {
     .filter((line) => line.slice(line.indexOf("|") + 1).startsWith(namePrefix))
     .map((line) => line.slice(0, line.indexOf("|")));
 }
+
+/** scancel every job whose working directory is under `dir`: what a failed test left behind. */
+export function cancelJobsUnder(dir: string): void {
+  const out = execFileSync("squeue", ["-h", "-o", "%F|%Z"], { encoding: "utf8" });
+  const ids = new Set<string>();
+  for (const line of out.split("\n")) {
+    const [id, workdir] = line.split("|");
+    if (id && workdir && (workdir === dir || workdir.startsWith(`${dir}/`))) ids.add(id.trim());
+  }
+  if (ids.size > 0) execFileSync("scancel", ["--quiet", ...ids]);
+}

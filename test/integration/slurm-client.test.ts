@@ -2,6 +2,7 @@
  * src/slurm/ against the real one-node cluster: chunked submission past MaxArraySize,
  * tracking through squeue+scontrol (no accounting) and sacct, scancel, TIMEOUT.
  */
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,6 +23,8 @@ import {
 import { liveJobs, requireSlurmCluster } from "../helpers/slurm.js";
 
 let dir: string;
+// Unique per test process: other test runs may share the cluster.
+const NAME = `pf-client-${process.pid}`;
 let executor: Executor;
 
 beforeAll(() => {
@@ -30,12 +33,15 @@ beforeAll(() => {
   executor = createLocalExecutor({ logger: createSilentLogger(), baseDir: dir });
 });
 afterAll(async () => {
+  // Whatever a failed test left behind.
+  for (const suffix of ["chunks", "cancel", "timeout"])
+    execFileSync("scancel", ["--quiet", `--name=${NAME}-${suffix}`]);
   await executor?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
 async function waitForEnd(jobIds: string[], accounting: boolean): Promise<TaskRow[]> {
-  for (let i = 0; i < 600; i++) {
+  for (let i = 0; i < 1800; i++) {
     const rows = await queryTasks(executor, jobIds, { accounting });
     if (rows.length > 0 && rows.every((r) => phaseOf(r.state) !== "running")) return rows;
     await new Promise((r) => setTimeout(r, 500));
@@ -43,7 +49,7 @@ async function waitForEnd(jobIds: string[], accounting: boolean): Promise<TaskRo
   throw new Error(`jobs ${jobIds.join(",")} did not end`);
 }
 
-describe("slurm client", { timeout: 300_000 }, () => {
+describe("slurm client", { timeout: 1_200_000 }, () => {
   it("reads the cluster's limits", async () => {
     const info = await readClusterInfo(executor);
     const cluster = requireSlurmCluster();
@@ -73,7 +79,7 @@ describe("slurm client", { timeout: 300_000 }, () => {
     for (const chunk of chunks) {
       jobIds.push(
         await submitArray(executor, {
-          jobName: "pf-client-chunks",
+          jobName: `${NAME}-chunks`,
           array: chunk.spec,
           script,
           scriptArgs: [String(chunk.offset)],
@@ -113,31 +119,31 @@ describe("slurm client", { timeout: 300_000 }, () => {
     const script = join(dir, "sleep.sh");
     writeFileSync(script, "#!/bin/bash\nsleep 300\n");
     const jobId = await submitArray(executor, {
-      jobName: "pf-client-cancel",
+      jobName: `${NAME}-cancel`,
       array: "0-3%1",
       script,
       chdir: dir,
       output: join(dir, "cancel-%A_%a.log"),
       timeLimit: "10",
     });
-    for (let i = 0; i < 240; i++) {
+    for (let i = 0; i < 2400; i++) {
       const rows = await queryTasks(executor, [jobId], { accounting: false });
       if (rows.some((r) => r.state === "RUNNING")) break;
       await new Promise((r) => setTimeout(r, 250));
     }
-    expect(await findLiveJobs(executor, "pf-client-cancel")).toEqual([jobId]);
+    expect(await findLiveJobs(executor, `${NAME}-cancel`)).toEqual([jobId]);
     await cancelJobs(executor, [jobId]);
     const rows = await waitForEnd([jobId], false);
     expect(rows.map((r) => r.state)).toEqual(["CANCELLED", "CANCELLED", "CANCELLED", "CANCELLED"]);
-    expect(await findLiveJobs(executor, "pf-client-cancel")).toEqual([]);
-    expect(liveJobs("pf-client-cancel")).toEqual([]);
+    expect(await findLiveJobs(executor, `${NAME}-cancel`)).toEqual([]);
+    expect(liveJobs(`${NAME}-cancel`)).toEqual([]);
   });
 
   it("reports a task past its time limit as TIMEOUT", async () => {
     const script = join(dir, "long.sh");
     writeFileSync(script, "#!/bin/bash\nsleep 600\n");
     const jobId = await submitArray(executor, {
-      jobName: "pf-client-timeout",
+      jobName: `${NAME}-timeout`,
       array: "0",
       script,
       chdir: dir,
@@ -151,7 +157,7 @@ describe("slurm client", { timeout: 300_000 }, () => {
   it("says what to check when sbatch refuses a job", async () => {
     await expect(
       submitArray(executor, {
-        jobName: "pf-client-refused",
+        jobName: `${NAME}-refused`,
         array: "0",
         script: join(dir, "sleep.sh"),
         chdir: dir,

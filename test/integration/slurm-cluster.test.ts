@@ -9,7 +9,7 @@ import { liveJobs, requireSlurmCluster } from "../helpers/slurm.js";
 const dir = mkdtempSync(join(tmpdir(), "pf-slurm-cluster-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function waitUntil(condition: () => boolean, seconds = 120): Promise<void> {
+async function waitUntil(condition: () => boolean, seconds = 900): Promise<void> {
   for (let i = 0; i < seconds * 4; i++) {
     if (condition()) return;
     await new Promise((r) => setTimeout(r, 250));
@@ -25,7 +25,7 @@ describe("the one-node test cluster", () => {
     expect(cluster.node.length).toBeGreaterThan(0);
   });
 
-  it("runs an array whose tasks each get their own GPU", async () => {
+  it("runs an array whose tasks each get their own GPU", { timeout: 960_000 }, async () => {
     requireSlurmCluster();
     const script = join(dir, "task.sh");
     writeFileSync(
@@ -36,7 +36,7 @@ describe("the one-node test cluster", () => {
       "sbatch",
       [
         "--parsable",
-        "--job-name=pf-cluster-test",
+        `--job-name=pf-cluster-${process.pid}`,
         "--array=0-1",
         "--gres=gpu:1",
         `--output=${join(dir, "%A_%a.log")}`,
@@ -45,7 +45,7 @@ describe("the one-node test cluster", () => {
       { encoding: "utf8" },
     ).trim();
     expect(jobId).toMatch(/^\d+$/);
-    await waitUntil(() => liveJobs("pf-cluster-test").length === 0);
+    await waitUntil(() => liveJobs(`pf-cluster-${process.pid}`).length === 0);
     const lines = [0, 1].map((i) => readFileSync(join(dir, `${jobId}_${i}.log`), "utf8").trim());
     expect(lines[0]).toMatch(/^task=0 gpu=[01]$/);
     expect(lines[1]).toMatch(/^task=1 gpu=[01]$/);

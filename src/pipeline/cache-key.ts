@@ -30,6 +30,9 @@ export function renderRelevantConfig(config: Config): unknown {
     render: config.render,
     outputs: config.outputs,
     clips: config.clips,
+    // scene randomization and animations; absent when unused, so older keys stay valid
+    ...(config.scene ? { scene: config.scene } : {}),
+    ...(config.animations ? { animations: config.animations } : {}),
     // rig profiles change the annotations; absent when unused, so older keys stay valid
     ...(hasRigs(config.rigs) ? { rigs: config.rigs } : {}),
   };

@@ -64,10 +64,23 @@ export async function planRun(options: PipelineOptions, ctx: Context): Promise<S
     ctx.logger.warn(warning);
   // The python detector runs inside the render job, so its settings are part of the key.
   const blenderHash = hashFolder(BLENDER_DIR, ["host"]);
-  const scriptsKey =
+  const detectKey =
     detect === "host"
       ? sha256Hex(blenderHash + canonicalJson(detectRelevantConfig(config)))
       : blenderHash;
+  // The files of scene.backgrounds and animations change pixels too: their contents are in the key.
+  const folders = [config.scene?.backgrounds, config.animations].map((folder) => {
+    if (!folder) return "";
+    const dir = resolveUserPath(folder, baseDir);
+    if (!existsSync(dir))
+      throw new UserError(
+        `${folder} (${dir}) does not exist: create it or remove it from the config`,
+      );
+    return hashFolder(dir);
+  });
+  const scriptsKey = folders.some(Boolean)
+    ? sha256Hex([detectKey, ...folders].join("\0"))
+    : detectKey;
   const cache = readCacheIndex(stateDir);
   const characters = files.map((file): PlannedCharacter => {
     const key = renderKey(file.sha256, config, scriptsKey);

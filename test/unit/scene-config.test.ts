@@ -1,6 +1,7 @@
 /** Config `scene` and `cameras.jitter` -> job.json; defaults leave the job as it was. */
 import { describe, expect, it } from "vitest";
 import { configSchema } from "../../src/config/schema.js";
+import { renderKey } from "../../src/pipeline/cache-key.js";
 import { buildRenderJob } from "../../src/pipeline/render-step.js";
 import type { State } from "../../src/pipeline/state.js";
 import { buildJob } from "../../src/render/job.js";
@@ -67,5 +68,16 @@ describe("the pipeline's render job carries the local folders", () => {
 
   it("refuses them on a remote target with a message saying why", () => {
     expect(() => buildRenderJob(state("ssh", { animations: "animations" }))).toThrow(/local disk/);
+  });
+});
+
+describe("render cache key", () => {
+  it("changes with the scene, its seed and the animations folder; unchanged without them", () => {
+    const key = (config: object) => renderKey("sha", configSchema.parse(config), "blender");
+    expect(key({})).toBe(key({ detect: { model: "lite" } }));
+    expect(key({ scene: { seed: 1 } })).not.toBe(key({}));
+    expect(key({ scene: { seed: 1 } })).not.toBe(key({ scene: { seed: 2 } }));
+    expect(key({ animations: "anims" })).not.toBe(key({}));
+    expect(key({ cameras: { jitter: { rollDeg: [-5, 5] } } })).not.toBe(key({}));
   });
 });

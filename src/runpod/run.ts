@@ -13,6 +13,7 @@ import { buildStorageEnv } from "../pipeline/host-script.js";
 import { readRunRecord, writeRunRecord } from "../pipeline/run-record.js";
 import type { PipelineOptions, PipelineResult } from "../pipeline/state.js";
 import { formatPipelineSummary } from "../pipeline/summary.js";
+import { quoteShell } from "../remote/shell.js";
 import { createRunId } from "../run/id.js";
 import { hostRunDir, runKey } from "../run/paths.js";
 import { ensureSetUp, keepHeartbeat, startWatchdog } from "./pod-side.js";
@@ -79,6 +80,7 @@ export async function runRunpodPipeline(
   }, 1000);
   budget.unref();
   let stopHeartbeat = async () => {};
+  let pushWhatExists = async () => {};
   let result: PipelineResult | undefined;
   let failure: unknown;
   try {
@@ -105,22 +107,48 @@ export async function runRunpodPipeline(
       logger: ctx.logger,
     });
     stopHeartbeat = keepHeartbeat(executor, target, ctx.logger);
+    const pushEnv = {
+      ...buildStorageEnv(storage, credentials),
+      PF_RUN_KEY: runKey(storage.prefix, runId),
+    };
+    pushWhatExists = async () => {
+      const result = await executor.run(
+        `cd ${quoteShell(jobDir)} 2>/dev/null && [ -f manifest.json ] || exit 0\nbash --noprofile --norc ./push.sh >> job.log 2>&1`,
+        { env: pushEnv },
+      );
+      ctx.logger.info(`pushed what the run made before stopping (exit ${result.exitCode})`);
+    };
     result = await runPipeline(
       { ...options, runId },
       withTarget(ctx, ssh, controller.signal, executor),
     );
   } catch (error) {
-    failure =
-      overBudget && isAbortError(error)
-        ? new UserError(
-            `Run ${runId} stopped: it reached maxRunCost ($${target.maxRunCost}) on pod ${pod.id}. Raise maxRunCost in target \`${provider.targetName}\` for bigger runs.`,
-            { cause: error },
-          )
-        : error;
+    failure = await explainFailure(error);
   } finally {
     clearInterval(budget);
+    // Stopped for cost: what was rendered reaches storage before the pod goes.
+    if (overBudget) await pushWhatExists().catch(() => {});
     await stopHeartbeat();
     ctx.signal.removeEventListener("abort", onAbort);
+  }
+  /** Cost caps and a pod that went away (its watchdog, RunPod's console) get plain messages. */
+  async function explainFailure(error: unknown): Promise<unknown> {
+    const usd = ((Date.now() - billedFrom) / 3_600_000) * costPerHour;
+    if (overBudget || usd >= target.maxRunCost) {
+      return new UserError(
+        `Run ${runId} stopped: it reached maxRunCost ($${target.maxRunCost}) on pod ${pod.id}. Raise maxRunCost in target \`${provider.targetName}\` for bigger runs.`,
+        { cause: error },
+      );
+    }
+    if (isAbortError(error)) return error;
+    const now = await provider.cleanupClient.getPod(pod.id).catch(() => pod);
+    if (!now || now.status === "TERMINATED" || now.status === "EXITED") {
+      return new UserError(
+        `Pod ${pod.id} was ${now?.status.toLowerCase() ?? "deleted"} during run ${runId}: its watchdog ends it after maxHours (${target.maxHours} h) or maxRunCost, or it was stopped in RunPod's console. What the job pushed is in storage: \`posefactory download ${runId}\`.`,
+        { cause: error },
+      );
+    }
+    return error;
   }
   const detached = result?.status === "detached";
   let end: "terminated" | "kept" | "left-to-watchdog" = "kept";

@@ -250,6 +250,16 @@ describe("pipeline --target runpod", { timeout: 400_000 }, () => {
     });
   });
 
+  it("maxRunCost stops the run and terminates the pod", async () => {
+    writeConfig({ maxRunCost: "0.0001" });
+    await withFake({}, async (fake) => {
+      const result = await runCli(["pipeline", "--force"], { cwd: project, env: envFor(fake) });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain("reached maxRunCost ($0.0001)");
+      expect(onlyPod(fake).status).toBe("TERMINATED");
+    });
+  });
+
   it("Ctrl-C mid-render terminates the pod", async () => {
     writeConfig();
     await withFake({}, async (fake) => {

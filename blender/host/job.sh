@@ -45,8 +45,20 @@ if pf_step pull; then
   }
 fi
 
+# OptiX keeps compiled kernels in one cache per user (/var/tmp/OptixCache_$USER) that every
+# Blender and driver on the box shares; a stale one made renders about 10x slower (BlenderProc
+# issue 200). Unless the user set one, on a render host (PF_INPUTS set: <workdir>/inputs) each
+# Blender install (its command line) gets its own cache under the workdir, <workdir>/cache/
+# optix/<cksum>, so it never reads kernels another one wrote. The local target keeps the user's.
+pf_optix_cache() {
+  if [ -n "${OPTIX_CACHE_PATH:-}" ] || [ -z "${PF_INPUTS:-}" ]; then return 0; fi
+  OPTIX_CACHE_PATH="$PF_INPUTS/../cache/optix/$(printf %s "$PF_RENDER_COMMAND" | cksum | cut -d' ' -f1)"
+  mkdir -p "$OPTIX_CACHE_PATH" && export OPTIX_CACHE_PATH
+}
+
 if pf_step render; then
   pf_say "rendering"
+  pf_optix_cache
   eval "$PF_RENDER_COMMAND"
   rc=$?
   if [ "$rc" -gt 1 ]; then pf_say "Blender exited with $rc"; fi

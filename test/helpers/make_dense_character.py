@@ -1,11 +1,12 @@
 """A realistic-size test character: the sample's skeleton with a dense, smoothly skinned mesh.
 
-Run:
+Run (either launcher, see blender/posefactory_bpy/entry.py):
     blender -b --factory-startup --python-exit-code 2 -P make_dense_character.py -- \
-        --out dense.fbx [--frames 600] [--segments 32]
+        --out dense.fbx [--frames 600] [--segments 30]
+    python make_dense_character.py -- --out dense.fbx      (the bpy wheel)
 
 Same bones, proportions, scale (centimetre FBX) and walk + gesture as the sample walker of
-blender/make_sample_character.py, but the size of a real Mixamo character (about 25k vertices
+blender/make_sample_character.py, but the size of a real Mixamo character (about 24k vertices
 with the default 30 segments, 600 frames) and blended weights like a real skin: near each
 joint a vertex is shared between the bone and its parent or child, so the bounding-box tests
 and benchmarks see linear blend skinning, not only rigid parts. Deterministic.
@@ -18,20 +19,20 @@ import math
 import sys
 from pathlib import Path
 
-import bmesh
-import bpy
-from mathutils import Matrix, Vector
+import bpy  # first: as a Python module, bpy is what makes bmesh and mathutils importable
+import bmesh  # noqa: E402
+from mathutils import Matrix, Vector  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "blender"))
 
 import make_sample_character as sample  # noqa: E402
+from posefactory_bpy import entry  # noqa: E402
 
 # Fraction of a part's length at each end where its vertices blend with the next bone.
 BLEND = 0.3
 
 
-def parse_args() -> argparse.Namespace:
-    argv = sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else []
+def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="make_dense_character.py")
     parser.add_argument("--out", required=True, help="FBX file to write")
     parser.add_argument("--frames", type=int, default=600, help="length of the clip")
@@ -110,8 +111,8 @@ def build_mesh(arm: bpy.types.Object, segments: int) -> bpy.types.Object:
     return body
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
     sample.clear_scene()
     arm = sample.build_armature()
     body = build_mesh(arm, args.segments)
@@ -122,7 +123,8 @@ def main() -> None:
     scene.name = "mixamo.com"
     sample.export_fbx(Path(args.out))
     print(f"posefactory: dense character written to {args.out} ({len(body.data.vertices)} vertices, {args.frames} frames)", flush=True)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    entry.run(main)

@@ -6,48 +6,41 @@
  * along each axis, the renders must still fit, and a mesh the fast box cannot follow makes
  * the clip fall back to the exact pass, recorded in the manifest.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { createSilentLogger } from "../../src/log.js";
 import { createLocalExecutor } from "../../src/remote/local.js";
-import { buildCommand } from "../../src/remote/shell.js";
 import type { Job } from "../../src/render/job.schema.js";
 import type { Manifest } from "../../src/render/manifest.js";
+import { blenderScriptCommand } from "../../src/render/sample.js";
 import {
-  BLENDER,
+  describeEachBlender,
   getSampleCharacters,
   makeJob,
   maskStats,
   readAlpha,
   renderJob,
+  type TestBlender,
 } from "../helpers/blender.js";
 import { getDenseCharacter } from "../helpers/dense-character.js";
 
 type Clip = Manifest["characters"][number]["clips"][number];
 
 /** A .blend of the sample walker whose mesh has a Smooth modifier after its armature. */
-async function makeSmoothedBlend(fbx: string, out: string): Promise<void> {
-  const script = [
+async function makeSmoothedBlend(blender: TestBlender, fbx: string, out: string): Promise<void> {
+  const source = [
     "import bpy",
     `bpy.ops.import_scene.fbx(filepath=${JSON.stringify(fbx)})`,
     "mesh = next(o for o in bpy.data.objects if o.type == 'MESH')",
     "mesh.modifiers.new('Smooth', 'SMOOTH')",
     `bpy.ops.wm.save_as_mainfile(filepath=${JSON.stringify(out)})`,
   ].join("\n");
+  const script = `${out}.py`;
+  writeFileSync(script, source);
   const executor = createLocalExecutor({ logger: createSilentLogger(), baseDir: tmpdir() });
-  const result = await executor.run(
-    buildCommand([
-      BLENDER,
-      "--background",
-      "--factory-startup",
-      "--python-exit-code",
-      "2",
-      "--python-expr",
-      script,
-    ]),
-  );
+  const result = await executor.run(blenderScriptCommand(blender.setting, script, []));
   if (result.exitCode !== 0) throw new Error(`making ${out} failed (exit ${result.exitCode})`);
 }
 
@@ -60,17 +53,17 @@ function clipsOf(manifest: Manifest): Map<string, Clip> {
   return clips;
 }
 
-describe("render: fast bounding box vs the exact pass", () => {
+describeEachBlender("render: fast bounding box vs the exact pass", (blender) => {
   const dir = mkdtempSync(join(tmpdir(), "pf-bbox-"));
   let fast: Manifest;
   let exact: Manifest;
   let fastJob: Job;
 
   beforeAll(async () => {
-    const sample = await getSampleCharacters();
-    const dense = await getDenseCharacter({ frames: 120 });
+    const sample = await getSampleCharacters(blender);
+    const dense = await getDenseCharacter({ frames: 120 }, blender);
     const smoothed = join(dir, "smoothed.blend");
-    await makeSmoothedBlend(sample.fbx, smoothed);
+    await makeSmoothedBlend(blender, sample.fbx, smoothed);
     const characters = [
       { name: "walker", file: sample.fbx, sha256: "-" },
       { name: "two-clips", file: sample.glb, sha256: "-" },
@@ -83,7 +76,7 @@ describe("render: fast bounding box vs the exact pass", () => {
       outDir: join(dir, "fast"),
       cameras: { ...cameras, bbox: "fast" },
     });
-    fast = await renderJob(fastJob);
+    fast = await renderJob(fastJob, { blender });
     exact = await renderJob(
       makeJob({
         characters,
@@ -91,6 +84,7 @@ describe("render: fast bounding box vs the exact pass", () => {
         cameras: { ...cameras, bbox: "exact" },
         outputs: { rgb: false, mask: false, depth: false, normals: false, keypoints: false },
       }),
+      { blender },
     );
   }, 600_000);
 

@@ -9,14 +9,14 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { annotationsSchema } from "../../src/detect/schema.js";
 import { createSilentLogger } from "../../src/log.js";
 import { createLocalExecutor } from "../../src/remote/local.js";
+import { blenderScriptCommand } from "../../src/render/launcher.js";
 import type { Manifest } from "../../src/render/manifest.js";
-import { blenderScriptCommand } from "../../src/render/sample.js";
 import {
-  BLENDER,
+  describeEachBlender,
   getSampleCharacters,
   insideMask,
   makeJob,
@@ -28,7 +28,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const RIGHT_WRIST = 16;
 const NOSE = 0;
 
-describe("render: an animation file applied to other characters", () => {
+describeEachBlender("render: an animation file applied to other characters", (blender) => {
   const dir = mkdtempSync(join(tmpdir(), "pf-anim-"));
   const outDir = join(dir, "run");
   let manifest: Manifest;
@@ -38,28 +38,31 @@ describe("render: an animation file applied to other characters", () => {
     mkdirSync(animations);
     const executor = createLocalExecutor({ logger: createSilentLogger(), baseDir: dir });
     const made = await executor.run(
-      blenderScriptCommand(BLENDER, join(HERE, "../helpers/make_animation.py"), [
+      blenderScriptCommand(blender.setting, join(HERE, "../helpers/make_animation.py"), [
         "--out",
         join(animations, "wave.fbx"),
       ]),
     );
     expect(made.exitCode).toBe(0);
     writeFileSync(join(animations, "broken.fbx"), "not an FBX file at all");
-    const sample = await getSampleCharacters();
+    const sample = await getSampleCharacters(blender);
     const base = makeJob({ characters: [], outDir: "" });
-    manifest = await renderJob({
-      ...makeJob({
-        outDir,
-        characters: [
-          { name: "walker", file: sample.fbx, sha256: "-" },
-          { name: "two-clips", file: sample.glb, sha256: "-" },
-        ],
-        frames: { list: [0, 5, 10] },
-        cameras: { ...base.cameras, azimuthsDeg: [0, 90, 180, 270] },
-        render: { ...base.render, resolution: [96, 96], samples: 2 },
-      }),
-      animations,
-    });
+    manifest = await renderJob(
+      {
+        ...makeJob({
+          outDir,
+          characters: [
+            { name: "walker", file: sample.fbx, sha256: "-" },
+            { name: "two-clips", file: sample.glb, sha256: "-" },
+          ],
+          frames: { list: [0, 5, 10] },
+          cameras: { ...base.cameras, azimuthsDeg: [0, 90, 180, 270] },
+          render: { ...base.render, resolution: [96, 96], samples: 2 },
+        }),
+        animations,
+      },
+      { blender },
+    );
   }, 600_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

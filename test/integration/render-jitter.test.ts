@@ -9,10 +9,11 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { type Annotations, annotationsSchema } from "../../src/detect/schema.js";
 import type { Job } from "../../src/render/job.schema.js";
 import {
+  describeEachBlender,
   getSampleCharacters,
   insideMask,
   makeJob,
@@ -37,12 +38,12 @@ interface CameraDraw {
   distanceMultiplier: number;
 }
 
-describe("render: camera jitter and truncation, seeded", () => {
+describeEachBlender("render: camera jitter and truncation, seeded", (blender) => {
   const dir = mkdtempSync(join(tmpdir(), "pf-jitter-"));
   const runs: Record<string, { job: Job; coco: Annotations }> = {};
 
   beforeAll(async () => {
-    const sample = await getSampleCharacters();
+    const sample = await getSampleCharacters(blender);
     const base = makeJob({ characters: [], outDir: "" });
     for (const [name, seed] of [
       ["a", 7],
@@ -63,7 +64,7 @@ describe("render: camera jitter and truncation, seeded", () => {
         // The seed of the draws is scene.seed; no lights: the scene itself stays as today.
         scene: { seed, lights: {} },
       });
-      await renderJob(job);
+      await renderJob(job, { blender });
       runs[name] = {
         job,
         coco: annotationsSchema.parse(

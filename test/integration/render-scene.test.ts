@@ -11,12 +11,18 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { evaluateRun } from "../../src/detect/evaluate.js";
 import { buildReport } from "../../src/detect/report.js";
 import { type Annotations, annotationsSchema } from "../../src/detect/schema.js";
 import type { Job } from "../../src/render/job.schema.js";
-import { getSampleCharacters, makeJob, readAlpha, renderJob } from "../helpers/blender.js";
+import {
+  describeEachBlender,
+  getSampleCharacters,
+  makeJob,
+  readAlpha,
+  renderJob,
+} from "../helpers/blender.js";
 
 const LIGHTS = {
   count: [1, 2] as [number, number],
@@ -45,7 +51,7 @@ interface Drawn {
   lightLevel: number;
 }
 
-describe("render: scene randomization (backgrounds, sky, lights), seeded", () => {
+describeEachBlender("render: scene randomization (backgrounds, sky, lights), seeded", (blender) => {
   const dir = mkdtempSync(join(tmpdir(), "pf-scene-"));
   const backgrounds = join(dir, "backgrounds");
   const runs: Record<string, Annotations> = {};
@@ -60,7 +66,7 @@ describe("render: scene randomization (backgrounds, sky, lights), seeded", () =>
     })
       .jpeg()
       .toFile(join(backgrounds, "blue.jpg"));
-    const sample = await getSampleCharacters();
+    const sample = await getSampleCharacters(blender);
     const base = makeJob({ characters: [], outDir: "" });
     const job = (name: string, scene: Job["scene"]): Job =>
       makeJob({
@@ -88,7 +94,7 @@ describe("render: scene randomization (backgrounds, sky, lights), seeded", () =>
       ],
     ];
     for (const [name, scene] of plans) {
-      await renderJob(job(name, scene));
+      await renderJob(job(name, scene), { blender });
       runs[name] = annotationsSchema.parse(
         JSON.parse(readFileSync(join(outDir(name), "renders/walker/annotations.json"), "utf8")),
       );

@@ -83,7 +83,9 @@ pf_blender_version() {
     blender --version 2>/dev/null | pf_parse_blender_version
   fi
 }
-pf_rclone_version() { command -v rclone >/dev/null 2>&1 && rclone version 2>/dev/null | pf_parse_rclone_version; }
+# The rclone setup-pod linked (a distribution's older rclone may come first on PATH).
+pf_rclone_cmd() { if [ -x "$PF_BIN/rclone" ]; then echo "$PF_BIN/rclone"; else command -v rclone || true; fi; }
+pf_rclone_version() { local r; r=$(pf_rclone_cmd); [ -n "$r" ] && "$r" version 2>/dev/null | pf_parse_rclone_version; }
 pf_python_version() { local p; p=$(pf_python_cmd); [ -n "$p" ] && "$p" --version 2>&1 | pf_parse_python_version; }
 pf_mediapipe_version() {
   local p; p=$(pf_python_cmd)

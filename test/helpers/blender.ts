@@ -213,26 +213,37 @@ export const RIG_CONVENTIONS = {
 } as const;
 export type RigConvention = keyof typeof RIG_CONVENTIONS;
 
-let cachedRigs: Promise<Record<RigConvention, string>> | undefined;
+const cachedRigs = new Map<string, Promise<Record<RigConvention, string>>>();
 
 /**
- * One character per rig convention, made once by the Blender under test (a Rigify .blend
- * only opens in the Blender that wrote it or a later one) and cached in a temp folder named
- * after the generator scripts' hash and the Blender used.
+ * One character per rig convention, made once by the given Blender (so each exporter of the
+ * matrix is exercised, and a Rigify .blend only opens in the Blender that wrote it or a later
+ * one) and cached in a temp folder named after the generator scripts' hash and that Blender.
  */
-export function getRigCharacters(): Promise<Record<RigConvention, string>> {
-  cachedRigs ??= buildRigCharacters();
-  return cachedRigs;
+export function getRigCharacters(
+  blender: TestBlender = DEFAULT_BLENDER,
+  conventions: readonly RigConvention[] = Object.keys(RIG_CONVENTIONS) as RigConvention[],
+): Promise<Record<RigConvention, string>> {
+  const key = `${blender.id}:${conventions.join(",")}`;
+  let files = cachedRigs.get(key);
+  if (!files) {
+    files = buildRigCharacters(blender, conventions);
+    cachedRigs.set(key, files);
+  }
+  return files;
 }
 
-async function buildRigCharacters(): Promise<Record<RigConvention, string>> {
+async function buildRigCharacters(
+  blender: TestBlender,
+  conventions: readonly RigConvention[],
+): Promise<Record<RigConvention, string>> {
   const hash = createHash("sha256");
   for (const script of ["make_rig_character.py", "make_sample_character.py"])
     hash.update(readFileSync(join(BLENDER_DIR, script)));
-  hash.update(BLENDER);
-  const dir = join(tmpdir(), `posefactory-rigs-${hash.digest("hex").slice(0, 12)}`);
+  hash.update(JSON.stringify(blender.setting)).update(conventions.join(","));
+  const dir = join(tmpdir(), `posefactory-rigs-${hash.digest("hex").slice(0, 12)}-${blender.id}`);
   const files = Object.fromEntries(
-    Object.entries(RIG_CONVENTIONS).map(([convention, file]) => [convention, join(dir, file)]),
+    conventions.map((convention) => [convention, join(dir, RIG_CONVENTIONS[convention])]),
   ) as Record<RigConvention, string>;
   if (Object.values(files).every((f) => existsSync(f))) return files;
   const staging = mkdtempSync(join(tmpdir(), "posefactory-rigs-staging-"));
@@ -240,18 +251,20 @@ async function buildRigCharacters(): Promise<Record<RigConvention, string>> {
     const executor = createLocalExecutor({ logger: createSilentLogger(), baseDir: staging });
     let output = "";
     const script = join(BLENDER_DIR, "make_rig_character.py");
-    const result = await executor.run(blenderScriptCommand(BLENDER, script, ["--all", staging]), {
+    const args = ["--all", staging, "--only", conventions.join(",")];
+    const command = blenderScriptCommand(blender.setting, script, args);
+    const result = await executor.run(command, {
       onStdout: (chunk) => (output += chunk),
       onStderr: (chunk) => (output += chunk),
     });
     if (result.exitCode !== 0)
       throw new Error(
-        `make_rig_character.py failed (exit ${result.exitCode}):\n${output.slice(-3000)}`,
+        `make_rig_character.py (${blender.label}) failed (exit ${result.exitCode}):\n${output.slice(-3000)}`,
       );
     try {
       renameSync(staging, dir); // atomic: a parallel worker sees all files or none
     } catch (error) {
-      if (!existsSync(files.rigify)) throw error;
+      if (!Object.values(files).every((f) => existsSync(f))) throw error;
     }
   } finally {
     rmSync(staging, { recursive: true, force: true });

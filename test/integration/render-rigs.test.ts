@@ -9,12 +9,13 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { annotationsSchema } from "../../src/detect/schema.js";
 import type { Job } from "../../src/render/job.schema.js";
 import type { Manifest } from "../../src/render/manifest.js";
 import {
   type AlphaImage,
+  describeEachBlender,
   getRigCharacters,
   insideMask,
   makeJob,
@@ -44,14 +45,14 @@ const HEIGHT_M: Record<Profiled, number> = {
   rigify: 2.0,
 };
 
-describe("render: Rigify and generated DAZ/Unreal/CC/VRM/MPFB characters", () => {
+describeEachBlender("render: Rigify and generated DAZ/Unreal/CC/VRM/MPFB characters", (blender) => {
   const temp = mkdtempSync(join(tmpdir(), "pf-rigs-"));
   let job: Job;
   let manifest: Manifest;
   const alpha = new Map<string, AlphaImage>();
 
   beforeAll(async () => {
-    const files = await getRigCharacters();
+    const files = await getRigCharacters(blender);
     job = makeJob({
       outDir: join(temp, "run"),
       characters: CONVENTIONS.map((c) => ({ name: c, file: files[c], sha256: "-" })),
@@ -62,11 +63,11 @@ describe("render: Rigify and generated DAZ/Unreal/CC/VRM/MPFB characters", () =>
         elevationsDeg: [10],
       },
     });
-    manifest = await renderJob(job);
+    manifest = await renderJob(job, { blender });
     for (const character of manifest.characters)
       for (const image of character.images)
         alpha.set(image.path, await readAlpha(join(job.outDir, image.path)));
-  });
+  }, 600_000); // making six characters with a bpy wheel on 2 busy cores takes minutes
   afterAll(() => rmSync(temp, { recursive: true, force: true }));
 
   function annotationsOf(name: Profiled) {

@@ -225,9 +225,16 @@ describe("posefactory setup-pod for real (PyPI, apt)", () => {
         PATH: `${join(temp.dir, "pod-tools", "bin")}:${process.env.PATH ?? "/usr/bin:/bin"}`,
       },
     });
+    const venvPython = join(temp.dir, "pod-tools", "venv", "bin", "python");
+    const target = {
+      ...sshTargetFor(pod),
+      workdir: join(temp.dir, "pod-work"),
+      blender: { launcher: "module", path: venvPython },
+      python: venvPython,
+    };
     writeFileSync(
       join(temp.dir, "posefactory.yaml"),
-      `${JSON.stringify({ target: "pod", targets: { pod: { ...sshTargetFor(pod), workdir: join(temp.dir, "pod-work") } } })}\n`,
+      `${JSON.stringify({ target: "pod", detect: { backend: "python" }, targets: { pod: target } })}\n`,
     );
   });
   afterAll(async () => {
@@ -264,6 +271,9 @@ describe("posefactory setup-pod for real (PyPI, apt)", () => {
     const check = await cli(["setup-pod", "--check"]);
     expect(check.code, check.stdout).toBe(0);
     expect(check.stdout).toContain("state: set up");
+    const doctor = await cli(["doctor"]);
+    expect(doctor.code, doctor.stdout + doctor.stderr).toBe(0);
+    console.log(doctor.stdout);
     console.log(
       `setup-pod: first ${firstSeconds.toFixed(1)} s, second ${secondSeconds.toFixed(1)} s (ratio ${(secondSeconds / firstSeconds).toFixed(3)})`,
     );

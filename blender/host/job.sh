@@ -58,6 +58,9 @@ pf_optix_cache() {
 
 if pf_step render; then
   pf_say "rendering"
+  command=$(pf_render_command "$PF_RENDER_COMMAND")
+  if [ "$command" != "$PF_RENDER_COMMAND" ]; then pf_say "no blender binary here: using setup-pod's bpy"; fi
+  PF_RENDER_COMMAND=$command
   pf_optix_cache
   eval "$PF_RENDER_COMMAND"
   rc=$?

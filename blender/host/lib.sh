@@ -55,3 +55,34 @@ pf_find_python() {
   fi
   printf '%s' "${1:-python3}"
 }
+
+# setup-pod installs Blender as the bpy module in its venv, not as a `blender` binary. A target
+# left at the default `blender` would then find no Blender on a freshly set-up pod, so where
+# no `blender` is on PATH and setup-pod's venv imports bpy, use that venv's Python instead.
+# Prints the Python; fails (prints nothing) when there is a blender binary or no such venv.
+pf_bpy_python() {
+  local py
+  command -v blender >/dev/null 2>&1 && return 1
+  py=$(pf_find_python python3)
+  [ "$py" != python3 ] || return 1
+  "$py" -c 'import bpy' >/dev/null 2>&1 || return 1
+  printf '%s' "$py"
+}
+
+# The binary launcher's command line for the default `blender` (src/render/launcher.ts).
+PF_BLENDER_BINARY_PREFIX='blender --background --factory-startup --python-exit-code 2 --python '
+
+# Prints the render command this host runs: $1 as given, or, for the default `blender` on a
+# host that only has setup-pod's bpy, the same script and arguments under the module launcher.
+pf_render_command() {
+  local py
+  case "$1" in
+    "$PF_BLENDER_BINARY_PREFIX"*)
+      if py=$(pf_bpy_python); then
+        printf '%q %s' "$py" "${1#"$PF_BLENDER_BINARY_PREFIX"}"
+        return 0
+      fi
+      ;;
+  esac
+  printf '%s' "$1"
+}

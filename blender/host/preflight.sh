@@ -10,6 +10,10 @@
 #   PF_WORKDIR                  where the run folder goes (free disk is measured there)
 set +e
 
+# The default `blender` on a host with only setup-pod's bpy: the job renders with that (lib.sh).
+if [ "$PF_BLENDER_VERSION_COMMAND" = "blender --version 2>/dev/null" ] && py=$(pf_bpy_python); then
+  PF_BLENDER_VERSION_COMMAND="$(printf '%q' "$py") -c 'import bpy; print(\"Blender \" + bpy.app.version_string)'"
+fi
 echo "blender: $(eval "$PF_BLENDER_VERSION_COMMAND" 2>/dev/null | sed -n 's/^Blender \([0-9][0-9.]*\).*/\1/p' | head -n 1)"
 
 if [ "${PF_DETECT:-0}" = 1 ]; then

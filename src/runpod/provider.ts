@@ -374,7 +374,12 @@ async function connectWithin(
         { ...ssh, connectTimeoutSeconds: Math.max(1, left / 1000) },
         { logger: p.logger, baseDir: p.baseDir, env: p.env, home: p.home, signal: p.signal },
       );
-      const result = await executor.run("true", { signal: p.signal });
+      // On a kept pod this is also the first heartbeat: its watchdog's idle clock starts again
+      // before anything else is asked of the pod (on a new pod the folder is not there yet).
+      const heartbeat = quoteShell(posix.join(podStateDir(p.target.workdir), "heartbeat"));
+      const result = await executor.run(`touch ${heartbeat} 2>/dev/null; true`, {
+        signal: p.signal,
+      });
       if (result.exitCode === 0) return executor;
       await executor.close();
       onError(`\`true\` exited with ${result.exitCode}`);

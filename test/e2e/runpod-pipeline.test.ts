@@ -328,7 +328,9 @@ describe("pipeline --target runpod", { timeout: 400_000 }, () => {
   });
 
   it("lifetime keep: the second pipeline reuses the pod and skips setup; the watchdog stops it when idle", async () => {
-    writeConfig({ lifetime: "keep", setup: "auto", idleMinutes: "0.15" });
+    // Idle long enough for the second pipeline to start on a busy machine (it touches the
+    // heartbeat when it connects), short enough to see the watchdog stop the pod.
+    writeConfig({ lifetime: "keep", setup: "auto", idleMinutes: "0.5" });
     // A pod whose marker says set up (the real setup installs from the internet).
     mkdirSync(podStateDir(workdir), { recursive: true });
     writeFileSync(join(podStateDir(workdir), "setup.sha256"), setupMarkerContent());

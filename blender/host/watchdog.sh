@@ -61,25 +61,12 @@ wd_status_field() {
   sed -E -n 's/.*"'"$1"'":("[^"]*"|[0-9.]*|null).*/\1/p' "$PF_WD_JOB_DIR/status.json" 2>/dev/null | tr -d '"'
 }
 
-# Is a live (not zombie) process of group $1 left? Zombies count as gone: a container's PID 1
-# may never reap them, and `kill -0` would still succeed.
-wd_group_alive() {
-  local group=$1 f s
-  for f in /proc/[0-9]*/stat; do
-    read -r s < "$f" 2>/dev/null || continue
-    s=${s##*) }
-    # shellcheck disable=SC2086
-    set -- $s
-    if [ "$3" = "$group" ] && [ "$1" != Z ] && [ "$1" != X ]; then return 0; fi
-  done
-  return 1
-}
-
 wd_job_running() {
   [ "$(wd_status_field state)" = running ] || return 1
   local pgid
   pgid=$(wd_status_field pgid)
-  [ -n "$pgid" ] && wd_group_alive "$pgid"
+  # pf_group_alive comes from group.sh, which pod-side.ts writes in front of this script.
+  [ -n "$pgid" ] && PF_PGID=$pgid pf_group_alive
 }
 
 wd_mtime() { stat -c %Y "$1" 2>/dev/null || echo 0; }

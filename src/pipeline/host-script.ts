@@ -60,6 +60,18 @@ export interface SshJobOptions {
 }
 
 /** detect_pose.py's command line on the host, without the python (the job picks it). */
+/** What the host's detection needs of the config: the job's python and the detect settings. */
+export function detectOnHost(d: Config["detect"], python: string): DetectOnHost {
+  return {
+    python,
+    model: d.model,
+    modelPath: d.modelPath,
+    delegate: d.delegate,
+    minPoseDetectionConfidence: d.minPoseDetectionConfidence,
+    minPosePresenceConfidence: d.minPosePresenceConfidence,
+  };
+}
+
 export function buildDetectArgs(workdir: string, d: DetectOnHost): string {
   return buildCommand([
     `${hostInputsDir(workdir)}/blender/detect_pose.py`,

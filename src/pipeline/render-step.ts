@@ -16,7 +16,7 @@ import {
   buildLocalJob,
   buildSshJob,
   buildStorageEnv,
-  type DetectOnHost,
+  detectOnHost,
   type HostStep,
 } from "./host-script.js";
 import { DETACHED, type PipelineOptions, type State, toRenderOf } from "./state.js";
@@ -79,7 +79,7 @@ export function buildRenderJob(
     runId,
     characterFiles: toRender.map((c) => c.fileName),
     jobJson: JSON.stringify(job, null, 2),
-    detect: s.detect === "host" ? detectOnHost(s) : undefined,
+    detect: s.detect === "host" ? detectOnHost(s.config.detect, s.target.python) : undefined,
     steps,
   });
   const credentials = loadS3Credentials(storage, {
@@ -88,18 +88,6 @@ export function buildRenderJob(
   });
   hostJob.env = { ...hostJob.env, ...buildStorageEnv(storage, credentials) };
   return { job, jobDir, hostJob };
-}
-
-function detectOnHost(s: State): DetectOnHost {
-  const d = s.config.detect;
-  return {
-    python: s.target.python,
-    model: d.model,
-    modelPath: d.modelPath,
-    delegate: d.delegate,
-    minPoseDetectionConfidence: d.minPoseDetectionConfidence,
-    minPosePresenceConfidence: d.minPosePresenceConfidence,
-  };
 }
 
 export async function runRenderStep(s: State, options: PipelineOptions): Promise<string> {

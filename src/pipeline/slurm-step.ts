@@ -29,7 +29,7 @@ import { buildJob } from "../render/job.js";
 import { hostInputsDir, RunFiles } from "../run/paths.js";
 import { sleep } from "../sleep.js";
 import { readClusterInfo } from "../slurm/index.js";
-import { buildSshJob, buildStorageEnv, type DetectOnHost } from "./host-script.js";
+import { buildSshJob, buildStorageEnv, detectOnHost } from "./host-script.js";
 import { DETACHED, type PipelineOptions, type State, toRenderOf } from "./state.js";
 
 const POLL_MS = 2000;
@@ -49,18 +49,6 @@ export function planRunShards(s: State): SlurmRun {
     () => frames,
   );
   return newSlurmRun(s.runId, planShards(units, target.maxShards));
-}
-
-function detectOnHost(s: State): DetectOnHost {
-  const d = s.config.detect;
-  return {
-    python: s.target.python,
-    model: d.model,
-    modelPath: d.modelPath,
-    delegate: d.delegate,
-    minPoseDetectionConfidence: d.minPoseDetectionConfidence,
-    minPosePresenceConfidence: d.minPosePresenceConfidence,
-  };
 }
 
 /** shards/<i>/job.json and characters.txt for these shards, and the tasks' settings. */
@@ -98,7 +86,7 @@ export function buildShardFiles(
       runId: s.runId,
       characterFiles: characters.map((c) => c.fileName),
       jobJson: JSON.stringify(job, null, 2),
-      detect: s.detect === "host" ? detectOnHost(s) : undefined,
+      detect: s.detect === "host" ? detectOnHost(s.config.detect, s.target.python) : undefined,
     });
     for (const name of [RunFiles.job, RunFiles.characters]) {
       const text = hostJob.files?.[name];

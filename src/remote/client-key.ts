@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import ssh2 from "ssh2";
+import { posefactoryConfigDir } from "./host-keys.js";
 
 export interface ClientKey {
   identityFile: string;
@@ -13,8 +14,7 @@ export interface ClientKey {
 }
 
 export function clientKeyPath(home: string, env: NodeJS.ProcessEnv = {}): string {
-  const configHome = env.XDG_CONFIG_HOME || join(home, ".config");
-  return join(configHome, "posefactory", "pod_ed25519");
+  return join(posefactoryConfigDir(home, env), "pod_ed25519");
 }
 
 export function ensureClientKey(identityFile: string): ClientKey {

@@ -22,9 +22,13 @@ export interface KnownHostEntry {
   key: string;
 }
 
+/** posefactory's own folder for SSH state: $XDG_CONFIG_HOME/posefactory, else ~/.config/posefactory. */
+export function posefactoryConfigDir(home: string, env: NodeJS.ProcessEnv = {}): string {
+  return join(env.XDG_CONFIG_HOME || join(home, ".config"), "posefactory");
+}
+
 export function knownHostsPath(home: string, env: NodeJS.ProcessEnv = {}): string {
-  const configHome = env.XDG_CONFIG_HOME || join(home, ".config");
-  return join(configHome, "posefactory", "known_hosts");
+  return join(posefactoryConfigDir(home, env), "known_hosts");
 }
 
 /** The fingerprint OpenSSH prints: SHA256 of the key blob, base64 without padding. */

@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { join, posix } from "node:path";
 import type { RunpodTargetConfig } from "../config/schema.js";
 import { UserError } from "../errors.js";
+import { readHostScript } from "../jobs/host-scripts.js";
 import type { Logger } from "../log.js";
 import { readSetupPodScript } from "../remote/doctor.js";
 import { quoteShell } from "../remote/shell.js";
@@ -66,6 +67,7 @@ export async function startWatchdog(executor: Executor, options: WatchdogOptions
   const script = `set -u
 mkdir -p ${quoteShell(dir)} && cd ${quoteShell(dir)} || exit 1
 cat > watchdog.sh.tmp <<'PF_WATCHDOG_EOF'
+${readHostScript("group.sh").trimEnd()}
 ${readFileSync(WATCHDOG_SCRIPT, "utf8").trimEnd()}
 PF_WATCHDOG_EOF
 mv -f watchdog.sh.tmp watchdog.sh

@@ -8,14 +8,15 @@
 #
 # Settings (environment, from the CLI):
 #   PF_STEPS            e.g. "pull render detect push"
-#   PF_INPUTS           the host's inputs folder (characters/, blender/)        pull, detect
+#   PF_INPUTS           the host's inputs folder (characters/, blender/, ...)    pull, detect
 #   PF_INPUTS_KEY       storage key of the inputs, without the bucket           pull
 #   PF_RUN_KEY          storage key of this run, without the bucket             push
 #   PF_RENDER_COMMAND   Blender's command line (quoted words)                    render
 #   PF_PYTHON           the target's python (pf_find_python finds setup-pod's)   detect
 #   PF_DETECT_ARGS      detect_pose.py and its arguments (quoted words)          detect
 #   PF_S3_*             storage settings for rclone.sh                            pull, push
-# Files: characters.txt (input files to pull, one a line), job.json (the render job).
+# Files: inputs.txt (the files to pull, relative to PF_INPUTS, one a line: characters/...,
+# blender/..., backgrounds/..., animations/...), job.json (the render job).
 #
 # Exit code: Blender's (0 all rendered, 1 some character failed, more: it broke), else 20
 # pulling failed, 21 detection failed, 22 pushing failed (src/run/exit-codes.ts).
@@ -30,19 +31,49 @@ if pf_step pull || pf_step push; then
   . ./.pf-rclone.sh
 fi
 
+# One rclone call for every input (each start costs), then a check that each one arrived:
+# rclone skips listed files that storage does not have.
+pf_pull() {
+  mkdir -p "$PF_INPUTS"
+  pf_rclone copy "$(pf_remote "$PF_INPUTS_KEY")" "$PF_INPUTS" --files-from-raw inputs.txt || {
+    pf_say "pulling inputs failed"
+    return 1
+  }
+  local rel missing=0
+  while IFS= read -r rel; do
+    if [ -n "$rel" ] && [ ! -f "$PF_INPUTS/$rel" ]; then
+      pf_say "not in storage: $PF_INPUTS_KEY/$rel (upload it: posefactory upload)"
+      missing=1
+    fi
+  done <inputs.txt
+  [ "$missing" = 0 ] || return 1
+  pf_link_assets
+}
+
+# Blender reads every file of the backgrounds and animations folders, and the inputs cache
+# keeps what earlier runs pulled: the run gets its own assets/ folder with exactly its files
+# (hard links into the cache, copies across filesystems).
+pf_link_assets() {
+  local rel
+  rm -rf assets
+  while IFS= read -r rel; do
+    case "$rel" in
+      backgrounds/* | animations/*)
+        mkdir -p "assets/$(dirname -- "$rel")" || return 1
+        if ! ln -f -- "$PF_INPUTS/$rel" "assets/$rel" 2>/dev/null &&
+          ! cp -f -- "$PF_INPUTS/$rel" "assets/$rel"; then
+          pf_say "could not put $rel into the run's assets/"
+          return 1
+        fi
+        ;;
+    esac
+  done <inputs.txt
+}
+
 rc=0
 if pf_step pull; then
-  mkdir -p "$PF_INPUTS/characters" "$PF_INPUTS/blender"
   pf_say "pulling inputs from storage"
-  pf_rclone copy "$(pf_remote "$PF_INPUTS_KEY/blender")" "$PF_INPUTS/blender" || {
-    pf_say "pulling blender/ failed"
-    exit "$PF_EXIT_PULL_FAILED"
-  }
-  pf_rclone copy "$(pf_remote "$PF_INPUTS_KEY/characters")" "$PF_INPUTS/characters" \
-    --files-from-raw characters.txt || {
-    pf_say "pulling characters failed"
-    exit "$PF_EXIT_PULL_FAILED"
-  }
+  pf_pull || exit "$PF_EXIT_PULL_FAILED"
 fi
 
 # OptiX keeps compiled kernels in one cache per user (/var/tmp/OptixCache_$USER) that every
@@ -92,7 +123,7 @@ if pf_step push; then
     cat job.log >>logs/job.log 2>/dev/null
   fi
   pf_rclone copy . "$(pf_remote "$PF_RUN_KEY")" --exclude /job.sh --exclude '/.pf-*' \
-    --exclude /job.log --exclude /status.json --exclude /characters.txt --exclude /stop-requested || {
+    --exclude /job.log --exclude /status.json --exclude /inputs.txt --exclude /assets/ --exclude /stop-requested || {
     pf_say "pushing results failed"
     exit "$PF_EXIT_PUSH_FAILED"
   }

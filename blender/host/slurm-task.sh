@@ -7,7 +7,7 @@
 #     shard = SLURM_ARRAY_TASK_ID + OFFSET (chunks past MaxArraySize); ENVFILE = .pf-env-<attempt>.sh
 #
 # It runs the same job.sh as a single host, in shards/<shard>/ (its own job.json and
-# characters.txt), with the settings and storage keys from ENVFILE (mode 0600, written by
+# inputs.txt), with the settings and storage keys from ENVFILE (mode 0600, written by
 # the CLI, removed when the run ends: never on sbatch's command line or in --export, which
 # slurmctld stores in its state directory). Then it pushes:
 #   renders/ and detections/   -> <run key>/renders/, <run key>/detections/ (whole clips: no

@@ -3,7 +3,7 @@
  * shard (src/jobs/slurm-shards.ts), each running the same blender/host/job.sh as a single
  * host on its shard, through blender/host/slurm-task.sh. Works over any Executor: local
  * (posefactory on the login node) or ssh to the login node. The run's folder on the shared
- * filesystem holds the scripts, shards/<i>/{job.json,characters.txt}, logs/shard-<i>.log and
+ * filesystem holds the scripts, shards/<i>/{job.json,inputs.txt,assets/}, logs/shard-<i>.log and
  * slurm.json (job ids and shards, so `status`, `logs` and `stop` work from anywhere).
  *
  * Storage keys: in .pf-env-<attempt>.sh (0600) in the run's folder, read by the tasks, removed when the

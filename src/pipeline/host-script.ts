@@ -6,6 +6,7 @@
  * storage even when the laptop is gone. On the local target the job only renders, straight
  * into the run folder.
  */
+import { posix } from "node:path";
 import type { S3Credentials } from "../config/credentials.js";
 import type { Config, S3StorageConfig } from "../config/schema.js";
 import { readHostScript } from "../jobs/host-scripts.js";
@@ -50,8 +51,11 @@ export interface SshJobOptions {
   workdir: string;
   blender: BlenderSetting;
   runId: string;
-  /** File names under inputs/characters/ that this job renders. */
-  characterFiles: string[];
+  /**
+   * The files this job pulls, relative to the host's inputs folder: characters/<file> of the
+   * characters it renders, blender/..., backgrounds/..., animations/... (inputs.txt).
+   */
+  inputFiles: string[];
   /** job.json's text. */
   jobJson: string;
   detect?: DetectOnHost;
@@ -115,9 +119,33 @@ export function buildSshJob(options: SshJobOptions): HostJob {
     files: {
       ".pf-rclone.sh": readHostScript("rclone.sh"),
       [RunFiles.job]: options.jobJson.endsWith("\n") ? options.jobJson : `${options.jobJson}\n`,
-      [RunFiles.characters]: options.characterFiles.map((f) => `${f}\n`).join(""),
+      [RunFiles.inputs]: options.inputFiles.map((f) => `${f}\n`).join(""),
     },
     env,
+  };
+}
+
+/** inputs.txt's lines for these characters (file names inside the characters folder). */
+export function characterInputs(fileNames: readonly string[]): string[] {
+  return fileNames.map((f) => `characters/${f.split("\\").join("/")}`);
+}
+
+/**
+ * Where a job on a host finds its backgrounds or animations folder: the assets/ folder of
+ * the folder it runs in, which job.sh's pull fills with exactly the run's files.
+ */
+export function hostAssetsDir(jobDir: string, part: "backgrounds" | "animations"): string {
+  return posix.join(jobDir, RunFiles.assets, part);
+}
+
+/** buildJob's folders for a job on a host running in `jobDir`: its assets/ (see job.sh). */
+export function hostAssetsOf(
+  config: Config,
+  jobDir: string,
+): { backgroundsDir?: string; animationsDir?: string } {
+  return {
+    ...(config.scene?.backgrounds ? { backgroundsDir: hostAssetsDir(jobDir, "backgrounds") } : {}),
+    ...(config.animations ? { animationsDir: hostAssetsDir(jobDir, "animations") } : {}),
   };
 }
 

@@ -128,6 +128,15 @@ export async function planRun(options: PipelineOptions, ctx: Context): Promise<S
     results: { dir: localRunDir(dataDir, runId) },
   };
   record.status = "running";
+  // What a host job pulls besides its characters: the files `upload` sends from these folders.
+  const remote = target.executor === "ssh" || target.executor === "slurm";
+  const inputFiles = remote
+    ? await (await import("../storage/commands.js")).listInputFiles(config, baseDir, [
+        "blender",
+        "backgrounds",
+        "animations",
+      ])
+    : [];
   return {
     ctx,
     config,
@@ -138,6 +147,7 @@ export async function planRun(options: PipelineOptions, ctx: Context): Promise<S
     localRunDir: localRunDir(dataDir, runId),
     detect,
     characters,
+    inputFiles,
     record,
     hostRunDir: hostRunDir(target.workdir, runId),
     executor: () => ctx.executor(),

@@ -16,8 +16,10 @@ import {
   buildLocalJob,
   buildSshJob,
   buildStorageEnv,
+  characterInputs,
   detectOnHost,
   type HostStep,
+  hostAssetsOf,
 } from "./host-script.js";
 import { DETACHED, type PipelineOptions, type State, toRenderOf } from "./state.js";
 
@@ -52,16 +54,6 @@ export function buildRenderJob(
     });
     return { job, jobDir, hostJob };
   }
-  if (config.animations) {
-    throw new UserError(
-      `animations (${config.animations}) is read from the local disk: it works with a local target for now; remove it or render locally`,
-    );
-  }
-  if (backgrounds) {
-    throw new UserError(
-      `scene.backgrounds (${backgrounds}) is read from the local disk: it works with a local target for now; remove it (a random sky is used) or render locally`,
-    );
-  }
   const storage = target.storage as S3StorageConfig;
   const inputs = hostInputsDir(target.workdir);
   const job = buildJob(config, {
@@ -71,13 +63,14 @@ export function buildRenderJob(
       file: posix.join(inputs, "characters", c.fileName.split("\\").join("/")),
     })),
     outDir: jobDir,
+    ...hostAssetsOf(config, jobDir),
   });
   const hostJob = buildSshJob({
     storage,
     workdir: target.workdir,
     blender: target.blender,
     runId,
-    characterFiles: toRender.map((c) => c.fileName),
+    inputFiles: [...characterInputs(toRender.map((c) => c.fileName)), ...s.inputFiles],
     jobJson: JSON.stringify(job, null, 2),
     detect: s.detect === "host" ? detectOnHost(s.config.detect, s.target.python) : undefined,
     steps,

@@ -29,7 +29,13 @@ import { buildJob } from "../render/job.js";
 import { hostInputsDir, RunFiles } from "../run/paths.js";
 import { sleep } from "../sleep.js";
 import { readClusterInfo } from "../slurm/index.js";
-import { buildSshJob, buildStorageEnv, detectOnHost } from "./host-script.js";
+import {
+  buildSshJob,
+  buildStorageEnv,
+  characterInputs,
+  detectOnHost,
+  hostAssetsOf,
+} from "./host-script.js";
 import { DETACHED, type PipelineOptions, type State, toRenderOf } from "./state.js";
 
 const POLL_MS = 2000;
@@ -51,7 +57,7 @@ export function planRunShards(s: State): SlurmRun {
   return newSlurmRun(s.runId, planShards(units, target.maxShards));
 }
 
-/** shards/<i>/job.json and characters.txt for these shards, and the tasks' settings. */
+/** shards/<i>/job.json and inputs.txt for these shards, and the tasks' settings. */
 export function buildShardFiles(
   s: State,
   run: SlurmRun,
@@ -67,13 +73,15 @@ export function buildShardFiles(
     if (!shard) throw new Error(`no shard ${index}`);
     const names = [...new Set(shard.units.map((u) => u.character))];
     const characters = toRenderOf(s).filter((c) => names.includes(c.name));
+    const shardDir = posix.join(s.hostRunDir, "shards", String(index));
     const job = buildJob(s.config, {
       runId: s.runId,
       characters: characters.map((c) => ({
         ...c,
         file: posix.join(inputs, "characters", c.fileName.split("\\").join("/")),
       })),
-      outDir: posix.join(s.hostRunDir, "shards", String(index)),
+      outDir: shardDir,
+      ...hostAssetsOf(s.config, shardDir),
     });
     for (const c of job.characters) {
       const clips = shard.units.filter((u) => u.character === c.name).map((u) => u.clip);
@@ -84,11 +92,11 @@ export function buildShardFiles(
       workdir: target.workdir,
       blender: target.blender,
       runId: s.runId,
-      characterFiles: characters.map((c) => c.fileName),
+      inputFiles: [...characterInputs(characters.map((c) => c.fileName)), ...s.inputFiles],
       jobJson: JSON.stringify(job, null, 2),
       detect: s.detect === "host" ? detectOnHost(s.config.detect, s.target.python) : undefined,
     });
-    for (const name of [RunFiles.job, RunFiles.characters]) {
+    for (const name of [RunFiles.job, RunFiles.inputs]) {
       const text = hostJob.files?.[name];
       if (text !== undefined) files[`shards/${index}/${name}`] = text;
     }

@@ -66,6 +66,11 @@ export interface State {
   hostRunDir: string;
   detect: DetectPlace;
   characters: PlannedCharacter[];
+  /**
+   * What a host job pulls besides its characters, relative to the inputs folder (blender/...,
+   * backgrounds/..., animations/...: the files `upload` sends); empty on the local target.
+   */
+  inputFiles: string[];
   record: RunRecord;
   manifest?: Manifest;
   executor(): Promise<Executor>;

@@ -24,8 +24,10 @@ export const RunFiles = {
   pushedLog: "logs/job.log",
   /** sha256sums.txt: the host's checksums of renders/ and detections/. */
   checksums: "sha256sums.txt",
-  /** characters.txt: the input files the host job pulls (host only). */
-  characters: "characters.txt",
+  /** inputs.txt: the files the host job pulls, relative to its inputs folder (host only). */
+  inputs: "inputs.txt",
+  /** assets/: this run's view of its backgrounds and animations folders (host only). */
+  assets: "assets",
   evaluation: "evaluation.json",
   report: "report.html",
   reportDir: "report",
@@ -70,7 +72,7 @@ export function hostRunDir(workdir: string, runId: string): string {
   return posix.join(workdir, "runs", parseRunId(runId));
 }
 
-/** `<workdir>/inputs`: the host's cache of uploaded inputs (characters/, blender/). */
+/** `<workdir>/inputs`: the host's cache of uploaded inputs (one folder per InputPart). */
 export function hostInputsDir(workdir: string): string {
   return posix.join(workdir, "inputs");
 }
@@ -85,7 +87,13 @@ export function runsKeyPrefix(prefix: string): string {
   return `${joinKey(prefix, "runs")}/`;
 }
 
-/** `<prefix>inputs[/<part>]` (characters or blender), no trailing slash. */
-export function inputsKey(prefix: string, part?: "characters" | "blender"): string {
+/**
+ * The folders under `<prefix>inputs/` (and the host's `<workdir>/inputs/`): the characters, the
+ * package's blender/, and the config's `scene.backgrounds` and `animations` folders.
+ */
+export type InputPart = "characters" | "blender" | "backgrounds" | "animations";
+
+/** `<prefix>inputs[/<part>]`, no trailing slash. */
+export function inputsKey(prefix: string, part?: InputPart): string {
   return part ? joinKey(prefix, "inputs", part) : joinKey(prefix, "inputs");
 }

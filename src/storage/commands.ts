@@ -4,6 +4,7 @@
  *   runUpload({ dryRun, delete, concurrency }, ctx)
  *     characters folder (config.characters) -> <prefix>inputs/characters/
  *     the package's blender/ folder         -> <prefix>inputs/blender/
+ *     config scene.backgrounds, animations  -> <prefix>inputs/backgrounds/, inputs/animations/
  *   runDownload(runId | undefined, { dryRun, concurrency }, ctx)
  *     <prefix>runs/<runId>/ -> <config.data>/runs/<runId>/  (default: the latest run id)
  *
@@ -12,22 +13,25 @@
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { resolveUserPath } from "../config/credentials.js";
+import type { Config } from "../config/schema.js";
 import type { Context } from "../context.js";
 import { UsageError, UserError } from "../errors.js";
 import { packagePath } from "../package-root.js";
 import { isValidRunId, parseRunId } from "../run/id.js";
-import { inputsKey, localRunDir, runKey, runsKeyPrefix } from "../run/paths.js";
+import { type InputPart, inputsKey, localRunDir, runKey, runsKeyPrefix } from "../run/paths.js";
 import { verifyChecksums } from "./checksums.js";
 import { SyncCache } from "./hash.js";
 import { createProgress, type ProgressReporter, silentProgress } from "./progress.js";
 import {
   type DownloadPlan,
   type DownloadSummary,
+  defaultExclude,
   downloadPrefix,
   executeUpload,
   planUpload,
   type UploadPlan,
   type UploadSummary,
+  walkFiles,
 } from "./sync.js";
 
 export interface TransferCommandOptions {
@@ -71,6 +75,57 @@ async function requireDir(dir: string, what: string): Promise<void> {
   if (!st?.isDirectory()) throw new UsageError(`${what} ${dir} does not exist or is not a folder.`);
 }
 
+export interface InputFolder {
+  part: InputPart;
+  dir: string;
+  /** What it is, for messages ("Animations folder (config `animations`)"). */
+  what: string;
+}
+
+/** The folders `upload` sends, each to `<prefix>inputs/<part>/`. */
+export function inputFolders(config: Config, baseDir: string): InputFolder[] {
+  const folders: InputFolder[] = [
+    {
+      part: "characters",
+      dir: resolveUserPath(config.characters, baseDir),
+      what: "Characters folder (config `characters`)",
+    },
+    { part: "blender", dir: blenderSourceDir(), what: "posefactory's blender folder" },
+  ];
+  if (config.scene?.backgrounds)
+    folders.push({
+      part: "backgrounds",
+      dir: resolveUserPath(config.scene.backgrounds, baseDir),
+      what: "Backgrounds folder (config `scene.backgrounds`)",
+    });
+  if (config.animations)
+    folders.push({
+      part: "animations",
+      dir: resolveUserPath(config.animations, baseDir),
+      what: "Animations folder (config `animations`)",
+    });
+  return folders;
+}
+
+/**
+ * The files `upload` sends from these parts, relative to the inputs folder
+ * ("blender/render.py", "backgrounds/sky.hdr"): what a host job pulls.
+ */
+export async function listInputFiles(
+  config: Config,
+  baseDir: string,
+  parts: readonly InputPart[],
+): Promise<string[]> {
+  const folders = inputFolders(config, baseDir).filter((f) => parts.includes(f.part));
+  const lists = await Promise.all(
+    folders.map(async (f) => {
+      await requireDir(f.dir, f.what);
+      return (await walkFiles(f.dir, defaultExclude)).map((file) => `${f.part}/${file.rel}`);
+    }),
+  );
+  return lists.flat();
+}
+
 function mergePlans(a: UploadPlan, b: UploadPlan): UploadPlan {
   return {
     keyPrefix: a.keyPrefix,
@@ -95,8 +150,8 @@ export async function runUpload(
       `Characters folder ${charactersDir} (config \`characters\`) does not exist: create it and put your .fbx/.glb/.gltf/.blend files in it, or set \`characters\` in ${ctx.resolved.path ?? "posefactory.yaml"}.`,
     );
   }
-  const blenderDir = blenderSourceDir();
-  await requireDir(blenderDir, "posefactory's blender folder");
+  const folders = inputFolders(config, baseDir);
+  for (const f of folders.slice(1)) await requireDir(f.dir, f.what);
   const storage = await ctx.storage();
   const cache = await SyncCache.open(stateDirOf(ctx));
   const sync = {
@@ -107,19 +162,10 @@ export async function runUpload(
     logger: ctx.logger,
   };
   try {
-    const characters = await planUpload(
-      storage,
-      charactersDir,
-      `${inputsKey(storage.prefix, "characters")}/`,
-      sync,
-    );
-    const blender = await planUpload(
-      storage,
-      blenderDir,
-      `${inputsKey(storage.prefix, "blender")}/`,
-      sync,
-    );
-    const plan = mergePlans(characters, blender);
+    const plans: UploadPlan[] = [];
+    for (const f of folders)
+      plans.push(await planUpload(storage, f.dir, `${inputsKey(storage.prefix, f.part)}/`, sync));
+    const plan = plans.reduce(mergePlans);
     if (options.dryRun) {
       return {
         dryRun: true,

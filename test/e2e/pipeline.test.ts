@@ -12,12 +12,16 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { resolvePoseModel } from "../../src/detect/model.js";
 import { createSilentLogger } from "../../src/log.js";
 import { runRecordSchema } from "../../src/pipeline/run-record.js";
-import { getSampleCharacters, POD_PYTHON } from "../helpers/blender.js";
+import { createLocalExecutor } from "../../src/remote/local.js";
+import { blenderScriptCommand } from "../../src/render/launcher.js";
+import { writeHdr, writePlate } from "../helpers/backgrounds.js";
+import { DEFAULT_BLENDER, getSampleCharacters, POD_PYTHON } from "../helpers/blender.js";
 import { cleanEnv, makeTempDir, runCli } from "../helpers/cli.js";
 import { type S3rverHandle, startS3rver } from "../helpers/s3rver.js";
 import { type SshdServer, startSshd } from "../helpers/sshd.js";
@@ -412,5 +416,108 @@ describe("posefactory pipeline with detection on the pod (python backend)", {
     expect(statSync(join(runDir, "renders", renders[0]!)).mtimeMs).toBe(renderMtime);
     expect(files(join(runDir, "detections"), /f\d{4}\.json$/)).toHaveLength(8);
     expect(existsSync(join(runDir, "report.html"))).toBe(true);
+  });
+});
+
+describe("posefactory pipeline with scene.backgrounds and animations on the pod", {
+  timeout: 400_000,
+}, () => {
+  it("uploads both folders, the pod pulls them and renders with exactly their files", async () => {
+    const assetsProject = join(temp.dir, "assets-project");
+    const backgrounds = join(assetsProject, "backgrounds");
+    const animations = join(assetsProject, "animations");
+    for (const d of ["characters", "backgrounds", "animations"])
+      mkdirSync(join(assetsProject, d), { recursive: true });
+    copyFileSync(
+      join(project, "characters", "walker.fbx"),
+      join(assetsProject, "characters", "walker.fbx"),
+    );
+    writeHdr(join(backgrounds, "green.hdr"), 16, 8, [0.1, 0.9, 0.2]);
+    await writePlate(join(backgrounds, "blue.jpg"), 32, 24, [20, 40, 230]);
+    const executor = createLocalExecutor({ logger: createSilentLogger(), baseDir: temp.dir });
+    const made = await executor.run(
+      blenderScriptCommand(
+        DEFAULT_BLENDER.setting,
+        join(dirname(fileURLToPath(import.meta.url)), "../helpers/make_animation.py"),
+        ["--out", join(animations, "wave.fbx")],
+      ),
+    );
+    expect(made.exitCode, made.stderrTail).toBe(0);
+    // An earlier run's background is still in the pod's inputs cache: this run must not use it.
+    const podInputs = join(temp.dir, "pod", "inputs");
+    mkdirSync(join(podInputs, "backgrounds"), { recursive: true });
+    await writePlate(join(podInputs, "backgrounds", "stale.png"), 8, 8, [200, 0, 0]);
+    const config = readFileSync(join(project, "posefactory.yaml"), "utf8")
+      .replace(
+        "cameras: {azimuthsDeg: [0, 90, 180, 270], elevationsDeg: [10]}",
+        [
+          "cameras: {azimuthsDeg: [0, 180], elevationsDeg: [10]}",
+          "scene: {seed: 3, backgrounds: backgrounds}",
+          "animations: animations",
+        ].join("\n"),
+      )
+      .replace(
+        "render: {samples: 4, resolution: [192, 192]}",
+        "render: {samples: 2, resolution: [64, 64]}",
+      )
+      .replace("detect: {backend: web, model: lite}", "detect: {enabled: false}")
+      .replace("prefix: e2e/", "prefix: e2e-assets/");
+    writeFileSync(join(assetsProject, "posefactory.yaml"), config);
+    const result = await runCli(["--json", "pipeline"], { cwd: assetsProject, env });
+    expect(result.code, result.stderr).toBe(0);
+    const runId = runIdOf(result.stdout);
+    const runDir = join(assetsProject, "data", "runs", runId);
+
+    // In storage next to the characters, and pulled in the one list of the run's inputs.
+    const bucket = join(s3.directory, "pf-e2e");
+    const keys = files(bucket, /inputs\/(backgrounds|animations)\//).join("\n");
+    for (const name of ["backgrounds/green.hdr", "backgrounds/blue.jpg", "animations/wave.fbx"])
+      expect(keys).toContain(`e2e-assets/inputs/${name}`);
+    const podRun = join(temp.dir, "pod", "runs", runId);
+    const inputs = readFileSync(join(podRun, "inputs.txt"), "utf8").split("\n");
+    expect(inputs).toEqual(
+      expect.arrayContaining([
+        "characters/walker.fbx",
+        "blender/render.py",
+        "backgrounds/blue.jpg",
+        "backgrounds/green.hdr",
+        "animations/wave.fbx",
+      ]),
+    );
+    // job.json points at the run's own assets/, which holds exactly the configured files.
+    const job = JSON.parse(readFileSync(join(podRun, "job.json"), "utf8"));
+    expect(job.scene.backgrounds).toBe(join(podRun, "assets", "backgrounds"));
+    expect(job.animations).toBe(join(podRun, "assets", "animations"));
+    expect(readdirSync(join(podRun, "assets", "backgrounds")).sort()).toEqual([
+      "blue.jpg",
+      "green.hdr",
+    ]);
+    expect(existsSync(join(podInputs, "backgrounds", "stale.png"))).toBe(true);
+
+    // The renders used them: the wave clip exists, every image names one of the two files.
+    const manifest = JSON.parse(readFileSync(join(runDir, "manifest.json"), "utf8"));
+    const walker = manifest.characters[0];
+    expect(walker.status, walker.error).toBe("ok");
+    expect(walker.animations).toEqual([
+      expect.objectContaining({ file: "wave.fbx", clip: "wave", status: "applied" }),
+    ]);
+    expect(files(join(runDir, "renders", "walker", "wave"), /f\d{4}\.png$/).length).toBeGreaterThan(
+      0,
+    );
+    const annotations = JSON.parse(
+      readFileSync(join(runDir, "renders", "walker", "annotations.json"), "utf8"),
+    );
+    const used = new Set(
+      annotations.images.map(
+        (i: { scene: { background: { file?: string } } }) => i.scene.background.file,
+      ),
+    );
+    expect(
+      [...used].every((f) => f === "green.hdr" || f === "blue.jpg"),
+      [...used].join(),
+    ).toBe(true);
+    expect(annotations.images.some((i: { clip: string }) => i.clip === "wave")).toBe(true);
+    // assets/ stays on the pod: it is no result.
+    expect(existsSync(join(runDir, "assets"))).toBe(false);
   });
 });

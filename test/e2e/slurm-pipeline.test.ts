@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunRecord, runRecordSchema } from "../../src/pipeline/run-record.js";
+import { writeHdr } from "../helpers/backgrounds.js";
 import { getSampleCharacters } from "../helpers/blender.js";
 import { cleanEnv, makeTempDir, runCli } from "../helpers/cli.js";
 import { type S3rverHandle, startS3rver } from "../helpers/s3rver.js";
@@ -208,7 +209,7 @@ describe("posefactory pipeline on a Slurm target", { timeout: 1_500_000 }, () =>
     expect(logs.stdout).not.toMatch(/shard 0: task/);
   });
 
-  it("through the loopback sshd as the login node: the same run", async () => {
+  it("through the loopback sshd as the login node: the same run, with scene.backgrounds", async () => {
     const viaSsh = makeProject("viassh", {
       target: [
         `ssh: {host: ${sshd.host}, port: ${sshd.port}, user: ${sshd.user}, identityFile: ${sshd.identityFile}}`,
@@ -216,6 +217,14 @@ describe("posefactory pipeline on a Slurm target", { timeout: 1_500_000 }, () =>
       characters: { "alice.glb": glb, "bob.glb": glb },
       detect: "{enabled: false}",
     });
+    // A backgrounds folder: uploaded, pulled by every task into its shard's assets/.
+    mkdirSync(join(viaSsh.dir, "backgrounds"));
+    writeHdr(join(viaSsh.dir, "backgrounds", "green.hdr"), 16, 8, [0.1, 0.9, 0.2]);
+    const yaml = join(viaSsh.dir, "posefactory.yaml");
+    writeFileSync(
+      yaml,
+      `${readFileSync(yaml, "utf8")}scene: {seed: 1, backgrounds: backgrounds}\n`,
+    );
     const result = await runCli(["--json", "pipeline"], { cwd: viaSsh.dir, env });
     expect(result.code, result.stderr).toBe(0);
     const runId = JSON.parse(result.stdout).runId;
@@ -225,11 +234,28 @@ describe("posefactory pipeline on a Slurm target", { timeout: 1_500_000 }, () =>
       "done",
     ]);
     if (process.env.PF_SLURM_E2E_LOG) writeFileSync(process.env.PF_SLURM_E2E_LOG, result.stderr);
-    const pngs = files(join(viaSsh.dir, "data", "runs", runId, "renders"), /\.png$/);
+    // The same images (a scene adds a .mask.png to each; the local run has none).
+    const pngs = files(join(viaSsh.dir, "data", "runs", runId, "renders"), /f\d{4}\.png$/);
     for (const unit of ["alice/Walk/", "alice/Wave/", "bob/Walk/", "bob/Wave/"])
       expect(pngs.filter((f) => f.startsWith(unit)).length).toBeGreaterThanOrEqual(2);
     if (slurmRun)
-      expect(pngs).toEqual(files(join(local.dir, "data", "runs", slurmRun, "renders"), /\.png$/));
+      expect(pngs).toEqual(
+        files(join(local.dir, "data", "runs", slurmRun, "renders"), /f\d{4}\.png$/),
+      );
+    for (const character of ["alice", "bob"]) {
+      const annotations = JSON.parse(
+        readFileSync(
+          join(viaSsh.dir, "data", "runs", runId, "renders", character, "annotations.json"),
+          "utf8",
+        ),
+      );
+      expect(annotations.images.length).toBeGreaterThan(0);
+      for (const image of annotations.images)
+        expect(image.scene.background).toMatchObject({ file: "green.hdr" });
+    }
+    const shardsDir = join(viaSsh.workdir, "runs", runId, "shards");
+    for (const shard of readdirSync(shardsDir))
+      expect(readdirSync(join(shardsDir, shard, "assets", "backgrounds"))).toEqual(["green.hdr"]);
     expect(grepSecret(viaSsh.workdir)).toBe("");
   });
 

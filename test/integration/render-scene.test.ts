@@ -7,7 +7,7 @@
  * other draws; without backgrounds the world is a random sky.
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
@@ -16,6 +16,7 @@ import { evaluateRun } from "../../src/detect/evaluate.js";
 import { buildReport } from "../../src/detect/report.js";
 import { type Annotations, annotationsSchema } from "../../src/detect/schema.js";
 import type { Job } from "../../src/render/job.schema.js";
+import { writeHdr } from "../helpers/backgrounds.js";
 import {
   describeEachBlender,
   getSampleCharacters,
@@ -32,18 +33,6 @@ const LIGHTS = {
   azimuthDeg: [-180, 180] as [number, number],
 };
 const SIZE = 80;
-
-/** A flat-colour Radiance RGBE image (uncompressed scanlines, which every reader accepts). */
-function writeHdr(path: string, width: number, height: number, rgb: [number, number, number]) {
-  const v = Math.max(...rgb);
-  const exponent = Math.ceil(Math.log2(v) + 1e-9);
-  const scale = 256 / 2 ** exponent;
-  const pixel = [...rgb.map((c) => Math.min(255, Math.floor(c * scale))), exponent + 128];
-  const header = Buffer.from(`#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y ${height} +X ${width}\n`);
-  const body = Buffer.alloc(width * height * 4);
-  for (let i = 0; i < width * height; i++) body.set(pixel, i * 4);
-  writeFileSync(path, Buffer.concat([header, body]));
-}
 
 interface Drawn {
   background: { kind: string; file?: string };

@@ -91,7 +91,7 @@ describe("the render host's job", () => {
       workdir: "/workspace/pf",
       blender: "blender",
       runId: "20261125-083012-a1b2c3",
-      characterFiles: ['Samba "Dancing" $1.fbx'],
+      inputFiles: ['characters/Samba "Dancing" $1.fbx', "blender/render.py"],
       jobJson: '{"version": 1}',
     });
     const env = buildStorageEnv(storage, credentials);
@@ -103,7 +103,9 @@ describe("the render host's job", () => {
     expect(job.env?.PF_STEPS).toBe("pull render push");
     expect(job.env?.PF_RUN_KEY).toBe("p/runs/20261125-083012-a1b2c3");
     expect(job.env?.PF_INPUTS_KEY).toBe("p/inputs");
-    expect(job.files?.["characters.txt"]).toBe('Samba "Dancing" $1.fbx\n');
+    expect(job.files?.["inputs.txt"]).toBe(
+      'characters/Samba "Dancing" $1.fbx\nblender/render.py\n',
+    );
     expect(job.files?.["job.json"]).toBe('{"version": 1}\n');
     expect(job.files?.[".pf-rclone.sh"]).toContain("unset AWS_CA_BUNDLE");
     expect(job.env?.PF_DETECT_ARGS).toBeUndefined();
@@ -141,7 +143,7 @@ describe("the render host's job", () => {
       workdir: "/w",
       blender: "blender",
       runId: "r1",
-      characterFiles: ["a.fbx"],
+      inputFiles: ["characters/a.fbx"],
       jobJson: "{}",
       detect: {
         python: "python3",

@@ -48,13 +48,22 @@ describe("scene and camera jitter in the job", () => {
 describe("the pipeline's render job carries the local folders", () => {
   const state = (executor: "local" | "ssh", config: object) =>
     ({
-      ctx: { resolved: { baseDir: "/project" } },
+      ctx: {
+        resolved: { baseDir: "/project" },
+        env: { POSEFACTORY_S3_ACCESS_KEY_ID: "id", POSEFACTORY_S3_SECRET_ACCESS_KEY: "secret" },
+      },
       config: configSchema.parse(config),
-      target: { executor, workdir: "/w", blender: "blender", storage: {} },
+      target: {
+        executor,
+        workdir: "/w",
+        blender: "blender",
+        storage: { type: "s3", bucket: "b", region: "auto", prefix: "p/", forcePathStyle: true },
+      },
       runId: "20261201-000000-abcdef",
       localRunDir: "/project/data/runs/r",
       hostRunDir: "/w/runs/r",
       characters: [],
+      inputFiles: ["blender/render.py", "backgrounds/sky.hdr", "animations/wave.fbx"],
       detect: "local",
     }) as unknown as State;
 
@@ -66,8 +75,15 @@ describe("the pipeline's render job carries the local folders", () => {
     expect(job.scene!.backgrounds).toBe("/project/bg");
   });
 
-  it("refuses them on a remote target with a message saying why", () => {
-    expect(() => buildRenderJob(state("ssh", { animations: "animations" }))).toThrow(/local disk/);
+  it("points a host's job at the run's assets/ folder and pulls every input in one list", () => {
+    const { job, hostJob } = buildRenderJob(
+      state("ssh", { animations: "animations", scene: { backgrounds: "bg" } }),
+    );
+    expect(job.animations).toBe("/w/runs/r/assets/animations");
+    expect(job.scene!.backgrounds).toBe("/w/runs/r/assets/backgrounds");
+    expect(hostJob.files?.["inputs.txt"]).toBe(
+      "blender/render.py\nbackgrounds/sky.hdr\nanimations/wave.fbx\n",
+    );
   });
 });
 

@@ -162,9 +162,11 @@ export async function runUpload(
     logger: ctx.logger,
   };
   try {
-    const plans: UploadPlan[] = [];
-    for (const f of folders)
-      plans.push(await planUpload(storage, f.dir, `${inputsKey(storage.prefix, f.part)}/`, sync));
+    // Every folder's listing in flight at once: with nothing to upload, waiting for them is
+    // the run.
+    const plans = await Promise.all(
+      folders.map((f) => planUpload(storage, f.dir, `${inputsKey(storage.prefix, f.part)}/`, sync)),
+    );
     const plan = plans.reduce(mergePlans);
     if (options.dryRun) {
       return {

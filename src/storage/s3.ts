@@ -1,6 +1,9 @@
 /**
- * Storage on S3-compatible object stores (Cloudflare R2 in production, s3rver in tests),
- * through @aws-sdk/client-s3 and @aws-sdk/lib-storage.
+ * Storage on S3-compatible object stores (Cloudflare R2 in production, s3rver in tests).
+ * Listings, HEADs and the doctor check go through s3-request.ts (SigV4 with node:crypto, no
+ * SDK); everything that moves or removes data goes through @aws-sdk/client-s3 and
+ * @aws-sdk/lib-storage, loaded on the first such request, so a sync with nothing to transfer
+ * never loads the SDK (its load and its ListObjectsV2 deserialiser were most of that run).
  *
  *   const storage = createS3Storage({ bucket, prefix, endpoint, region: "auto",
  *     forcePathStyle: true, credentials, logger });
@@ -23,18 +26,13 @@ import { mkdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { type Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-} from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
 import type { Logger } from "../log.js";
 import { StorageError } from "./errors.js";
 import { createHashingMeter, hashBytes } from "./hash.js";
 import { networkCodeOf, withRetry } from "./retry.js";
+import { S3Requests } from "./s3-request.js";
+import { type ListPage, readListPage, XmlError } from "./s3-xml.js";
 import type { ObjectInfo, PutOptions, PutResult, Storage } from "./types.js";
 
 export interface S3StorageOptions {
@@ -87,11 +85,21 @@ function countingStream(onBytes: (total: number) => void): Transform {
   });
 }
 
+type Sdk = typeof import("@aws-sdk/client-s3");
+
+/**
+ * A CommonJS package's exports through import(): Node and the esbuild bundle both put
+ * module.exports on `default` (the bundle only there); an ES build has them at the top.
+ */
+function exportsOf<T>(mod: T): T {
+  return (mod as { default?: T }).default ?? mod;
+}
+
 export class S3Storage implements Storage {
   readonly location: string;
   readonly prefix: string;
-  private readonly client: S3Client;
-  private readonly multipartClient: S3Client;
+  private readonly requests: S3Requests;
+  private sdkClients?: Promise<{ sdk: Sdk; client: S3Client; multipartClient: S3Client }>;
   private readonly partSize: number;
   private readonly multipartThreshold: number;
   private readonly attempts: number;
@@ -104,27 +112,48 @@ export class S3Storage implements Storage {
     this.partSize = Math.max(5 * MIB, options.partSize ?? 16 * MIB);
     this.multipartThreshold = Math.max(this.partSize, options.multipartThreshold ?? 100 * MIB);
     this.attempts = options.attempts ?? 4;
-    const base = {
-      region: options.region,
+    this.requests = new S3Requests({
+      bucket: options.bucket,
       endpoint: options.endpoint,
+      region: options.region,
       forcePathStyle: options.forcePathStyle,
       credentials: options.credentials,
-      requestChecksumCalculation: "WHEN_REQUIRED" as const,
-      responseChecksumValidation: "WHEN_REQUIRED" as const,
-      requestHandler: {
-        connectionTimeout: options.connectTimeoutMs ?? 5000,
-        requestTimeout: options.idleTimeoutMs ?? 60_000,
-        // Parallel transfers each need their own socket.
-        httpAgent: { keepAlive: true, maxSockets: 128 },
-        httpsAgent: { keepAlive: true, maxSockets: 128 },
-      },
-    };
-    // The pinned SDK (3.1175.0) already prints a NodeVersionSupportWarning on Node 20 to
-    // stderr, which carries only our logs; posefactory supports Node 20 on purpose.
-    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-    // Our own retry loop wraps single requests; lib-storage needs the SDK's for its parts.
-    this.client = new S3Client({ ...base, maxAttempts: 1 });
-    this.multipartClient = new S3Client({ ...base, maxAttempts: this.attempts });
+      connectTimeoutMs: options.connectTimeoutMs,
+      idleTimeoutMs: options.idleTimeoutMs,
+    });
+  }
+
+  /** The SDK and its two clients, loaded on the first request that transfers or deletes. */
+  private sdk() {
+    this.sdkClients ??= import("@aws-sdk/client-s3").then((mod) => {
+      const sdk = exportsOf(mod);
+      const { options } = this;
+      const base = {
+        region: options.region,
+        endpoint: options.endpoint,
+        forcePathStyle: options.forcePathStyle,
+        credentials: options.credentials,
+        requestChecksumCalculation: "WHEN_REQUIRED" as const,
+        responseChecksumValidation: "WHEN_REQUIRED" as const,
+        requestHandler: {
+          connectionTimeout: options.connectTimeoutMs ?? 5000,
+          requestTimeout: options.idleTimeoutMs ?? 60_000,
+          // Parallel transfers each need their own socket.
+          httpAgent: { keepAlive: true, maxSockets: 128 },
+          httpsAgent: { keepAlive: true, maxSockets: 128 },
+        },
+      };
+      // The pinned SDK (3.1175.0) already prints a NodeVersionSupportWarning on Node 20 to
+      // stderr, which carries only our logs; posefactory supports Node 20 on purpose.
+      process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+      // Our own retry loop wraps single requests; lib-storage needs the SDK's for its parts.
+      return {
+        sdk,
+        client: new sdk.S3Client({ ...base, maxAttempts: 1 }),
+        multipartClient: new sdk.S3Client({ ...base, maxAttempts: this.attempts }),
+      };
+    });
+    return this.sdkClients;
   }
 
   private retry<T>(
@@ -209,48 +238,81 @@ export class S3Storage implements Storage {
     return error;
   }
 
+  /** One ListObjectsV2 request, read by s3-xml.ts; a malformed answer is a transfer error. */
+  private async listPage(
+    query: { prefix: string; delimiter?: string; token?: string; maxKeys?: number },
+    signal?: AbortSignal,
+  ): Promise<ListPage> {
+    const { body } = await this.requests.send({
+      method: "GET",
+      query: {
+        "list-type": "2",
+        prefix: query.prefix,
+        delimiter: query.delimiter,
+        "continuation-token": query.token,
+        "max-keys": query.maxKeys === undefined ? undefined : String(query.maxKeys),
+      },
+      signal,
+    });
+    try {
+      return readListPage(body);
+    } catch (error) {
+      if (!(error instanceof XmlError)) throw error;
+      throw new StorageError(
+        "transfer",
+        `LIST ${query.prefix} at ${this.endpointLabel} got an answer that is not a ListObjectsV2 result (${error.message}): check storage.endpoint points at an S3-compatible store.`,
+        { cause: error },
+      );
+    }
+  }
+
   /** Every page of a listing (ListObjectsV2 gives at most 1,000 keys a page). */
-  private async *pages(prefix: string, delimiter: string | undefined, signal?: AbortSignal) {
+  private async *pages(
+    prefix: string,
+    delimiter: string | undefined,
+    signal?: AbortSignal,
+    maxKeys?: number,
+  ) {
     let token: string | undefined;
     do {
       const page = await this.retry(
         `LIST ${prefix}`,
-        () =>
-          this.client.send(
-            new ListObjectsV2Command({
-              Bucket: this.options.bucket,
-              Prefix: prefix,
-              Delimiter: delimiter,
-              ContinuationToken: token,
-            }),
-            { abortSignal: signal },
-          ),
+        () => this.listPage({ prefix, delimiter, token, maxKeys }, signal),
         signal,
       );
       yield page;
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      token = page.isTruncated ? page.nextContinuationToken : undefined;
     } while (token);
   }
 
-  async *list(prefix: string, options: { signal?: AbortSignal } = {}): AsyncIterable<ObjectInfo> {
-    for await (const page of this.pages(prefix, undefined, options.signal)) {
-      for (const item of page.Contents ?? []) {
-        if (item.Key === undefined) continue;
+  /**
+   * Every object under `prefix`. `pageSize` (max-keys) is for tests of the paging; stores
+   * answer at most 1,000 keys a page anyway.
+   */
+  async *list(
+    prefix: string,
+    options: { signal?: AbortSignal; pageSize?: number } = {},
+  ): AsyncIterable<ObjectInfo> {
+    for await (const page of this.pages(prefix, undefined, options.signal, options.pageSize)) {
+      for (const item of page.contents) {
         yield {
-          key: item.Key,
-          size: item.Size ?? 0,
-          etag: stripQuotes(item.ETag),
-          lastModified: item.LastModified,
+          key: item.key,
+          size: item.size,
+          etag: stripQuotes(item.etag),
+          lastModified: item.lastModified,
         };
       }
     }
   }
 
-  async listChildren(prefix: string, options: { signal?: AbortSignal } = {}): Promise<string[]> {
+  async listChildren(
+    prefix: string,
+    options: { signal?: AbortSignal; pageSize?: number } = {},
+  ): Promise<string[]> {
     const names: string[] = [];
-    for await (const page of this.pages(prefix, "/", options.signal)) {
-      for (const p of page.CommonPrefixes ?? []) {
-        if (p.Prefix) names.push(p.Prefix.slice(prefix.length).replace(/\/$/, ""));
+    for await (const page of this.pages(prefix, "/", options.signal, options.pageSize)) {
+      for (const p of page.commonPrefixes) {
+        if (p) names.push(p.slice(prefix.length).replace(/\/$/, ""));
       }
     }
     return names;
@@ -258,11 +320,8 @@ export class S3Storage implements Storage {
 
   async head(key: string, options: { signal?: AbortSignal } = {}): Promise<ObjectInfo | undefined> {
     try {
-      const out = await withRetry(
-        () =>
-          this.client.send(new HeadObjectCommand({ Bucket: this.options.bucket, Key: key }), {
-            abortSignal: options.signal,
-          }),
+      const { headers } = await withRetry(
+        () => this.requests.send({ method: "HEAD", key, signal: options.signal }),
         {
           what: `HEAD ${key}`,
           signal: options.signal,
@@ -270,12 +329,17 @@ export class S3Storage implements Storage {
           logger: this.options.logger,
         },
       );
+      const header = (name: string) => {
+        const value = headers[name];
+        return typeof value === "string" ? value : undefined;
+      };
+      const lastModified = header("last-modified");
       return {
         key,
-        size: out.ContentLength ?? 0,
-        sha256: out.Metadata?.sha256,
-        etag: stripQuotes(out.ETag),
-        lastModified: out.LastModified,
+        size: Number(header("content-length") ?? 0),
+        sha256: header("x-amz-meta-sha256"),
+        etag: stripQuotes(header("etag")),
+        lastModified: lastModified === undefined ? undefined : new Date(lastModified),
       };
     } catch (error) {
       const e = error as SdkError;
@@ -361,8 +425,9 @@ export class S3Storage implements Storage {
     sha256: string,
     options: { contentType?: string; signal?: AbortSignal },
   ): Promise<PutResult> {
-    const out = await this.client.send(
-      new PutObjectCommand({
+    const { sdk, client } = await this.sdk();
+    const out = await client.send(
+      new sdk.PutObjectCommand({
         Bucket: this.options.bucket,
         Key: key,
         Body: body,
@@ -379,8 +444,9 @@ export class S3Storage implements Storage {
     try {
       return await withRetry(
         async () => {
-          const out = await this.client.send(
-            new GetObjectCommand({ Bucket: this.options.bucket, Key: key }),
+          const { sdk, client } = await this.sdk();
+          const out = await client.send(
+            new sdk.GetObjectCommand({ Bucket: this.options.bucket, Key: key }),
             {
               abortSignal: options.signal,
             },
@@ -409,8 +475,9 @@ export class S3Storage implements Storage {
   ): Promise<PutResult> {
     const source = options.onProgress ? body.pipe(countingStream(options.onProgress)) : body;
     body.once("error", (error) => source.destroy(error));
-    const out = await this.client.send(
-      new PutObjectCommand({
+    const { sdk, client } = await this.sdk();
+    const out = await client.send(
+      new sdk.PutObjectCommand({
         Bucket: this.options.bucket,
         Key: key,
         Body: source,
@@ -432,9 +499,12 @@ export class S3Storage implements Storage {
     const controller = new AbortController();
     const onAbort = () => controller.abort();
     options.signal?.addEventListener("abort", onAbort, { once: true });
-    const { Upload } = await import("@aws-sdk/lib-storage");
+    const [{ Upload }, { multipartClient }] = await Promise.all([
+      import("@aws-sdk/lib-storage").then(exportsOf),
+      this.sdk(),
+    ]);
     const upload = new Upload({
-      client: this.multipartClient,
+      client: multipartClient,
       partSize: this.partSize,
       queueSize: this.options.queueSize ?? 4,
       leavePartsOnError: false,
@@ -473,8 +543,9 @@ export class S3Storage implements Storage {
       return await this.retry(
         `GET ${key}`,
         async () => {
-          const out = await this.client.send(
-            new GetObjectCommand({ Bucket: this.options.bucket, Key: key }),
+          const { sdk, client } = await this.sdk();
+          const out = await client.send(
+            new sdk.GetObjectCommand({ Bucket: this.options.bucket, Key: key }),
             {
               abortSignal: options.signal,
             },
@@ -520,10 +591,12 @@ export class S3Storage implements Storage {
   async delete(key: string, options: { signal?: AbortSignal } = {}): Promise<void> {
     await this.retry(
       `DELETE ${key}`,
-      () =>
-        this.client.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: key }), {
+      async () => {
+        const { sdk, client } = await this.sdk();
+        return client.send(new sdk.DeleteObjectCommand({ Bucket: this.options.bucket, Key: key }), {
           abortSignal: options.signal,
-        }),
+        });
+      },
       options.signal,
     );
   }
@@ -532,15 +605,7 @@ export class S3Storage implements Storage {
   async check(options: { signal?: AbortSignal } = {}): Promise<void> {
     await this.retry(
       "LIST (check)",
-      () =>
-        this.client.send(
-          new ListObjectsV2Command({
-            Bucket: this.options.bucket,
-            Prefix: this.prefix,
-            MaxKeys: 1,
-          }),
-          { abortSignal: options.signal },
-        ),
+      () => this.listPage({ prefix: this.prefix, maxKeys: 1 }, options.signal),
       options.signal,
       2,
     );
@@ -548,8 +613,11 @@ export class S3Storage implements Storage {
 
   /** Close idle sockets so the process can exit promptly. */
   destroy(): void {
-    this.client.destroy();
-    this.multipartClient.destroy();
+    this.requests.destroy();
+    void this.sdkClients?.then(({ client, multipartClient }) => {
+      client.destroy();
+      multipartClient.destroy();
+    });
   }
 }
 

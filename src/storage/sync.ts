@@ -146,20 +146,24 @@ export async function walkFiles(
   exclude: (rel: string) => boolean,
 ): Promise<LocalFile[]> {
   const out: LocalFile[] = [];
+  // A folder's entries are stat()ed and descended into all at once: one by one, a
+  // no-change sync of a few hundred files waited on each stat in turn.
   const walk = async (abs: string, rel: string): Promise<void> => {
     const entries = await readdir(abs, { withFileTypes: true });
-    for (const entry of entries) {
-      const childRel = rel ? `${rel}/${entry.name}` : entry.name;
-      if (exclude(childRel)) continue;
-      const childAbs = join(abs, entry.name);
-      if (entry.isDirectory()) {
-        await walk(childAbs, childRel);
-      } else if (entry.isFile() || entry.isSymbolicLink()) {
-        const st = await stat(childAbs).catch(() => undefined);
-        if (st?.isFile())
-          out.push({ rel: childRel, file: childAbs, size: st.size, mtimeMs: st.mtimeMs });
-      }
-    }
+    await Promise.all(
+      entries.map(async (entry) => {
+        const childRel = rel ? `${rel}/${entry.name}` : entry.name;
+        if (exclude(childRel)) return;
+        const childAbs = join(abs, entry.name);
+        if (entry.isDirectory()) {
+          await walk(childAbs, childRel);
+        } else if (entry.isFile() || entry.isSymbolicLink()) {
+          const st = await stat(childAbs).catch(() => undefined);
+          if (st?.isFile())
+            out.push({ rel: childRel, file: childAbs, size: st.size, mtimeMs: st.mtimeMs });
+        }
+      }),
+    );
   };
   await walk(dir, "");
   out.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));

@@ -1,0 +1,316 @@
+/**
+ * Signed S3 requests without the AWS SDK: AWS Signature Version 4 with node:crypto, sent with
+ * node:http(s) over keep-alive sockets. Used for what a no-change sync needs (ListObjectsV2,
+ * HEAD), so such a run never loads the SDK.
+ *
+ *   const s3 = new S3Requests({ bucket, endpoint, region, forcePathStyle, credentials });
+ *   const { body } = await s3.send({ method: "GET", query: { "list-type": "2", prefix } });
+ *   s3.destroy();
+ *
+ * A store's error answer (status >= 300) is thrown shaped like the SDK's exceptions (`name` =
+ * the S3 error Code, or NotFound for a bodiless 404, else Unknown; `$metadata.httpStatusCode`),
+ * so S3Storage.translate() and the retry policy treat both paths alike. Timeouts are thrown
+ * as TimeoutError, as the SDK's node handler does; network errors keep their errno code.
+ * URLs follow the SDK's rules: path style with forcePathStyle, an IP address endpoint or a
+ * bucket name that cannot be a host name; else the bucket is the first label of the host.
+ */
+import { createHash, createHmac } from "node:crypto";
+import type { Agent, IncomingHttpHeaders, IncomingMessage } from "node:http";
+import { readErrorBody } from "./s3-xml.js";
+
+export interface S3RequestsOptions {
+  bucket: string;
+  endpoint?: string;
+  region: string;
+  forcePathStyle: boolean;
+  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  connectTimeoutMs?: number;
+  idleTimeoutMs?: number;
+}
+
+export interface S3Request {
+  method: "GET" | "HEAD";
+  /** The object key; absent for bucket-level requests (a listing). */
+  key?: string;
+  query?: Record<string, string | undefined>;
+  signal?: AbortSignal;
+}
+
+export interface S3Response {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/** RFC 3986 percent-encoding, as SigV4 wants it (the SDK's escapeUri): only A-Z a-z 0-9 - . _ ~ stay. */
+export function escapeUri(text: string): string {
+  return encodeURIComponent(text).replace(
+    /[!'()*]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+}
+
+/** The query string, keys sorted: the same bytes are sent and signed. */
+export function canonicalQuery(query: Record<string, string | undefined>): string {
+  return Object.entries(query)
+    .filter((entry): entry is [string, string] => entry[1] !== undefined)
+    .map(([k, v]) => [escapeUri(k), escapeUri(v)] as const)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([k, v]) => `${k}=${v}`)
+    .join("&");
+}
+
+export interface SignInput {
+  method: string;
+  /** Host header value (with the port when it is not the scheme's default). */
+  host: string;
+  /** The request path, already percent-encoded per segment; S3 signs it as sent. */
+  path: string;
+  /** Canonical query string (canonicalQuery()). */
+  query: string;
+  /** Other headers to sign, lower-case names. */
+  headers?: Record<string, string>;
+  payloadHash?: string;
+  region: string;
+  service?: string;
+  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  date: Date;
+}
+
+function hmac(key: string | Buffer, data: string): Buffer {
+  return createHmac("sha256", key).update(data, "utf8").digest();
+}
+
+/** amzDate "20130524T000000Z" of a Date. */
+export function amzDate(date: Date): string {
+  return date
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d{3}/, "");
+}
+
+/** The headers that make a request signed: x-amz-date, x-amz-content-sha256, Authorization. */
+export function signRequest(input: SignInput): Record<string, string> {
+  const when = amzDate(input.date);
+  const day = when.slice(0, 8);
+  const service = input.service ?? "s3";
+  const payloadHash = input.payloadHash ?? EMPTY_SHA256;
+  const headers: Record<string, string> = {
+    ...input.headers,
+    host: input.host,
+    "x-amz-content-sha256": payloadHash,
+    "x-amz-date": when,
+  };
+  if (input.credentials.sessionToken)
+    headers["x-amz-security-token"] = input.credentials.sessionToken;
+  const names = Object.keys(headers)
+    .map((name) => name.toLowerCase())
+    .sort();
+  const lower = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+  const canonicalHeaders = names
+    .map((name) => `${name}:${String(lower[name]).trim().replace(/\s+/g, " ")}\n`)
+    .join("");
+  const signedHeaders = names.join(";");
+  const canonicalRequest = [
+    input.method,
+    input.path,
+    input.query,
+    canonicalHeaders,
+    signedHeaders,
+    payloadHash,
+  ].join("\n");
+  const scope = `${day}/${input.region}/${service}/aws4_request`;
+  const stringToSign = [
+    "AWS4-HMAC-SHA256",
+    when,
+    scope,
+    createHash("sha256").update(canonicalRequest, "utf8").digest("hex"),
+  ].join("\n");
+  const key = hmac(
+    hmac(hmac(hmac(`AWS4${input.credentials.secretAccessKey}`, day), input.region), service),
+    "aws4_request",
+  );
+  const signature = createHmac("sha256", key).update(stringToSign, "utf8").digest("hex");
+  const { host: _host, ...sent } = headers;
+  return {
+    ...sent,
+    authorization: `AWS4-HMAC-SHA256 Credential=${input.credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`,
+  };
+}
+
+/** S3's rule for a bucket that can be a host label (no dots: TLS certificates cover one label). */
+function isVirtualHostable(bucket: string): boolean {
+  return (
+    /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(bucket) &&
+    !/^\d+\.\d+\.\d+\.\d+$/.test(bucket) &&
+    !bucket.includes("--")
+  );
+}
+
+function isIpHost(hostname: string): boolean {
+  return /^\d+\.\d+\.\d+\.\d+$/.test(hostname) || hostname.startsWith("[");
+}
+
+/** A store's error answer, shaped like the SDK's service exceptions. */
+export class S3ResponseError extends Error {
+  readonly Code: string;
+  readonly $fault: "client" | "server";
+  readonly $metadata: { httpStatusCode: number; requestId?: string };
+  constructor(status: number, code: string, message: string, requestId?: string) {
+    super(message);
+    this.name = code;
+    this.Code = code;
+    this.$fault = status >= 500 ? "server" : "client";
+    this.$metadata = { httpStatusCode: status, requestId };
+  }
+}
+
+function timeoutError(message: string): Error {
+  return Object.assign(new Error(message), { name: "TimeoutError" });
+}
+
+function abortError(): Error {
+  return Object.assign(new Error("Request aborted"), { name: "AbortError" });
+}
+
+export class S3Requests {
+  private agent?: Promise<{ agent: Agent; request: typeof import("node:http").request }>;
+  private readonly base: URL;
+  private readonly pathStyle: boolean;
+
+  constructor(private readonly options: S3RequestsOptions) {
+    this.base = new URL(options.endpoint ?? `https://s3.${options.region}.amazonaws.com`);
+    this.pathStyle =
+      options.forcePathStyle || !isVirtualHostable(options.bucket) || isIpHost(this.base.hostname);
+  }
+
+  /** The URL parts of a request: host and percent-encoded path. */
+  target(key?: string): { host: string; path: string } {
+    const basePath = this.base.pathname.replace(/\/+$/, "");
+    const keyPath = key === undefined ? "" : `/${key.split("/").map(escapeUri).join("/")}`;
+    if (this.pathStyle) {
+      return {
+        host: this.base.host,
+        path: `${basePath}/${escapeUri(this.options.bucket)}${keyPath}`,
+      };
+    }
+    return {
+      host: `${this.options.bucket}.${this.base.host}`,
+      path: `${basePath}${keyPath || "/"}`,
+    };
+  }
+
+  private transport() {
+    // node:https (and TLS) only when the endpoint is https.
+    this.agent ??= (
+      this.base.protocol === "https:" ? import("node:https") : import("node:http")
+    ).then((m) => ({
+      // Parallel HEADs each need their own socket.
+      agent: new m.Agent({ keepAlive: true, maxSockets: 128 }),
+      request: m.request as typeof import("node:http").request,
+    }));
+    return this.agent;
+  }
+
+  async send(req: S3Request): Promise<S3Response> {
+    const { agent, request } = await this.transport();
+    if (req.signal?.aborted) throw abortError();
+    const { host, path } = this.target(req.key);
+    const query = canonicalQuery(req.query ?? {});
+    const headers = signRequest({
+      method: req.method,
+      host,
+      path,
+      query,
+      region: this.options.region,
+      credentials: this.options.credentials,
+      date: new Date(),
+    });
+    const connectTimeout = this.options.connectTimeoutMs ?? 5000;
+    const idleTimeout = this.options.idleTimeoutMs ?? 60_000;
+    const response = await new Promise<S3Response>((resolve, reject) => {
+      let settled = false;
+      const fail = (error: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(connectTimer);
+        req.signal?.removeEventListener("abort", onAbort);
+        reject(req.signal?.aborted ? abortError() : error);
+      };
+      const onAbort = () => outgoing.destroy(abortError());
+      let connectTimer: NodeJS.Timeout | undefined;
+      const outgoing = request(
+        {
+          protocol: this.base.protocol,
+          hostname: this.pathStyle
+            ? this.base.hostname
+            : `${this.options.bucket}.${this.base.hostname}`,
+          port: this.base.port || undefined,
+          method: req.method,
+          path: query ? `${path}?${query}` : path,
+          headers: { ...headers, host },
+          agent,
+        },
+        (res: IncomingMessage) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (chunk: Buffer) => chunks.push(chunk));
+          res.once("error", fail);
+          res.once("aborted", () =>
+            fail(Object.assign(new Error("response aborted"), { code: "ECONNRESET" })),
+          );
+          res.once("end", () => {
+            if (settled) return;
+            settled = true;
+            req.signal?.removeEventListener("abort", onAbort);
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              body: Buffer.concat(chunks).toString("utf8"),
+            });
+          });
+        },
+      );
+      req.signal?.addEventListener("abort", onAbort, { once: true });
+      outgoing.once("error", fail);
+      outgoing.once("socket", (socket) => {
+        if (!socket.connecting) return;
+        connectTimer = setTimeout(
+          () =>
+            outgoing.destroy(
+              timeoutError(
+                `Socket timed out without establishing a connection within ${connectTimeout} ms`,
+              ),
+            ),
+          connectTimeout,
+        );
+        socket.once("connect", () => clearTimeout(connectTimer));
+      });
+      outgoing.setTimeout(idleTimeout, () =>
+        outgoing.destroy(timeoutError(`Connection timed out after ${idleTimeout} ms`)),
+      );
+      outgoing.end();
+    });
+    if (response.status >= 300) throw errorOf(response);
+    return response;
+  }
+
+  /** Close idle sockets so the process can exit promptly. */
+  destroy(): void {
+    void this.agent?.then(({ agent }) => agent.destroy());
+  }
+}
+
+/** The SDK's reading of an error answer: Code from the body, NotFound for a bodiless 404. */
+function errorOf(response: S3Response): S3ResponseError {
+  const requestId = response.headers["x-amz-request-id"];
+  const parsed = readErrorBody(response.body);
+  const code = parsed?.code ?? (response.status === 404 ? "NotFound" : "Unknown");
+  return new S3ResponseError(
+    response.status,
+    code,
+    parsed?.message ?? "UnknownError",
+    parsed?.requestId ?? (typeof requestId === "string" ? requestId : undefined),
+  );
+}

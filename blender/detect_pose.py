@@ -3,14 +3,17 @@
 Run with plain python3 (not inside Blender):
 
     python3 detect_pose.py --run-dir /workspace/posefactory/runs/<runId> --model full \
-        [--model-path pose_landmarker_full.task] [--delegate gpu] [--images list.txt] [--force] \
-        [--workers N]
+        [--model-path pose_landmarker_full.task] [--also lite --also heavy] [--delegate gpu] \
+        [--images list.txt] [--force] [--workers N]
 
 Throughput: a pool of worker processes, each with its own landmarker (IMAGE mode, so every
 image is detected on its own and the results are the same as with one landmarker), sized to
 the CPUs this process may use (--workers, or POSEFACTORY_DETECT_WORKERS; 1 = in this process). Each image
 renders/<character>/<clip>/<view>/fNNNN.png gets detections/<character>/<clip>/<view>/fNNNN.json,
 the same JSON as the web backend (src/detect/schema.ts `detectionSchema`), with backend "python".
+Each `--also` model (config detect.models) then detects the same images into
+detections-<model>/ (same layout), with its default model file (setup-pod's, else the cache),
+as the web backend does, so evaluation compares the models on the same images.
 Transparent renders are flattened over mid-grey first, as the web backend does.
 
 Exit codes: 0 done, 1 some images failed, 2 bad arguments, 3 mediapipe missing or unusable.
@@ -67,6 +70,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", choices=["lite", "full", "heavy"], default="full")
     parser.add_argument("--model-path", type=Path, help="pose_landmarker .task (default: the CLI's model cache)")
     parser.add_argument("--model-version", default="official/float16/1", help="recorded in each detection")
+    parser.add_argument(
+        "--also",
+        action="append",
+        choices=["lite", "full", "heavy"],
+        default=[],
+        metavar="MODEL",
+        help="a further model (detect.models), into detections-<MODEL>/ with its default model file",
+    )
     parser.add_argument("--delegate", choices=["cpu", "gpu"], default="cpu", help="gpu falls back to cpu when unavailable")
     parser.add_argument("--min-pose-detection-confidence", type=float, default=0.5)
     parser.add_argument("--min-pose-presence-confidence", type=float, default=0.5)
@@ -112,9 +123,9 @@ def batches(items: list[str], size: int) -> Iterator[list[str]]:
         yield items[start : start + size]
 
 
-def detection_path(image: str) -> str:
-    """renders/<c>/<clip>/<view>/f0001.png -> detections/<c>/<clip>/<view>/f0001.json"""
-    rel = re.sub(r"^renders/", "detections/", image)
+def detection_path(image: str, root: str = "detections") -> str:
+    """renders/<c>/<clip>/<view>/f0001.png -> <root>/<c>/<clip>/<view>/f0001.json"""
+    rel = re.sub(r"^renders/", f"{root}/", image)
     return re.sub(r"\.[^./]+$", ".json", rel)
 
 
@@ -298,13 +309,13 @@ def worker_count(requested: int, images: int) -> int:
     return max(1, min(requested or available_cpus(), images))
 
 
-def detect_one(landmarker: Any, run_dir: Path, image: str, model: dict[str, str]) -> tuple[str, bool, str | None]:
-    """Detect one image and write its JSON; (image, found, error)."""
+def detect_one(landmarker: Any, run_dir: Path, image: str, model: dict[str, str], root: str) -> tuple[str, bool, str | None]:
+    """Detect one image and write its JSON under `root`; (image, found, error)."""
     try:
         t0 = time.perf_counter()
         result, width, height = landmarker.detect_file(run_dir / image)
         detection = build_detection(image, width, height, result, model, time.perf_counter() - t0)
-        write_json(run_dir / detection_path(image), detection)
+        write_json(run_dir / detection_path(image, root), detection)
         return image, bool(detection["found"]), None
     except Exception as error:  # noqa: BLE001 (one bad image must not stop the batch)
         return image, False, str(error)
@@ -314,10 +325,10 @@ def detect_one(landmarker: Any, run_dir: Path, image: str, model: dict[str, str]
 _worker: dict[str, Any] = {}
 
 
-def init_worker(args: argparse.Namespace, model_path: Path, model: dict[str, str]) -> None:
+def init_worker(args: argparse.Namespace, model_path: Path, model: dict[str, str], root: str) -> None:
     # An exception here would make the pool start the worker again and again: keep it instead.
     try:
-        _worker.update(landmarker=open_landmarker(args, model_path), run_dir=args.run_dir, model=model)
+        _worker.update(landmarker=open_landmarker(args, model_path), run_dir=args.run_dir, model=model, root=root)
     except Exception as error:  # noqa: BLE001
         _worker["error"] = f"{type(error).__name__}: {error}"
 
@@ -325,7 +336,7 @@ def init_worker(args: argparse.Namespace, model_path: Path, model: dict[str, str
 def detect_in_worker(image: str) -> tuple[str, bool, str | None]:
     if "error" in _worker:
         return image, False, f"no landmarker: {_worker['error']}"
-    return detect_one(_worker["landmarker"], _worker["run_dir"], image, _worker["model"])
+    return detect_one(_worker["landmarker"], _worker["run_dir"], image, _worker["model"], _worker["root"])
 
 
 def worker_delegate(_: int) -> str:
@@ -334,7 +345,9 @@ def worker_delegate(_: int) -> str:
     return str(getattr(_worker.get("landmarker"), "delegate", "fake"))
 
 
-def detect_all(args: argparse.Namespace, model_path: Path, model: dict[str, str], todo: list[str]) -> Iterator[tuple[str, bool, str | None] | str]:
+def detect_all(
+    args: argparse.Namespace, model_path: Path, model: dict[str, str], root: str, todo: list[str]
+) -> Iterator[tuple[str, bool, str | None] | str]:
     """Yields the delegate first, then (image, found, error) per image as they finish."""
     workers = worker_count(args.workers, len(todo))
     if workers == 1:
@@ -342,7 +355,7 @@ def detect_all(args: argparse.Namespace, model_path: Path, model: dict[str, str]
         try:
             yield str(getattr(landmarker, "delegate", "fake"))
             for image in todo:
-                yield detect_one(landmarker, args.run_dir, image, model)
+                yield detect_one(landmarker, args.run_dir, image, model, root)
         finally:
             landmarker.close()
         return
@@ -350,7 +363,7 @@ def detect_all(args: argparse.Namespace, model_path: Path, model: dict[str, str]
 
     # spawn: a fresh interpreter per worker (forking a process that runs threads is unsafe).
     context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=init_worker, initargs=(args, model_path, model)) as pool:
+    with context.Pool(workers, initializer=init_worker, initargs=(args, model_path, model, root)) as pool:
         yield pool.map(worker_delegate, [0])[0]
         # Small chunks keep every worker busy to the end; order does not matter (one file each).
         chunk = max(1, min(8, len(todo) // (workers * 4)))
@@ -359,46 +372,48 @@ def detect_all(args: argparse.Namespace, model_path: Path, model: dict[str, str]
         pool.join()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+def detect_with_model(args: argparse.Namespace, variant: str, model_path_arg: Path | None, root: str) -> tuple[int, dict[str, Any]]:
+    """One model over the run's images into `root`/; (exit code, summary)."""
     run_dir: Path = args.run_dir
-    model_name = f"pose_landmarker_{args.model}"
+    model_name = f"pose_landmarker_{variant}"
+    summary: dict[str, Any] = {
+        "images": 0, "detected": 0, "found": 0, "skipped": 0, "failed": [], "model": {},
+        "delegate": "none", "workers": 0, "seconds": {"load": 0.0, "detect": 0.0},
+    }  # fmt: skip
     if args.fake_landmarker:
         model = {"name": "fake", "version": "test", "sha256": "0" * 64}
         model_path = Path("fake")
     else:
-        model_path = args.model_path or default_model_path(args.model)
+        model_path = model_path_arg or default_model_path(variant)
         if not model_path.is_file():
             log(f"model {model_path} not found: run `posefactory setup-pod`, or pass --model-path")
-            return EXIT_NO_MEDIAPIPE
+            return EXIT_NO_MEDIAPIPE, summary
         model = {"name": model_path.stem or model_name, "version": args.model_version, "sha256": sha256_file(model_path)}
+    summary["model"] = model
 
     images = list_images(run_dir, args.images)
-    todo = [i for i in images if args.force or not already_done(run_dir / detection_path(i), model["sha256"])]
+    todo = [i for i in images if args.force or not already_done(run_dir / detection_path(i, root), model["sha256"])]
     skipped = len(images) - len(todo)
-    summary: dict[str, Any] = {
-        "images": len(images), "detected": 0, "found": 0, "skipped": skipped, "failed": [],
-        "model": model, "delegate": "none", "workers": 0, "seconds": {"load": 0.0, "detect": 0.0},
-    }  # fmt: skip
+    summary.update(images=len(images), skipped=skipped)
     if todo and not args.fake_landmarker:
         try:
             import mediapipe  # noqa: F401  (checked here once, not in every worker)
         except ImportError:
             log(MISSING_MEDIAPIPE.format(python=sys.executable or "python3"))
-            return EXIT_NO_MEDIAPIPE
+            return EXIT_NO_MEDIAPIPE, summary
     if todo:
         started = time.perf_counter()
         summary["workers"] = worker_count(args.workers, len(todo))
-        results = detect_all(args, model_path, model, todo)
+        results = detect_all(args, model_path, model, root, todo)
         try:
             summary["delegate"] = next(results)
         except RuntimeError as error:
             log(str(error))
-            return EXIT_NO_MEDIAPIPE
+            return EXIT_NO_MEDIAPIPE, summary
         summary["seconds"]["load"] = time.perf_counter() - started
         log(
             f"{len(todo)} images to detect ({skipped} already done), model {model['name']}, "
-            f"delegate {summary['delegate']}, {summary['workers']} worker(s)"
+            f"delegate {summary['delegate']}, {summary['workers']} worker(s), into {root}/"
         )
         detect_started = time.perf_counter()
         total_batches = math.ceil(len(todo) / args.batch_size)
@@ -416,10 +431,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary["seconds"]["detect"] = time.perf_counter() - detect_started
         summary["failed"].sort(key=lambda f: f["image"])
     else:
-        log(f"all {len(images)} images already detected with this model (use --force to redo)")
+        log(f"all {len(images)} images already detected with this model into {root}/ (use --force to redo)")
+    return (EXIT_FAILED if summary["failed"] else 0), summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    code, summary = detect_with_model(args, args.model, args.model_path, "detections")
+    # The further models of detect.models, each into its own folder (detect.model is detections/).
+    others = []
+    for variant in dict.fromkeys(v for v in args.also if v != args.model):
+        if code == EXIT_NO_MEDIAPIPE:
+            break
+        root = f"detections-{variant}"
+        other_code, other = detect_with_model(args, variant, None, root)
+        others.append({"variant": variant, "detections": root, **other})
+        code = max(code, other_code)
+    if others:
+        summary["others"] = others
     if args.summary:
         write_json(args.summary, summary)
-    return EXIT_FAILED if summary["failed"] else 0
+    return code
 
 
 if __name__ == "__main__":

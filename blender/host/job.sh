@@ -114,7 +114,8 @@ if pf_step push; then
     exit "$PF_EXIT_PUSH_FAILED"
   fi
   pf_say "pushing results to storage"
-  find renders detections -type f -print0 2>/dev/null | sort -z | xargs -0 -r sha256sum >sha256sums.txt
+  # detections-<model>/: the further models of detect.models.
+  find renders detections detections-* -type f -print0 2>/dev/null | sort -z | xargs -0 -r sha256sum >sha256sums.txt
   # logs/job.log keeps the render's log; a later job (detection again) adds its own to it.
   mkdir -p logs
   if pf_step render; then

@@ -4,7 +4,8 @@
 # group.sh). Prints `key: value` lines; the CLI (src/pipeline/preflight.ts) decides what is
 # missing and how to fix it. Settings:
 #   PF_BLENDER_VERSION_COMMAND  prints "Blender X.Y.Z ..." (quoted words)
-#   PF_DETECT=1                 detection runs here: PF_PYTHON, PF_MODEL, PF_MODEL_PATH
+#   PF_DETECT=1                 detection runs here: PF_PYTHON, PF_MODEL, PF_MODEL_PATH,
+#                               PF_OTHER_MODELS (detect.models besides detect.model, spaces)
 #   PF_GPU=1                    list NVIDIA GPUs
 #   PF_RCLONE=1                 rclone is needed (pull and push)
 #   PF_WORKDIR                  where the run folder goes (free disk is measured there)
@@ -21,23 +22,22 @@ if [ "${PF_DETECT:-0}" = 1 ]; then
   echo "python: $py"
   echo "python_version: $("$py" -c 'import sys; print(sys.version.split()[0])' 2>/dev/null | head -n 1)"
   echo "mediapipe: $("$py" -c 'import mediapipe; print(getattr(mediapipe, "__version__", "unknown"))' 2>/dev/null | head -n 1)"
-  # The same places detect_pose.py looks (default_model_path), in the same order.
-  name="pose_landmarker_${PF_MODEL}.task"
-  model=""
-  if [ -n "${PF_MODEL_PATH:-}" ]; then
-    model=$PF_MODEL_PATH
-  else
+  # The same places detect_pose.py looks (default_model_path), in the same order; detect.model
+  # (or detect.modelPath), then each further model of detect.models (PF_OTHER_MODELS).
+  pf_pose_model() {
+    local name="pose_landmarker_$1.task" prefix
     for prefix in "${PF_PREFIX:-}" /workspace/posefactory-tools /opt/posefactory; do
       if [ -n "$prefix" ] && [ -f "$prefix/models/$name" ]; then
-        model="$prefix/models/$name"
-        break
+        echo "$prefix/models/$name"
+        return
       fi
     done
-    if [ -z "$model" ]; then
-      model="${POSEFACTORY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/posefactory}/models/official/$name"
-    fi
-  fi
-  if [ -f "$model" ]; then echo "model: $model"; else echo "model_missing: $model"; fi
+    echo "${POSEFACTORY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/posefactory}/models/official/$name"
+  }
+  pf_model_line() { if [ -f "$1" ]; then echo "model: $1"; else echo "model_missing: $1"; fi; }
+  if [ -n "${PF_MODEL_PATH:-}" ]; then model=$PF_MODEL_PATH; else model=$(pf_pose_model "$PF_MODEL"); fi
+  pf_model_line "$model"
+  for other in ${PF_OTHER_MODELS:-}; do pf_model_line "$(pf_pose_model "$other")"; done
 fi
 
 if [ "${PF_GPU:-0}" = 1 ] && command -v nvidia-smi >/dev/null 2>&1; then

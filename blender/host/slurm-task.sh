@@ -10,8 +10,8 @@
 # inputs.txt), with the settings and storage keys from ENVFILE (mode 0600, written by
 # the CLI, removed when the run ends: never on sbatch's command line or in --export, which
 # slurmctld stores in its state directory). Then it pushes:
-#   renders/ and detections/   -> <run key>/renders/, <run key>/detections/ (whole clips: no
-#                                  other shard writes the same keys)
+#   renders/, detections/, detections-<model>/  -> the same folders under <run key>/ (whole
+#                                  clips: no other shard writes the same keys)
 #   manifest.json, sha256sums.txt, renders/*/annotations.json, logs/job.log
 #                               -> <run key>/shards/<shard>/ (the CLI merges these)
 # Its output goes to logs/shard-<shard>.log in the run's folder.
@@ -106,7 +106,7 @@ fi
 
 if has_step push; then
   pf_say "pushing shard $shard to storage"
-  find renders detections -type f ! -name annotations.json -print0 2>/dev/null | sort -z |
+  find renders detections detections-* -type f ! -name annotations.json -print0 2>/dev/null | sort -z |
     xargs -0 -r sha256sum >sha256sums.txt
   mkdir -p logs
   cp -f "$run_dir/logs/shard-$shard.log" logs/job.log 2>/dev/null
@@ -114,9 +114,12 @@ if has_step push; then
   if [ -d renders ]; then
     pf_rclone copy renders "$(pf_remote "$PF_RUN_KEY/renders")" --exclude '/*/annotations.json' || pushed=0
   fi
-  if [ -d detections ]; then
-    pf_rclone copy detections "$(pf_remote "$PF_RUN_KEY/detections")" || pushed=0
-  fi
+  # detections/ and detections-<model>/ (the further models of detect.models)
+  for d in detections detections-*; do
+    if [ -d "$d" ]; then
+      pf_rclone copy "$d" "$(pf_remote "$PF_RUN_KEY/$d")" || pushed=0
+    fi
+  done
   pf_rclone copy . "$(pf_remote "$PF_RUN_KEY/shards/$shard")" --include /manifest.json \
     --include /sha256sums.txt --include '/renders/*/annotations.json' --include /logs/job.log || pushed=0
   if [ "$pushed" = 0 ]; then

@@ -308,7 +308,7 @@ export const detectSchema = z.strictObject({
     .min(1)
     .optional()
     .describe(
-      "further models run on the same images (web backend), each into detections-<model>/; evaluation.json compares them",
+      "further models run on the same images (either backend), each into detections-<model>/; evaluation.json compares them",
     ),
   modelPath: z.string().optional().describe("a pose_landmarker .task file to use instead"),
   delegate: z.enum(["cpu", "gpu"]).default("cpu"),

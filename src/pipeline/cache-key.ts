@@ -41,7 +41,17 @@ export function renderRelevantConfig(config: Config): unknown {
 export function detectRelevantConfig(config: Config): unknown {
   const { backend, model, modelPath, minPoseDetectionConfidence, minPosePresenceConfidence } =
     config.detect;
-  return { backend, model, modelPath, minPoseDetectionConfidence, minPosePresenceConfidence };
+  // detect.models (host detection writes detections-<model>/ too); absent when unused, so older
+  // keys stay valid.
+  const models = config.detect.models?.filter((m) => m !== model);
+  return {
+    backend,
+    model,
+    modelPath,
+    minPoseDetectionConfidence,
+    minPosePresenceConfidence,
+    ...(models?.length ? { models: [...new Set(models)].sort() } : {}),
+  };
 }
 
 /**

@@ -40,6 +40,8 @@ export interface DetectOnHost {
   python: string;
   model: Config["detect"]["model"];
   modelPath?: string;
+  /** detect.models besides detect.model: each into detections-<model>/ (official files). */
+  others: Config["detect"]["model"][];
   delegate: Config["detect"]["delegate"];
   minPoseDetectionConfidence: number;
   minPosePresenceConfidence: number;
@@ -63,13 +65,18 @@ export interface SshJobOptions {
   steps?: HostStep[];
 }
 
-/** detect_pose.py's command line on the host, without the python (the job picks it). */
+/** detect.models without detect.model, once each: the models that go to detections-<model>/. */
+export function otherModels(d: Config["detect"]): Config["detect"]["model"][] {
+  return [...new Set(d.models ?? [])].filter((m) => m !== d.model);
+}
+
 /** What the host's detection needs of the config: the job's python and the detect settings. */
 export function detectOnHost(d: Config["detect"], python: string): DetectOnHost {
   return {
     python,
     model: d.model,
     modelPath: d.modelPath,
+    others: otherModels(d),
     delegate: d.delegate,
     minPoseDetectionConfidence: d.minPoseDetectionConfidence,
     minPosePresenceConfidence: d.minPosePresenceConfidence,
@@ -90,6 +97,7 @@ export function buildDetectArgs(workdir: string, d: DetectOnHost): string {
     "--min-pose-presence-confidence",
     String(d.minPosePresenceConfidence),
     ...(d.modelPath ? ["--model-path", d.modelPath] : []),
+    ...d.others.flatMap((m) => ["--also", m]),
   ]);
 }
 

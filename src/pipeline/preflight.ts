@@ -13,6 +13,7 @@ import { composeHostScript } from "../jobs/host-scripts.js";
 import type { Executor } from "../remote/types.js";
 import { isCharacterFile } from "../render/job.js";
 import { blenderVersionCommand } from "../render/launcher.js";
+import { otherModels } from "./host-script.js";
 import { detectPlace } from "./state.js";
 
 export interface Check {
@@ -27,7 +28,7 @@ export interface RunNeeds {
   /** Prints "Blender X.Y.Z" on the host. */
   blenderVersionCommand: string;
   /** Detection runs on the host (python backend). */
-  detect?: { python: string; model: string; modelPath?: string };
+  detect?: { python: string; model: string; modelPath?: string; others?: string[] };
   gpu: boolean;
   rclone: boolean;
   workdir: string;
@@ -69,7 +70,7 @@ export function needsOf(
     blenderVersionCommand: blenderVersionCommand(target.blender),
     detect:
       detectPlace(config, target) === "host"
-        ? { python: target.python, model: d.model, modelPath: d.modelPath }
+        ? { python: target.python, model: d.model, modelPath: d.modelPath, others: otherModels(d) }
         : undefined,
     gpu: config.render.device === "gpu",
     rclone: target.executor === "ssh",
@@ -86,6 +87,7 @@ export function buildPreflightScript(needs: RunNeeds): string {
       PF_PYTHON: needs.detect?.python ?? "python3",
       PF_MODEL: needs.detect?.model ?? "full",
       PF_MODEL_PATH: needs.detect?.modelPath ?? "",
+      PF_OTHER_MODELS: (needs.detect?.others ?? []).join(" "),
       PF_GPU: 1,
       PF_RCLONE: needs.rclone ? 1 : 0,
       PF_WORKDIR: needs.workdir,
@@ -168,14 +170,20 @@ export function evaluatePreflight(out: string, needs: RunNeeds): Check[] {
         ? undefined
         : `${SETUP} (it makes the venv the job uses), or set python: to a python with mediapipe, or detect.backend: web`,
     });
-    const model = first("model");
+    // detect.model and every further model of detect.models: one check, every file named.
+    const found = values.get("model") ?? [];
+    const missing = values.get("model_missing") ?? [];
     checks.push({
       name: "remote model",
-      ok: model !== "",
-      detail: model || `not found: ${first("model_missing")}`,
-      fix: model
-        ? undefined
-        : `${SETUP} (installs the pose model), or set detect.modelPath to a .task file on the host`,
+      ok: found.length > 0 && missing.length === 0,
+      detail:
+        missing.length > 0 || found.length === 0
+          ? `not found: ${missing.join(", ")}${found.length > 0 ? ` (found: ${found.join(", ")})` : ""}`
+          : found.join(", "),
+      fix:
+        missing.length > 0 || found.length === 0
+          ? `${SETUP} (installs the pose models), or set detect.modelPath to a .task file on the host${(needs.detect.others ?? []).length > 0 ? "; detect.models needs the official files of the others" : ""}`
+          : undefined,
     });
   }
   const gpus = values.get("gpu") ?? [];

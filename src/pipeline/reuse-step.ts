@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { type CharacterResult, type Manifest, readManifestFile } from "../run/manifest.js";
 import { localRunDir, RunFiles, runKey } from "../run/paths.js";
+import { otherModels } from "./host-script.js";
 import { linkTree, writeMergedManifest } from "./reuse.js";
 import type { State } from "./state.js";
 
@@ -15,8 +16,11 @@ export async function runReuseStep(s: State): Promise<string> {
     const from = localRunDir(s.dataDir, runId);
     // Hard links from the earlier run on this machine; its keys in storage when it is gone.
     const local = existsSync(join(from, RunFiles.renders, c.name));
-    // Detections made by the same model are reused too; the detect step fills any gap.
-    for (const part of [RunFiles.renders, RunFiles.detections]) {
+    // Detections made by the same model are reused too (detect.models': detections-<model>/);
+    // the detect step fills any gap.
+    const others = otherModels(s.config.detect).map((m) => `${RunFiles.detections}-${m}`);
+    for (const part of [RunFiles.renders, RunFiles.detections, ...others]) {
+      if (local && others.includes(part) && !existsSync(join(from, part, c.name))) continue;
       const to = join(s.localRunDir, part, c.name);
       files += local
         ? await linkTree(join(from, part, c.name), to)

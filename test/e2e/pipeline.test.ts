@@ -346,6 +346,85 @@ describe("posefactory pipeline with detection on the pod (python backend)", {
     expect(JSON.stringify(evaluation)).toMatch(/"detectionRate"/);
     expect(existsSync(join(runDir, "report.html"))).toBe(true);
   });
+  it("detect.models: every model runs on the pod into detections-<model>/, evaluated after the download", async () => {
+    if (POD_PYTHON.missing) {
+      if (process.env.CI) throw new Error(POD_PYTHON.missing);
+      return;
+    }
+    // A pod set up by setup-pod keeps its models in <PF_PREFIX>/models: here the .task files
+    // built offline (the official ones cannot be fetched here), in this pod's own prefix.
+    const tools = join(temp.dir, "models-pod-tools");
+    mkdirSync(join(tools, "models"), { recursive: true });
+    const build = (variant: "lite" | "full") =>
+      resolvePoseModel({
+        variant,
+        download: false,
+        cacheDir: join(temp.dir, "model-cache"),
+        logger: createSilentLogger(),
+      });
+    const [lite, full] = await Promise.all([build("lite"), build("full")]);
+    const pod = await startSshd({ setEnv: { PF_PREFIX: tools } });
+    try {
+      const modelsProject = join(temp.dir, "models-project");
+      mkdirSync(join(modelsProject, "characters"), { recursive: true });
+      copyFileSync(
+        join(project, "characters", "walker.fbx"),
+        join(modelsProject, "characters", "walker.fbx"),
+      );
+      const config = readFileSync(join(project, "posefactory.yaml"), "utf8")
+        .replace(
+          "detect: {backend: web, model: lite}",
+          `detect: {backend: python, model: lite, modelPath: ${lite.path}, models: [lite, full]}`,
+        )
+        .replace(
+          "cameras: {azimuthsDeg: [0, 90, 180, 270], elevationsDeg: [10]}",
+          "cameras: {azimuthsDeg: [0, 90], elevationsDeg: [10]}",
+        )
+        .replace(`    port: ${sshd.port}`, `    port: ${pod.port}`)
+        .replace(`    identityFile: ${sshd.identityFile}`, `    identityFile: ${pod.identityFile}`)
+        .replace("    costPerHour: 0.5", `    costPerHour: 0.5\n    python: ${POD_PYTHON.path}`)
+        .replace("prefix: e2e/", "prefix: e2e-models/");
+      writeFileSync(join(modelsProject, "posefactory.yaml"), config);
+      // Without the further model's file the preflight refuses the pod, naming that file.
+      const refused = await runCli(["pipeline"], { cwd: modelsProject, env });
+      expect(refused.code, refused.stderr).toBe(2);
+      expect(refused.stderr).toMatch(/remote model: not found: \S*pose_landmarker_full\.task/);
+      copyFileSync(full.path, join(tools, "models", "pose_landmarker_full.task"));
+      const result = await runCli(["--json", "pipeline"], { cwd: modelsProject, env });
+      expect(result.code, result.stderr).toBe(0);
+      // The preflight found both model files (detect.modelPath and setup-pod's full).
+      expect(result.stderr).toMatch(/preflight on .*model ok/);
+      const record = runRecordSchema.parse(JSON.parse(result.stdout).record);
+      expect(record.steps.find((s) => s.id === "detect")?.status).toBe("skipped");
+      const runDir = join(modelsProject, "data", "runs", record.runId);
+      const renders = files(join(runDir, "renders"), /f\d{4}\.png$/);
+      expect(renders).toHaveLength(4);
+      for (const [root, model] of [
+        ["detections", lite],
+        ["detections-full", full],
+      ] as const) {
+        const detections = files(join(runDir, root), /f\d{4}\.json$/);
+        expect(detections, root).toHaveLength(4);
+        for (const d of detections) {
+          const one = JSON.parse(readFileSync(join(runDir, root, d), "utf8"));
+          expect(one.backend).toBe("python");
+          expect(one.model.sha256).toBe(model.sha256);
+        }
+      }
+      expect(existsSync(join(runDir, "detections-lite"))).toBe(false);
+      // Verified against the pod's sha256sums.txt like detections/.
+      expect(readFileSync(join(runDir, "sha256sums.txt"), "utf8")).toContain("detections-full/");
+      const evaluation = JSON.parse(readFileSync(join(runDir, "evaluation.json"), "utf8"));
+      const names = Object.keys(evaluation.models).sort();
+      expect(names).toHaveLength(2);
+      expect(names.some((n) => n.includes("full"))).toBe(true);
+      for (const name of names) expect(evaluation.models[name].overall.images).toBe(4);
+      expect(readFileSync(join(runDir, "report.html"), "utf8")).toContain('id="models"');
+    } finally {
+      await pod.stop();
+    }
+  });
+
   it("delivers the renders when detection fails on the pod; --resume only detects", async () => {
     const partProject = join(temp.dir, "partial-project");
     mkdirSync(join(partProject, "characters"), { recursive: true });

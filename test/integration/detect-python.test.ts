@@ -157,6 +157,47 @@ describe("detect_pose.py", () => {
     });
   });
 
+  it("--also: each further model detects the same images into detections-<model>/", () => {
+    const summaryPath = join(dir, "summary-also.json");
+    const result = runScript([
+      "--run-dir",
+      runDir,
+      "--model",
+      "full",
+      "--also",
+      "lite",
+      "--also",
+      "full",
+      "--also",
+      "lite",
+      "--fake-landmarker",
+      "--summary",
+      summaryPath,
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    const summary = JSON.parse(readFileSync(summaryPath, "utf8"));
+    // detect.model itself is not run twice, a repeated model once.
+    expect(summary.others).toHaveLength(1);
+    expect(summary.others[0]).toMatchObject({
+      variant: "lite",
+      detections: "detections-lite",
+      images: 5,
+      detected: 5,
+    });
+    expect(existsSync(join(runDir, "detections-full"))).toBe(false);
+    for (const image of IMAGES) {
+      const path = join(
+        runDir,
+        image.replace(/^renders\//, "detections-lite/").replace(/\.png$/, ".json"),
+      );
+      expect(detectionSchema.parse(JSON.parse(readFileSync(path, "utf8"))).image).toBe(image);
+    }
+    // Resumes per folder: nothing left to do in either.
+    const again = runScript(["--run-dir", runDir, "--also", "lite", "--fake-landmarker"]);
+    expect(again.code).toBe(0);
+    expect(again.stderr.match(/already detected/g)).toHaveLength(2);
+  });
+
   it("takes an explicit image list and reports a bad image without stopping the batch", () => {
     const list = join(dir, "images.txt");
     writeFileSync(join(runDir, "renders/walker/walk/az090_el10/f0021.png"), "not a png");

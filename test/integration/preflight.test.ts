@@ -49,6 +49,21 @@ describe("preflight", () => {
     expect(() => assertPreflight(bare, "pod")).toThrow(/remote mediapipe[\s\S]*setup-pod/);
     expect(() => assertPreflight(bare, "pod", ["mediapipe", "model"])).not.toThrow();
 
+    // detect.models: every further model's file is looked for too, and named when missing.
+    const both = needsOf(configSchema.parse({ detect: { models: ["heavy", "full"] } }), target, {
+      count: 1,
+      inputBytes: 10,
+    });
+    const noHeavy = await runPreflight(executor, both, undefined, { PF_PREFIX: prefix });
+    const model = noHeavy.find((c) => c.name === "remote model");
+    expect(model).toMatchObject({ ok: false });
+    expect(model?.detail).toContain("pose_landmarker_heavy.task");
+    expect(model?.detail).toContain(`found: ${prefix}/models/pose_landmarker_full.task`);
+    expect(() => assertPreflight(noHeavy, "pod")).toThrow(/remote model[\s\S]*setup-pod/);
+    writeFileSync(join(prefix, "models", "pose_landmarker_heavy.task"), "model");
+    const withHeavy = await runPreflight(executor, both, undefined, { PF_PREFIX: prefix });
+    expect(withHeavy.find((c) => c.name === "remote model")).toMatchObject({ ok: true });
+
     // A run bigger than the disk is refused with what to do.
     const huge = { ...needs, bytes: 1e18 };
     const full = await runPreflight(executor, huge, undefined, { PF_PREFIX: prefix });

@@ -148,6 +148,7 @@ describe("the render host's job", () => {
       detect: {
         python: "python3",
         model: "lite",
+        others: ["full", "heavy"],
         delegate: "gpu",
         minPoseDetectionConfidence: 0.5,
         minPosePresenceConfidence: 0.5,
@@ -157,6 +158,8 @@ describe("the render host's job", () => {
     expect(job.env?.PF_DETECT_ARGS).toContain(
       "/w/inputs/blender/detect_pose.py --run-dir . --model lite --delegate gpu",
     );
+    // detect.models: the further models into detections-<model>/.
+    expect(job.env?.PF_DETECT_ARGS).toMatch(/ --also full --also heavy$/);
   });
 
   it("puts detection on the host for ssh targets by default, in Chromium locally", () => {

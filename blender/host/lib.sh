@@ -56,6 +56,72 @@ pf_find_python() {
   printf '%s' "${1:-python3}"
 }
 
+# posefactory's cache folder on this host (the same one detect_pose.py uses); fails without HOME.
+pf_cache_dir() {
+  if [ -n "${POSEFACTORY_CACHE_DIR:-}" ]; then
+    printf '%s' "$POSEFACTORY_CACHE_DIR"
+  elif [ -n "${XDG_CACHE_HOME:-}" ]; then
+    printf '%s' "$XDG_CACHE_HOME/posefactory"
+  elif [ -n "${HOME:-}" ]; then
+    printf '%s' "$HOME/.cache/posefactory"
+  else
+    return 1
+  fi
+}
+
+# pf_probe NAME COMMAND [FILE...]: print what COMMAND (eval'd, stderr dropped) prints, from a
+# cache on the host while the FILEs it depends on (its executable, the package folders it
+# imports) are unchanged: importing bpy or mediapipe, or starting Blender, costs seconds on
+# every run otherwise. The key holds each file's size, mtime, ctime (ns) and inode, so an
+# upgrade in place misses the cache. Nothing is cached when a FILE is missing or the probe
+# printed nothing: a fix on the host shows on the next run.
+pf_probe() {
+  local name=$1 command=$2 key f dir file out
+  shift 2
+  key=$command
+  for f in "$@"; do
+    f=$(stat -L -c '%n %s %.9Y %.9Z %i' -- "$f" 2>/dev/null) || {
+      eval "$command" 2>/dev/null
+      return
+    }
+    key="$key
+$f"
+  done
+  dir=$(pf_cache_dir) || set -- # no cache folder (no HOME): probe, do not cache
+  dir=$dir/probes
+  file="$dir/$name-$(printf '%s' "$key" | cksum | cut -d' ' -f1)"
+  if [ "$#" -gt 0 ] && [ -s "$file" ]; then
+    cat -- "$file"
+    return 0
+  fi
+  out=$(eval "$command" 2>/dev/null)
+  [ -n "$out" ] || return 0
+  printf '%s\n' "$out"
+  if [ "$#" -gt 0 ] && mkdir -p -- "$dir" 2>/dev/null; then
+    printf '%s\n' "$out" >"$file.$$" && mv -f -- "$file.$$" "$file"
+  fi
+  return 0
+}
+
+# The files a Python's import of package $2 depends on: the interpreter and, in a venv or
+# prefix laid out as <prefix>/bin/python, <prefix>/lib/python3*/site-packages/$2/__init__.py.
+# Prints nothing when the package is not in that layout (the probe then is not cached).
+pf_package_files() {
+  local prefix init
+  prefix=$(dirname -- "$(dirname -- "$1")")
+  for init in "$prefix"/lib/python3*/site-packages/"$2"/__init__.py; do
+    [ -f "$init" ] && printf '%s\n%s\n' "$1" "$init" && return 0
+  done
+  return 0
+}
+
+# Whether Python $1 imports bpy (cached while the interpreter and bpy are unchanged).
+pf_bpy_ok() {
+  local files
+  mapfile -t files < <(pf_package_files "$1" bpy)
+  [ -n "$(pf_probe bpy "$(printf '%q' "$1") -c 'import bpy; print(1)'" "${files[@]}")" ]
+}
+
 # setup-pod installs Blender as the bpy module in its venv, not as a `blender` binary. A target
 # left at the default `blender` would then find no Blender on a freshly set-up pod, so where
 # no `blender` is on PATH and setup-pod's venv imports bpy, use that venv's Python instead.
@@ -65,7 +131,7 @@ pf_bpy_python() {
   command -v blender >/dev/null 2>&1 && return 1
   py=$(pf_find_python python3)
   [ "$py" != python3 ] || return 1
-  "$py" -c 'import bpy' >/dev/null 2>&1 || return 1
+  pf_bpy_ok "$py" || return 1
   printf '%s' "$py"
 }
 

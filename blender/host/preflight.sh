@@ -11,43 +11,77 @@
 #   PF_WORKDIR                  where the run folder goes (free disk is measured there)
 set +e
 
-# The default `blender` on a host with only setup-pod's bpy: the job renders with that (lib.sh).
-if [ "$PF_BLENDER_VERSION_COMMAND" = "blender --version 2>/dev/null" ] && py=$(pf_bpy_python); then
-  PF_BLENDER_VERSION_COMMAND="$(printf '%q' "$py") -c 'import bpy; print(\"Blender \" + bpy.app.version_string)'"
-fi
-echo "blender: $(eval "$PF_BLENDER_VERSION_COMMAND" 2>/dev/null | sed -n 's/^Blender \([0-9][0-9.]*\).*/\1/p' | head -n 1)"
+# The checks run at once, each into its own file, printed in order: a pod's slow parts
+# (starting Blender, importing bpy or mediapipe) then cost the longest one, not their sum,
+# and a pod seen before answers from pf_probe's cache.
+pf_out=$(mktemp -d) || exit 1
+trap 'rm -rf -- "$pf_out"' EXIT
 
-if [ "${PF_DETECT:-0}" = 1 ]; then
+pf_check_blender() {
+  local command=$PF_BLENDER_VERSION_COMMAND py files=()
+  # The default `blender` on a host with only setup-pod's bpy: the job renders with that (lib.sh).
+  if [ "$command" = "blender --version 2>/dev/null" ] && py=$(pf_bpy_python); then
+    command="$(printf '%q' "$py") -c 'import bpy; print(\"Blender \" + bpy.app.version_string)'"
+    mapfile -t files < <(pf_package_files "$py" bpy)
+  else
+    # The executable the command starts (its first word, unquoted), found on PATH.
+    py=$(eval "printf '%s\\n' $command" | head -n 1)
+    files=("$(command -v -- "$py" 2>/dev/null || printf '%s' "$py")")
+    case "$command" in *" -c "*"import bpy"*) mapfile -t files < <(pf_package_files "${files[0]}" bpy) ;; esac
+  fi
+  echo "blender: $(pf_probe blender "$command" "${files[@]}" | sed -n 's/^Blender \([0-9][0-9.]*\).*/\1/p' | head -n 1)"
+}
+
+# The same places detect_pose.py looks (default_model_path), in the same order.
+pf_pose_model() {
+  local name="pose_landmarker_$1.task" prefix
+  for prefix in "${PF_PREFIX:-}" /workspace/posefactory-tools /opt/posefactory; do
+    if [ -n "$prefix" ] && [ -f "$prefix/models/$name" ]; then
+      echo "$prefix/models/$name"
+      return
+    fi
+  done
+  echo "${POSEFACTORY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/posefactory}/models/official/$name"
+}
+
+pf_model_line() { if [ -f "$1" ]; then echo "model: $1"; else echo "model_missing: $1"; fi; }
+
+pf_check_python() {
+  local py model other files=()
   py=$(pf_find_python "$PF_PYTHON")
   echo "python: $py"
   echo "python_version: $("$py" -c 'import sys; print(sys.version.split()[0])' 2>/dev/null | head -n 1)"
-  echo "mediapipe: $("$py" -c 'import mediapipe; print(getattr(mediapipe, "__version__", "unknown"))' 2>/dev/null | head -n 1)"
-  # The same places detect_pose.py looks (default_model_path), in the same order; detect.model
-  # (or detect.modelPath), then each further model of detect.models (PF_OTHER_MODELS).
-  pf_pose_model() {
-    local name="pose_landmarker_$1.task" prefix
-    for prefix in "${PF_PREFIX:-}" /workspace/posefactory-tools /opt/posefactory; do
-      if [ -n "$prefix" ] && [ -f "$prefix/models/$name" ]; then
-        echo "$prefix/models/$name"
-        return
-      fi
-    done
-    echo "${POSEFACTORY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/posefactory}/models/official/$name"
-  }
-  pf_model_line() { if [ -f "$1" ]; then echo "model: $1"; else echo "model_missing: $1"; fi; }
+  mapfile -t files < <(pf_package_files "$(command -v -- "$py" 2>/dev/null || printf '%s' "$py")" mediapipe)
+  echo "mediapipe: $(pf_probe mediapipe "$(printf '%q' "$py") -c 'import mediapipe; print(getattr(mediapipe, \"__version__\", \"unknown\"))'" "${files[@]}" | head -n 1)"
+  # detect.model (or detect.modelPath), then each further model of detect.models.
   if [ -n "${PF_MODEL_PATH:-}" ]; then model=$PF_MODEL_PATH; else model=$(pf_pose_model "$PF_MODEL"); fi
   pf_model_line "$model"
   for other in ${PF_OTHER_MODELS:-}; do pf_model_line "$(pf_pose_model "$other")"; done
-fi
+}
 
-if [ "${PF_GPU:-0}" = 1 ] && command -v nvidia-smi >/dev/null 2>&1; then
+pf_check_gpu() {
+  command -v nvidia-smi >/dev/null 2>&1 || return 0
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null |
     sed -n 's/^ *\([^,][^,]*\), *\([^,]*\), *\([^,]*\) *$/gpu: \1 (\2, driver \3)/p'
-fi
+}
 
-if [ "${PF_RCLONE:-0}" = 1 ]; then
-  echo "rclone: $(rclone version 2>/dev/null | sed -n 's/^rclone v\{0,1\}\([0-9][^ ]*\).*/\1/p' | head -n 1)"
-fi
+pf_check_rclone() {
+  local rclone
+  rclone=$(command -v rclone 2>/dev/null) || {
+    echo "rclone: "
+    return 0
+  }
+  echo "rclone: $(pf_probe rclone "rclone version" "$rclone" | sed -n 's/^rclone v\{0,1\}\([0-9][^ ]*\).*/\1/p' | head -n 1)"
+}
+
+pf_check_blender >"$pf_out/blender" &
+if [ "${PF_DETECT:-0}" = 1 ]; then pf_check_python >"$pf_out/python" & fi
+if [ "${PF_GPU:-0}" = 1 ]; then pf_check_gpu >"$pf_out/gpu" & fi
+if [ "${PF_RCLONE:-0}" = 1 ]; then pf_check_rclone >"$pf_out/rclone" & fi
+wait
+for pf_check in blender python gpu rclone; do
+  [ -f "$pf_out/$pf_check" ] && cat -- "$pf_out/$pf_check"
+done
 
 # Free space where the run folder will be: its nearest folder that exists.
 dir=$PF_WORKDIR

@@ -22,7 +22,7 @@ import { HostExit } from "../run/exit-codes.js";
 import { hostRunDir, RunFiles } from "../run/paths.js";
 import { type JobStatus, parseJobStatus } from "../run/status.js";
 import { sleep } from "../sleep.js";
-import { composeHostScript, readHostScript } from "./host-scripts.js";
+import { buildAssignments, composeHostScript, readHostScript } from "./host-scripts.js";
 import type {
   FollowOptions,
   FollowResult,
@@ -59,9 +59,14 @@ export interface StartJobOptions {
   env?: Record<string, string>;
   logger?: Logger;
   signal?: AbortSignal;
+  /** Follow the log in the same round trip (follow.sh after the start); see StartOptions. */
+  follow?: StartOptions["follow"];
 }
 
-/** Start the job detached and return its first status. Refuses while the same run is running. */
+/**
+ * Start the job detached and return its first status (with `follow`: its final one). Refuses
+ * while the same run is running.
+ */
 export async function startJob(executor: Executor, options: StartJobOptions): Promise<JobStatus> {
   const files: Record<string, string> = {
     ...options.files,
@@ -72,6 +77,7 @@ export async function startJob(executor: Executor, options: StartJobOptions): Pr
   const writes = Object.entries(files)
     .map(([name, text]) => heredoc(name, text))
     .join("");
+  if (options.follow) return startAndFollow(executor, writes, options, options.follow);
   const starter = composeHostScript({}, "start.sh", {
     text: `pf_refuse_if_running\n${writes}pf_launch\n`,
   });
@@ -84,6 +90,15 @@ export async function startJob(executor: Executor, options: StartJobOptions): Pr
       out += chunk;
     },
   });
+  return startedStatus(executor, options, result, out);
+}
+
+function startedStatus(
+  executor: Executor,
+  options: StartJobOptions,
+  result: { exitCode: number; stderrTail: string },
+  out: string,
+): JobStatus {
   if (result.exitCode === HostExit.alreadyRunning) {
     throw new UserError(
       `${result.stderrTail} on ${executor.description}: attach with \`posefactory logs <runId> -f\` or stop it with \`posefactory stop <runId>\`.`,
@@ -99,6 +114,89 @@ export async function startJob(executor: Executor, options: StartJobOptions): Pr
     throw new UserError(`The job in ${options.dir} did not report its status: ${out.trim()}`);
   options.logger?.debug({ dir: options.dir, pgid: status.pgid }, "job started");
   return status;
+}
+
+/**
+ * Start the job and follow its log in one round trip: start.sh prints the first status on
+ * stderr, then follow.sh streams job.log on stdout and the final status on stderr. A
+ * connection lost after the start continues as attachJob from the bytes already delivered.
+ */
+async function startAndFollow(
+  executor: Executor,
+  writes: string,
+  options: StartJobOptions,
+  follow: NonNullable<StartOptions["follow"]>,
+): Promise<JobStatus> {
+  const poll = Math.max(0.05, follow.pollSeconds ?? 0.1);
+  const script = composeHostScript(
+    {},
+    "start.sh",
+    { text: `pf_refuse_if_running\n${writes}pf_launch >&2\n` },
+    { text: buildAssignments({ PF_DIR: ".", PF_OFFSET: 0, PF_FOLLOW: 1, PF_POLL: poll }) },
+    "follow.sh",
+  );
+  const decoder = new StringDecoder("utf8");
+  let offset = 0;
+  let stderr = "";
+  let started: JobStatus | undefined;
+  const attachOptions = { ...follow, signal: options.signal, logger: options.logger };
+  try {
+    const result = await executor.run(script, {
+      cwd: options.dir,
+      env: options.env,
+      signal: options.signal,
+      encoding: "latin1",
+      onStdout: (chunk) => {
+        offset += chunk.length;
+        const text = decoder.write(Buffer.from(chunk, "latin1"));
+        if (text) follow.onOutput(text);
+      },
+      onStderr: (chunk) => {
+        stderr += chunk;
+        started ??= parseJobStatus(stderr);
+      },
+    });
+    started = startedStatus(executor, options, result, stderr);
+    const statuses = stderr
+      .split("\n")
+      .map((line) => parseJobStatus(line))
+      .filter((s): s is JobStatus => s !== undefined);
+    const ended = statuses.length > 1 ? statuses.at(-1) : undefined;
+    if (ended && ended.state !== "running") {
+      const rest = decoder.end();
+      if (rest) follow.onOutput(rest);
+      return ended;
+    }
+  } catch (error) {
+    // Before the job reported its start nothing is known about it: the start failed.
+    if (!started) throw error;
+    if (isAbortError(error)) {
+      await stopAfterAbort(executor, options.dir, attachOptions);
+      throw error instanceof InterruptedError ? error : new InterruptedError();
+    }
+    if (!isConnectionLost(error)) throw error;
+  }
+  // The follow ended without a final status (connection lost, the job's processes vanished):
+  // attach from the bytes delivered; that reconnects, or reports the job as lost.
+  const rest = decoder.end();
+  if (rest) follow.onOutput(rest);
+  return (await attachJob(executor, options.dir, { ...attachOptions, offset })).status;
+}
+
+/** Ctrl-C while following: stop the job unless only detaching was asked for. */
+async function stopAfterAbort(
+  executor: Executor,
+  dir: string,
+  options: Pick<FollowOptions, "stopOnAbort" | "logger">,
+): Promise<void> {
+  if (!(options.stopOnAbort ?? true)) return;
+  options.logger?.info("stopping the job on the host");
+  await stopJob(executor, dir, { graceSeconds: 5 }).catch((stopError: unknown) => {
+    options.logger?.warn(
+      { error: (stopError as Error).message },
+      "could not stop the job; stop it with `posefactory stop <runId>`",
+    );
+  });
 }
 
 /** The job's status, or undefined when the run's folder has none. */
@@ -173,14 +271,17 @@ export async function attachJob(
   const follow = options.follow ?? true;
   const decoder = new StringDecoder("utf8");
   const reconnectMs = (options.reconnectSeconds ?? 120) * 1000;
-  const poll = Math.max(0.05, options.pollSeconds ?? 0.2);
+  // The end of the job is seen within one poll: each costs the host a few forks, no more.
+  const poll = Math.max(0.05, options.pollSeconds ?? 0.1);
+  let known = options.status;
   let offset = options.offset ?? 0;
   let lostSince: number | undefined;
   let delay = 250;
   for (;;) {
     try {
       if (options.signal?.aborted) throw new InterruptedError();
-      const status = await getJobStatus(executor, dir, options.signal);
+      const status = known ?? (await getJobStatus(executor, dir, options.signal));
+      known = undefined;
       if (!status) {
         throw new UserError(
           `No job in ${dir} on ${executor.description}: check the run id (\`posefactory status <runId>\`).`,
@@ -244,15 +345,7 @@ export async function attachJob(
         );
       }
       if (isAbortError(error)) {
-        if (options.stopOnAbort ?? true) {
-          options.logger?.info("stopping the job on the host");
-          await stopJob(executor, dir, { graceSeconds: 5 }).catch((stopError: unknown) => {
-            options.logger?.warn(
-              { error: (stopError as Error).message },
-              "could not stop the job; stop it with `posefactory stop <runId>`",
-            );
-          });
-        }
+        await stopAfterAbort(executor, dir, options);
         throw error instanceof InterruptedError ? error : new InterruptedError();
       }
       throw error;
@@ -271,6 +364,7 @@ export function createDetachedRunner(executor: Executor, workdir: string): JobRu
       env: job.env,
       logger: options.logger,
       signal: options.signal,
+      follow: options.follow,
     });
   return {
     kind: "detached",

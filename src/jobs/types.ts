@@ -23,6 +23,11 @@ export interface HostJob {
 export interface StartOptions {
   logger?: Logger;
   signal?: AbortSignal;
+  /**
+   * Stream the job's log from its first byte until it ends, in the same round trip as the
+   * start where the runner can: start() then returns the job's final status.
+   */
+  follow?: Omit<FollowOptions, "offset" | "follow" | "status" | "signal" | "logger">;
 }
 
 export interface FollowOptions {
@@ -38,8 +43,10 @@ export interface FollowOptions {
   logger?: Logger;
   /** How long to keep trying to reconnect after a dropped connection. */
   reconnectSeconds?: number;
-  /** Seconds between polls of the log on the host. */
+  /** Seconds between polls of the log on the host (default 0.1). */
   pollSeconds?: number;
+  /** The job's status as the caller just read it (start's answer): saves the first round trip. */
+  status?: JobStatus;
 }
 
 export interface FollowResult {

@@ -91,6 +91,9 @@ export async function runRenderStep(s: State, options: PipelineOptions): Promise
   }
   const runner = await s.runner();
   const { job, jobDir, hostJob } = buildRenderJob(s);
+  const lines = lineSplitter((line) => forwardLine(ctx.logger, line));
+  // Unless detaching, the job's log streams from the start, in the start's round trip.
+  const follow = options.detach ? undefined : { onOutput: (text: string) => lines.push(text) };
   let status = options.resume ? await runner.status(s.runId, ctx.signal) : undefined;
   const detectAgain =
     status?.state === "failed" &&
@@ -104,6 +107,7 @@ export async function runRenderStep(s: State, options: PipelineOptions): Promise
     status = await runner.resume(buildRenderJob(s, ["detect", "push"]).hostJob, {
       logger: ctx.logger,
       signal: ctx.signal,
+      follow,
     });
   } else if (
     status?.state === "failed" &&
@@ -117,6 +121,7 @@ export async function runRenderStep(s: State, options: PipelineOptions): Promise
     status = await runner.resume(buildRenderJob(s, steps).hostJob, {
       logger: ctx.logger,
       signal: ctx.signal,
+      follow,
     });
   } else if (!status || status.state === "failed" || status.state === "stopped") {
     // Locally job.json goes next to the renders; on a host the job's files bring it.
@@ -127,20 +132,20 @@ export async function runRenderStep(s: State, options: PipelineOptions): Promise
         `${JSON.stringify(job, null, 2)}\n`,
       );
     }
-    status = await runner.start(hostJob, { logger: ctx.logger, signal: ctx.signal });
-    ctx.logger.info(`render job started on ${runner.description} (run ${s.runId})`);
+    ctx.logger.info(`starting the render job on ${runner.description} (run ${s.runId})`);
+    status = await runner.start(hostJob, { logger: ctx.logger, signal: ctx.signal, follow });
   }
   if (options.detach && status.state === "running") throw DETACHED;
   if (status.state === "running") {
-    const lines = lineSplitter((line) => forwardLine(ctx.logger, line));
     const followed = await runner.follow(s.runId, {
       onOutput: (text) => lines.push(text),
+      status,
       signal: ctx.signal,
       logger: ctx.logger,
     });
-    lines.end();
     status = followed.status;
   }
+  lines.end();
   if (status.state === "stopped") throw new InterruptedError("the render job was stopped");
   // A runpod target records the pod's own cost (runpod/pipeline.ts), not the job's.
   const costPerHour = "costPerHour" in s.target ? s.target.costPerHour : undefined;

@@ -3,6 +3,7 @@
  * Radiance .hdr (world light) and a flat-colour .jpg plate.
  */
 import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import sharp from "sharp";
 
 /** A flat-colour Radiance RGBE image (uncompressed scanlines, which every reader accepts). */
@@ -33,4 +34,10 @@ export async function writePlate(
   await sharp({ create: { width, height, channels: 3, background: { r, g, b } } })
     .jpeg()
     .toFile(path);
+}
+
+/** A folder's worth: a green HDRI (green.hdr) and a blue plate (blue.jpg). */
+export async function writeBackgrounds(dir: string): Promise<void> {
+  writeHdr(join(dir, "green.hdr"), 32, 16, [0.1, 0.9, 0.2]);
+  await writePlate(join(dir, "blue.jpg"), 64, 48, [20, 40, 230]);
 }

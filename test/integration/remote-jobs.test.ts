@@ -151,3 +151,75 @@ describe("attaching over ssh when the connection drops", () => {
     expect(readFileSync(join(dir, "job.log"), "utf8")).toBe(numbered(lines));
   });
 });
+
+describe.each([
+  ["local", () => local],
+  ["ssh", () => ssh],
+])("starting and following in one round trip over the %s executor", (name, executor) => {
+  it("streams the whole log from the first byte and returns the final status", async () => {
+    const dir = join(work, name, "runs", "run-f");
+    let text = "";
+    const ended = await startJob(executor(), {
+      dir,
+      script: 'for i in 1 2 3; do echo "step $i ünï"; sleep 0.2; done; exit 3',
+      follow: { onOutput: (t) => (text += t) },
+    });
+    expect(text).toBe("step 1 ünï\nstep 2 ünï\nstep 3 ünï\n");
+    expect(ended).toMatchObject({ state: "failed", exitCode: 3 });
+    expect(ended.seconds).toBeGreaterThan(0);
+    // The same run again while it runs is refused before anything is written.
+    const long = join(work, name, "runs", "run-g");
+    await startJob(executor(), { dir: long, script: "sleep 30" });
+    const refused = await startJob(executor(), {
+      dir: long,
+      script: "echo never",
+      follow: { onOutput: () => {} },
+    }).catch((e: unknown) => e);
+    expect(String(refused)).toMatch(/already running/);
+    await stopJob(executor(), long, { graceSeconds: 0.5 });
+  });
+
+  it("Ctrl-C while following a job it just started stops the job", async () => {
+    const dir = join(work, name, "runs", "run-h");
+    const controller = new AbortController();
+    let text = "";
+    const error = await startJob(executor(), {
+      dir,
+      script: "sleep 300 & echo child $!; wait",
+      signal: controller.signal,
+      follow: {
+        onOutput: (t) => {
+          text += t;
+          if (text.includes("\n")) controller.abort();
+        },
+      },
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InterruptedError);
+    const childPid = Number(/child (\d+)/.exec(text)![1]);
+    expect(isProcessAlive(childPid)).toBe(false);
+    expect(await getJobStatus(executor(), dir)).toMatchObject({ state: "stopped" });
+  });
+});
+
+describe("starting and following over ssh when the connection drops", () => {
+  it("continues from the bytes delivered: no gap, no duplicate, the final status", async () => {
+    const dir = join(work, "drop", "runs", "run-i");
+    const lines = 40;
+    let text = "";
+    let dropped: Promise<void> | undefined;
+    const ended = await startJob(ssh, {
+      dir,
+      script: `for i in $(seq 1 ${lines}); do printf 'line %04d ünï\\n' "$i"; sleep 0.1; done`,
+      follow: {
+        onOutput: (t) => {
+          text += t;
+          if (!dropped && text.includes("line 0010")) dropped = server.restart();
+        },
+      },
+    });
+    await dropped;
+    expect(dropped).toBeDefined();
+    expect(text).toBe(numbered(lines));
+    expect(ended).toMatchObject({ state: "done", exitCode: 0 });
+  });
+});

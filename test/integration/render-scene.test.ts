@@ -16,7 +16,7 @@ import { evaluateRun } from "../../src/detect/evaluate.js";
 import { buildReport } from "../../src/detect/report.js";
 import { type Annotations, annotationsSchema } from "../../src/detect/schema.js";
 import type { Job } from "../../src/render/job.schema.js";
-import { writeHdr } from "../helpers/backgrounds.js";
+import { writeBackgrounds } from "../helpers/backgrounds.js";
 import {
   describeEachBlender,
   getSampleCharacters,
@@ -48,13 +48,8 @@ describeEachBlender("render: scene randomization (backgrounds, sky, lights), see
 
   beforeAll(async () => {
     mkdirSync(backgrounds);
-    writeHdr(join(backgrounds, "green.hdr"), 32, 16, [0.1, 0.9, 0.2]);
-    // A plate: blue everywhere (distinct from the green HDRI and from the skin).
-    await sharp({
-      create: { width: 64, height: 48, channels: 3, background: { r: 20, g: 40, b: 230 } },
-    })
-      .jpeg()
-      .toFile(join(backgrounds, "blue.jpg"));
+    // A green HDRI and a plate blue everywhere (distinct from each other and from the skin).
+    await writeBackgrounds(backgrounds);
     const sample = await getSampleCharacters(blender);
     const base = makeJob({ characters: [], outDir: "" });
     const job = (name: string, scene: Job["scene"]): Job =>

@@ -5,6 +5,10 @@
 #   setup_pod.sh --force    install everything again
 #   setup_pod.sh --check    install nothing: print what is there, exit 0 when set up, 3 when not
 #
+# PF_POSE_MODELS (spaces: "lite heavy"): further pose models the config uses (detect.model,
+# detect.models) besides the full one always installed; each official file (sha256 pinned, as
+# src/detect/model.ts pins it) goes next to it. On a set-up host a missing one is fetched alone.
+#
 # `posefactory setup-pod` sends this file on stdin to `bash -s`, with PF_REQUIREMENTS set to
 # blender/requirements.txt (run by hand next to that file, it reads the file). Installs:
 # a Python 3.11 venv with the pinned requirements - bpy (Blender 4.5 LTS as a Python module:
@@ -43,6 +47,19 @@ POSE_MODEL_URL="${POSE_MODEL_URL:-https://storage.googleapis.com/mediapipe-model
 # The float16/1 file's sha256 (the same value src/detect/model.ts pins). Set it empty to
 # accept a changed file once (its sha256 is then recorded in the marker and verified after).
 POSE_MODEL_SHA256="${POSE_MODEL_SHA256-5134a3aad27a58b93da0088d431f366da362b44e3ccfbe3462b3827a839011b1}"
+
+PF_POSE_MODELS="${PF_POSE_MODELS:-}"
+POSE_MODEL_BASE_URL="${POSE_MODEL_BASE_URL:-https://storage.googleapis.com/mediapipe-models/pose_landmarker}"
+# Pinned sha256 of the official float16/1 files (src/detect/model.ts); POSE_MODEL_SHA256_<V>
+# overrides one (empty: accept the file as fetched).
+pf_pose_model_pin() {
+  case "$1" in
+    lite) echo "${POSE_MODEL_SHA256_LITE-59929e1d1ee95287735ddd833b19cf4ac46d29bc7afddbbf6753c459690d574a}" ;;
+    full) echo "${POSE_MODEL_SHA256_FULL-5134a3aad27a58b93da0088d431f366da362b44e3ccfbe3462b3827a839011b1}" ;;
+    heavy) echo "${POSE_MODEL_SHA256_HEAVY-64437af838a65d18e5ba7a0d39b465540069bc8aae8308de3e318aad31fcbc7b}" ;;
+    *) return 1 ;;
+  esac
+}
 
 APT_PACKAGES="ca-certificates curl python3 python3-venv python3-pip libgl1 libglib2.0-0 libxi6 libxxf86vm1 libxfixes3 libxrender1 libxkbcommon0 libsm6"
 
@@ -92,6 +109,24 @@ pf_mediapipe_version() {
   [ -n "$p" ] && "$p" -c 'import mediapipe; print(mediapipe.__version__)' 2>/dev/null | head -n 1
 }
 pf_model_path() { echo "$PF_PREFIX/models/$POSE_MODEL.task"; }
+# The further models of PF_POSE_MODELS (the full one is the main model: never twice).
+pf_other_models() {
+  local v
+  for v in $PF_POSE_MODELS; do [ "pose_landmarker_$v" = "$POSE_MODEL" ] || echo "$v"; done
+}
+pf_other_model_path() { echo "$PF_PREFIX/models/pose_landmarker_$1.task"; }
+# One line per further model whose file is missing or not its pinned file.
+pf_missing_other_models() {
+  local v file pin
+  while IFS= read -r v; do
+    [ -n "$v" ] || continue
+    file=$(pf_other_model_path "$v")
+    pin=$(pf_pose_model_pin "$v")
+    if [ ! -f "$file" ] || { [ -n "$pin" ] && [ "$(pf_sha256 "$file")" != "$pin" ]; }; then
+      echo "pose model $v missing or changed"
+    fi
+  done < <(pf_other_models)
+}
 pf_sha256() { sha256sum "$1" | cut -d' ' -f1; }
 pf_has_libgl() { ldconfig -p 2>/dev/null | grep -q 'libGL\.so\.1'; }
 
@@ -118,6 +153,7 @@ pf_missing() {
   sha=$(pf_marker_field model_sha256)
   if [ ! -f "$model" ] || [ -z "$sha" ] || [ "$(pf_sha256 "$model")" != "$sha" ]; then echo "pose model missing or changed"; fi
   pf_has_libgl || echo "libGL missing"
+  pf_missing_other_models
 }
 
 # --- installing -------------------------------------------------------------------------
@@ -191,6 +227,16 @@ pf_install_model() {
   if [ -z "$want" ]; then pf_log "pose model not pinned: recorded sha256 $PF_MODEL_SHA256 (trust on first use)"; fi
 }
 
+pf_install_other_models() {
+  local v
+  while IFS= read -r v; do
+    [ -n "$v" ] || continue
+    pf_log "pose model pose_landmarker_$v"
+    pf_fetch "$POSE_MODEL_BASE_URL/pose_landmarker_$v/float16/1/pose_landmarker_$v.task" \
+      "$(pf_pose_model_pin "$v")" "$(pf_other_model_path "$v")"
+  done < <(pf_other_models)
+}
+
 # --- reporting --------------------------------------------------------------------------
 pf_report() {
   local gpus
@@ -200,6 +246,10 @@ pf_report() {
   echo "python: $(pf_python_version || true) ($(pf_python_cmd))"
   echo "mediapipe: $(pf_mediapipe_version || true)"
   echo "model: $(pf_model_path) $( [ -f "$(pf_model_path)" ] && pf_sha256 "$(pf_model_path)")"
+  local v
+  while IFS= read -r v; do
+    [ -n "$v" ] && echo "model: $(pf_other_model_path "$v") $( [ -f "$(pf_other_model_path "$v")" ] && pf_sha256 "$(pf_other_model_path "$v")")"
+  done < <(pf_other_models)
   if command -v nvidia-smi >/dev/null 2>&1; then
     gpus=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | pf_parse_gpus)
     if [ -n "$gpus" ]; then
@@ -237,6 +287,14 @@ pf_main() {
     pf_report
     return 0
   fi
+  # Set up, but the config names a model this host lacks: fetch only that.
+  if [ "$force" -eq 0 ] && ! printf '%s\n' "$missing" | grep -qv '^pose model [a-z][a-z]* missing or changed$'; then
+    while IFS= read -r m; do pf_log "needed: $m"; done <<< "$missing"
+    mkdir -p "$PF_PREFIX/models" || pf_die "cannot create $PF_PREFIX/models"
+    pf_install_other_models
+    pf_report
+    return 0
+  fi
   [ "$force" -eq 1 ] && pf_log "--force: installing everything again"
   [ "$force" -eq 1 ] || while IFS= read -r m; do pf_log "needed: $m"; done <<< "$missing"
   mkdir -p "$PF_PREFIX/downloads" "$PF_BIN" || pf_die "cannot create $PF_PREFIX"
@@ -245,6 +303,7 @@ pf_main() {
   pf_log "python venv: bpy (Blender) $BLENDER_VERSION, mediapipe $MEDIAPIPE_VERSION, rclone $RCLONE_VERSION"; pf_install_python
   pf_log "rclone $RCLONE_VERSION"; pf_install_rclone
   pf_log "pose model $POSE_MODEL"; pf_install_model
+  pf_install_other_models
   # The marker is written last: an interrupted setup is redone next time.
   { pf_wanted_marker; echo "model_sha256=${PF_MODEL_SHA256:-}"; } > "$PF_MARKER.tmp" && mv -f "$PF_MARKER.tmp" "$PF_MARKER"
   pf_log "done; python for detection: $PF_PREFIX/venv/bin/python"

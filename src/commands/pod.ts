@@ -20,9 +20,11 @@ export const up = defineCommand({
   async run(_args, _options, ctx) {
     const { m, p } = await provider(ctx);
     const { ensureSetUp, startWatchdog } = await import("../runpod/pod-side.js");
+    const { poseModelsOf } = await import("../remote/doctor.js");
     const ready = await m.ensurePod(p, {});
     try {
       const setup = await ensureSetUp(ready.executor, p.target, {
+        poseModels: poseModelsOf(ctx.resolved.config.detect),
         logger: ctx.logger,
         signal: ctx.signal,
         onLine: (line) => ctx.logger.info(line),

@@ -1,5 +1,5 @@
 import { UsageError } from "../errors.js";
-import { readSetupPodScript } from "../remote/doctor.js";
+import { poseModelsOf, readSetupPodScript } from "../remote/doctor.js";
 import { buildCommand } from "../remote/shell.js";
 import { flag } from "./options.js";
 import { createLineStream } from "./stream-lines.js";
@@ -30,14 +30,17 @@ export const command = defineCommand({
     const stdout = createLineStream((line) => ctx.output.text(line));
     const stderr = createLineStream((line) => ctx.logger.warn(line));
     let text = "";
-    const result = await executor.run(`set -- ${buildCommand(args)}\n${readSetupPodScript()}`, {
-      signal: ctx.signal,
-      onStdout: (chunk) => {
-        text += chunk;
-        stdout.write(chunk);
+    const result = await executor.run(
+      `set -- ${buildCommand(args)}\n${readSetupPodScript(poseModelsOf(ctx.resolved.config.detect))}`,
+      {
+        signal: ctx.signal,
+        onStdout: (chunk) => {
+          text += chunk;
+          stdout.write(chunk);
+        },
+        onStderr: (chunk) => stderr.write(chunk),
       },
-      onStderr: (chunk) => stderr.write(chunk),
-    });
+    );
     stdout.end();
     stderr.end();
     const state = /^state: (.*)$/m.exec(text)?.[1];

@@ -20,10 +20,20 @@ export const SETUP_POD_SCRIPT = packagePath("blender", "setup_pod.sh");
 
 export const POD_REQUIREMENTS = packagePath("blender", "requirements.txt");
 
-/** setup_pod.sh with the pinned requirements (blender/requirements.txt) it installs, first. */
-export function readSetupPodScript(): string {
+/**
+ * setup_pod.sh with the pinned requirements (blender/requirements.txt) it installs, first, and
+ * the pose models the config uses besides the full one it always installs (PF_POSE_MODELS).
+ */
+export function readSetupPodScript(poseModels: readonly string[] = []): string {
   const requirements = readFileSync(POD_REQUIREMENTS, "utf8");
-  return `PF_REQUIREMENTS=${quoteShell(requirements)}\n${readFileSync(SETUP_POD_SCRIPT, "utf8")}`;
+  const others = [...new Set(poseModels)].filter((m) => m !== "full");
+  const models = others.length > 0 ? `PF_POSE_MODELS=${quoteShell(others.join(" "))}\n` : "";
+  return `PF_REQUIREMENTS=${quoteShell(requirements)}\n${models}${readFileSync(SETUP_POD_SCRIPT, "utf8")}`;
+}
+
+/** The pose models a config uses: detect.model and detect.models. */
+export function poseModelsOf(detect: { model: string; models?: readonly string[] }): string[] {
+  return [...new Set([detect.model, ...(detect.models ?? [])])];
 }
 
 export interface RemoteCheckOptions {

@@ -122,8 +122,8 @@ export function keepHeartbeat(
   };
 }
 
-function setupDigest(): string {
-  return createHash("sha256").update(readSetupPodScript()).digest("hex");
+function setupDigest(poseModels: readonly string[] = []): string {
+  return createHash("sha256").update(readSetupPodScript(poseModels)).digest("hex");
 }
 
 /**
@@ -133,18 +133,24 @@ function setupDigest(): string {
 export async function ensureSetUp(
   executor: Executor,
   target: RunpodTargetConfig,
-  options: { logger: Logger; signal?: AbortSignal; onLine?: (line: string) => void },
+  options: {
+    logger: Logger;
+    signal?: AbortSignal;
+    onLine?: (line: string) => void;
+    /** The pose models the config uses (poseModelsOf): a new one sets the pod up again. */
+    poseModels?: readonly string[];
+  },
 ): Promise<"skipped" | "already" | "installed"> {
   if (target.setup === "skip") return "skipped";
   const marker = posix.join(podStateDir(target.workdir), "setup.sha256");
-  const digest = setupDigest();
+  const digest = setupDigest(options.poseModels);
   const current = await executor.readFile(marker);
   if (current?.toString("utf8").trim() === digest) return "already";
   options.logger.info(
     `setting up pod ${executor.description} (setup_pod.sh; minutes on a new pod)`,
   );
   let tail = "";
-  const result = await executor.run(readSetupPodScript(), {
+  const result = await executor.run(readSetupPodScript(options.poseModels), {
     signal: options.signal,
     onStdout: (chunk) => {
       tail = (tail + chunk).slice(-4000);
@@ -171,6 +177,6 @@ export function heartbeatShell(target: RunpodTargetConfig): string {
   return `sh -c ${quoteShell(loop)}`;
 }
 
-export function setupMarkerContent(): string {
-  return `${setupDigest()}\n`;
+export function setupMarkerContent(poseModels: readonly string[] = []): string {
+  return `${setupDigest(poseModels)}\n`;
 }

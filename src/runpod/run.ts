@@ -13,6 +13,7 @@ import { buildStorageEnv } from "../pipeline/host-script.js";
 import { readRunRecord, writeRunRecord } from "../pipeline/run-record.js";
 import type { PipelineOptions, PipelineResult } from "../pipeline/state.js";
 import { formatPipelineSummary } from "../pipeline/summary.js";
+import { poseModelsOf } from "../remote/doctor.js";
 import { quoteShell } from "../remote/shell.js";
 import { createRunId } from "../run/id.js";
 import { hostRunDir, runKey } from "../run/paths.js";
@@ -85,6 +86,7 @@ export async function runRunpodPipeline(
   let failure: unknown;
   try {
     const setup = await ensureSetUp(executor, target, {
+      poseModels: poseModelsOf(ctx.resolved.config.detect),
       logger: ctx.logger,
       signal: controller.signal,
       onLine: (line) => ctx.logger.info(line),

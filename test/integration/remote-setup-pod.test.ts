@@ -1,4 +1,5 @@
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -135,6 +136,66 @@ describe("setup_pod.sh over ssh", () => {
     const tampered = await runWithStubs("p1", "MEDIAPIPE_VERSION=1.2.4\npf_main --check");
     expect(tampered.code).toBe(3);
     expect(tampered.out).toContain("missing: pose model missing or changed");
+  });
+
+  it("installs the further pose models the config uses; on a set-up host fetches only a missing one", async () => {
+    // MediaPipe's model store, as files: <base>/pose_landmarker_<v>/float16/1/pose_landmarker_<v>.task
+    const store = join(dir, "store");
+    const pins: Record<string, string> = {};
+    for (const v of ["lite", "heavy"]) {
+      const file = join(store, `pose_landmarker_${v}`, "float16", "1", `pose_landmarker_${v}.task`);
+      mkdirSync(join(file, ".."), { recursive: true });
+      writeFileSync(file, `${v} model bytes\n`);
+      pins[v] = createHash("sha256").update(`${v} model bytes\n`).digest("hex");
+    }
+    const settings = `POSE_MODEL_BASE_URL=file://${store}
+POSE_MODEL_SHA256_LITE=${pins.lite}
+POSE_MODEL_SHA256_HEAVY=${pins.heavy}
+PF_POSE_MODELS="lite full heavy"`;
+    const models = join(dir, "p5", "models");
+    const first = await runWithStubs("p5", `${settings}\npf_main`);
+    expect(first.code, first.out).toBe(0);
+    // full is the main model (the stub), installed once; lite and heavy fetched next to it.
+    expect(calls("p5")).toEqual(["packages", "python", "rclone", "model"]);
+    expect(readFileSync(join(models, "pose_landmarker_lite.task"), "utf8")).toBe(
+      "lite model bytes\n",
+    );
+    expect(readFileSync(join(models, "pose_landmarker_heavy.task"), "utf8")).toBe(
+      "heavy model bytes\n",
+    );
+    expect(first.out).toContain(
+      `model: ${join(models, "pose_landmarker_heavy.task")} ${pins.heavy}`,
+    );
+    expect((await runWithStubs("p5", `${settings}\npf_main --check`)).code).toBe(0);
+
+    // A model the config adds later: only it is fetched (no apt, no pip).
+    rmSync(join(models, "pose_landmarker_heavy.task"));
+    const check = await runWithStubs("p5", `${settings}\npf_main --check`);
+    expect(check.code).toBe(3);
+    expect(check.out).toContain("missing: pose model heavy missing or changed");
+    const added = await runWithStubs("p5", `${settings}\npf_main`);
+    expect(added.code, added.out).toBe(0);
+    expect(added.out).toContain("needed: pose model heavy missing or changed");
+    expect(calls("p5")).toEqual(["packages", "python", "rclone", "model"]);
+    expect(readFileSync(join(models, "pose_landmarker_heavy.task"), "utf8")).toBe(
+      "heavy model bytes\n",
+    );
+
+    // A file that is not the pinned one is refused, never kept.
+    rmSync(join(models, "pose_landmarker_lite.task"));
+    const wrong = await runWithStubs(
+      "p5",
+      `${settings}\nPOSE_MODEL_SHA256_LITE=${"5".repeat(64)}\npf_main`,
+    );
+    expect(wrong.code).toBe(1);
+    expect(wrong.out).toContain("checksum mismatch");
+    expect(() => readFileSync(join(models, "pose_landmarker_lite.task"))).toThrow();
+  });
+
+  it("sends the config's further pose models with the script (none for the default)", () => {
+    expect(readSetupPodScript(["full"])).toBe(readSetupPodScript());
+    const script = readSetupPodScript(["lite", "full", "lite", "heavy"]);
+    expect(script).toContain("\nPF_POSE_MODELS='lite heavy'\n");
   });
 
   it("an interrupted setup leaves no marker, so the next run installs again", async () => {

@@ -7,9 +7,11 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { resolvePoseModel } from "../../src/detect/model.js";
+import { createSilentLogger } from "../../src/log.js";
 import { type RunRecord, runRecordSchema } from "../../src/pipeline/run-record.js";
 import { writeHdr } from "../helpers/backgrounds.js";
-import { getSampleCharacters } from "../helpers/blender.js";
+import { getSampleCharacters, POD_PYTHON } from "../helpers/blender.js";
 import { cleanEnv, makeTempDir, runCli } from "../helpers/cli.js";
 import { type S3rverHandle, startS3rver } from "../helpers/s3rver.js";
 import {
@@ -257,6 +259,52 @@ describe("posefactory pipeline on a Slurm target", { timeout: 1_500_000 }, () =>
     for (const shard of readdirSync(shardsDir))
       expect(readdirSync(join(shardsDir, shard, "assets", "backgrounds"))).toEqual(["green.hdr"]);
     expect(grepSecret(viaSsh.workdir)).toBe("");
+  });
+
+  it("detect.models with the python backend: each task detects with every model and pushes detections-<model>/", async () => {
+    if (POD_PYTHON.missing) {
+      if (process.env.CI) throw new Error(POD_PYTHON.missing);
+      return;
+    }
+    // setup-pod's layout for the models (built offline: the official files cannot be fetched
+    // here), found through PF_PREFIX, which the target's setup lines export in every task.
+    const tools = join(temp.dir, "models-tools");
+    mkdirSync(join(tools, "models"), { recursive: true });
+    const build = (variant: "lite" | "full") =>
+      resolvePoseModel({
+        variant,
+        download: false,
+        cacheDir: join(temp.dir, "model-cache"),
+        logger: createSilentLogger(),
+      });
+    const [lite, full] = await Promise.all([build("lite"), build("full")]);
+    writeFileSync(join(tools, "models", "pose_landmarker_full.task"), readFileSync(full.path));
+    const p = makeProject("models", {
+      target: [`python: ${POD_PYTHON.path}`, `setup: ['export PF_PREFIX=${tools}']`],
+      clips: "[Walk]",
+      detect: `{backend: python, model: lite, modelPath: ${lite.path}, models: [lite, full]}`,
+      characters: { "alice.glb": glb },
+    });
+    const result = await runCli(["--json", "pipeline"], { cwd: p.dir, env });
+    expect(result.code, result.stderr).toBe(0);
+    const runId = JSON.parse(result.stdout).runId;
+    const runDir = join(p.dir, "data", "runs", runId);
+    const renders = files(join(runDir, "renders"), /f\d{4}\.png$/);
+    expect(renders.length).toBeGreaterThan(0);
+    for (const [root, model] of [
+      ["detections", lite],
+      ["detections-full", full],
+    ] as const) {
+      const detections = files(join(runDir, root), /f\d{4}\.json$/);
+      expect(detections, root).toHaveLength(renders.length);
+      for (const d of detections)
+        expect(JSON.parse(readFileSync(join(runDir, root, d), "utf8")).model.sha256).toBe(
+          model.sha256,
+        );
+    }
+    expect(readFileSync(join(runDir, "sha256sums.txt"), "utf8")).toContain("detections-full/");
+    const evaluation = JSON.parse(readFileSync(join(runDir, "evaluation.json"), "utf8"));
+    expect(Object.keys(evaluation.models)).toHaveLength(2);
   });
 
   it("a corrupt character fails only its shard; the rest is delivered; --resume resubmits only that shard", async () => {

@@ -23,9 +23,10 @@ pf_launch() {
   else
     perl -MPOSIX -e 'POSIX::setsid(); exec @ARGV' bash --noprofile --norc ./.pf-wrapper.sh </dev/null >>job.log 2>&1 &
   fi
+  # The wrapper writes its first status within milliseconds: poll finely, give up after 10 s.
   local i=0
-  while [ ! -f status.json ] && [ "$i" -lt 200 ]; do
-    sleep 0.05
+  while [ ! -f status.json ] && [ "$i" -lt 1000 ]; do
+    sleep 0.01
     i=$((i + 1))
   done
   cat status.json

@@ -156,6 +156,10 @@ export class S3Storage implements Storage {
     return this.sdkClients;
   }
 
+  async prepareTransfers(): Promise<void> {
+    await this.sdk();
+  }
+
   private retry<T>(
     what: string,
     fn: () => Promise<T>,

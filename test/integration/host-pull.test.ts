@@ -59,9 +59,9 @@ beforeAll(async () => {
     ["backgrounds/sky.hdr", "sky"],
     ["backgrounds/wall.jpg", "wall"],
     ["animations/wave.fbx", "wave"],
-  ]) {
+  ] as [string, string][]) {
     mkdirSync(join(local, rel, ".."), { recursive: true });
-    writeFileSync(join(local, rel), text!);
+    writeFileSync(join(local, rel), text);
   }
   const up = bash(
     join(temp.dir, "up"),

@@ -244,8 +244,9 @@ export class S3Requests {
       const outgoing = request(
         {
           protocol: this.base.protocol,
+          // An IPv6 endpoint is always path style; connect without its URL brackets.
           hostname: this.pathStyle
-            ? this.base.hostname
+            ? this.base.hostname.replace(/^\[(.*)\]$/, "$1")
             : `${this.options.bucket}.${this.base.hostname}`,
           port: this.base.port || undefined,
           method: req.method,

@@ -161,6 +161,11 @@ describe("request URLs", () => {
       host: "my-bucket.s3.eu-west-1.amazonaws.com",
       path: "/",
     });
+    // An IP address endpoint is path style, IPv6 included.
+    expect(make("http://[::1]:9000", "my-bucket", false).target()).toEqual({
+      host: "[::1]:9000",
+      path: "/my-bucket",
+    });
     // Dots break TLS host names; upper case is not a host label: path style.
     expect(make("https://x.example", "my.bucket", false).target().path).toBe("/my.bucket");
     expect(make("https://x.example", "My_Bucket", false).target().path).toBe("/My_Bucket");

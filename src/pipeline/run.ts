@@ -10,7 +10,7 @@ import type { Context } from "../context.js";
 import { isAbortError } from "../errors.js";
 import { describeShards } from "../jobs/slurm.js";
 import { readManifestFile } from "../run/manifest.js";
-import { RunFiles, runKey } from "../run/paths.js";
+import { type InputPart, RunFiles, runKey } from "../run/paths.js";
 import { finishRun } from "./finish.js";
 import { planRun } from "./plan.js";
 import { assertPreflight, needsOf, preflightSkips, runPreflight } from "./preflight.js";
@@ -128,10 +128,18 @@ export async function runPipeline(options: PipelineOptions, ctx: Context): Promi
 async function checkTargetReady(s: State): Promise<void> {
   const { ctx } = s;
   const executor = await s.executor();
-  const inputBytes = (await Promise.all(toRenderOf(s).map((c) => stat(c.file)))).reduce(
-    (n, st) => n + st.size,
-    0,
-  );
+  // The backgrounds and animations the job pulls take disk on the host as the characters do.
+  const { inputFolders } = await import("../storage/commands.js");
+  const dirs = new Map(inputFolders(s.config, ctx.resolved.baseDir).map((f) => [f.part, f.dir]));
+  const assets = s.inputFiles
+    .filter((f) => f.startsWith("backgrounds/") || f.startsWith("animations/"))
+    .map((f) => {
+      const [part, ...rest] = f.split("/");
+      return join(dirs.get(part as InputPart) ?? "", ...rest);
+    });
+  const inputBytes = (
+    await Promise.all([...toRenderOf(s).map((c) => c.file), ...assets].map((f) => stat(f)))
+  ).reduce((n, st) => n + st.size, 0);
   const needs = needsOf(s.config, s.target, { count: toRenderOf(s).length, inputBytes });
   const checks = await runPreflight(executor, needs, ctx.signal);
   const skip = preflightSkips(ctx.env);

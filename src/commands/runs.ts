@@ -1,7 +1,7 @@
 import { resolveUserPath } from "../config/credentials.js";
 import { UsageError } from "../errors.js";
 import { formatTable } from "../output.js";
-import { listRunRecords, type RunRecord, readRunRecord } from "../pipeline/run-record.js";
+import type { RunRecord } from "../pipeline/run-record.js";
 import { parseRunId } from "../run/id.js";
 import type { CommandSpec } from "./types.js";
 
@@ -17,6 +17,8 @@ export const list: CommandSpec = {
   name: "runs",
   description: "list local runs (data/runs), newest first",
   async run(_args, _options, ctx) {
+    // Loaded on use: run records (and their zod schemas) are not needed by other commands.
+    const { listRunRecords } = await import("../pipeline/run-record.js");
     const records = listRunRecords(dataDir(ctx));
     const rows = records.map((r) => [
       r.runId,
@@ -53,6 +55,7 @@ export const show: CommandSpec = {
   arguments: ["<runId>"],
   async run(args, _options, ctx) {
     const runId = parseRunId(args[0]);
+    const { readRunRecord } = await import("../pipeline/run-record.js");
     const record = readRunRecord(dataDir(ctx), runId);
     if (!record)
       throw new UsageError(

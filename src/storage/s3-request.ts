@@ -257,7 +257,8 @@ export class S3Requests {
         (res: IncomingMessage) => {
           const chunks: Buffer[] = [];
           res.on("data", (chunk: Buffer) => chunks.push(chunk));
-          res.once("error", fail);
+          // `on`, not `once`: fail() settles once and ignores what comes after.
+          res.on("error", fail);
           res.once("aborted", () =>
             fail(Object.assign(new Error("response aborted"), { code: "ECONNRESET" })),
           );
@@ -274,7 +275,7 @@ export class S3Requests {
         },
       );
       req.signal?.addEventListener("abort", onAbort, { once: true });
-      outgoing.once("error", fail);
+      outgoing.on("error", fail);
       outgoing.once("socket", (socket) => {
         if (!socket.connecting) return;
         connectTimer = setTimeout(

@@ -7,10 +7,13 @@
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isAbortError } from "../../src/errors.js";
 import { isStorageError } from "../../src/storage/errors.js";
+import { createS3Storage } from "../../src/storage/s3.js";
 import { BIN, cleanEnv, makeTempDir } from "../helpers/cli.js";
 import { type S3rverHandle, startS3rver } from "../helpers/s3rver.js";
 import { s3StorageFor } from "../helpers/storage.js";
@@ -131,6 +134,60 @@ describe("S3Storage listing without the SDK", () => {
     ).toBe(true);
     wrongKey.destroy();
     noBucket.destroy();
+  });
+});
+
+describe("a store that accepts the connection and never answers", () => {
+  async function silentServer(): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+    const sockets: Socket[] = [];
+    const server: Server = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as { port: number };
+    return {
+      endpoint: `http://127.0.0.1:${port}`,
+      stop: async () => {
+        for (const socket of sockets) socket.destroy();
+        await new Promise((resolve) => server.close(resolve));
+      },
+    };
+  }
+  const storageAt = (endpoint: string) =>
+    createS3Storage({
+      bucket: "test-bucket",
+      prefix: "",
+      endpoint,
+      region: "auto",
+      forcePathStyle: true,
+      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+      idleTimeoutMs: 200,
+      attempts: 2,
+    });
+
+  it("times out (retried, then 'cannot reach ... timed out')", async () => {
+    const silent = await silentServer();
+    try {
+      const s = storageAt(silent.endpoint);
+      const error = await keysOf(s.list("x/")).catch((e: unknown) => e);
+      expect(isStorageError(error, "unreachable")).toBe(true);
+      expect((error as Error).message).toContain("timed out");
+      s.destroy();
+    } finally {
+      await silent.stop();
+    }
+  });
+
+  it("an abort ends the request at once with an AbortError, not a storage error", async () => {
+    const silent = await silentServer();
+    try {
+      const s = storageAt(silent.endpoint);
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(), 50);
+      const error = await s.head("x", { signal: controller.signal }).catch((e: unknown) => e);
+      expect(isAbortError(error)).toBe(true);
+      s.destroy();
+    } finally {
+      await silent.stop();
+    }
   });
 });
 

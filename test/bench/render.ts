@@ -1,7 +1,9 @@
 /**
  * Fast vs exact bounding box (cameras.bbox) on the generated characters, the realistic-size
- * one included (about 24k skinned vertices, 600 frames): seconds of each pass, the ratio, and
- * whether every fast box contains its exact box (and by how much it is larger per axis).
+ * one included (about 24k skinned vertices, 600 frames), and on any character files named in
+ * BENCH_CHARACTERS (a `:`-separated list of paths, e.g. real Mixamo downloads): seconds of
+ * each pass, the ratio, and whether every fast box contains its exact box (and by how much
+ * it is larger per axis).
  * Then: bounding box once per clip vs recomputed per camera (the old behaviour), 8 cameras, same
  * run, same character; then seconds per stage per character, so Blender's fixed overhead
  * (import, bbox, cameras) shows next to the render time.
@@ -10,7 +12,7 @@
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import type { Manifest } from "../../src/render/manifest.js";
 import { getSampleCharacters, makeJob, renderJob } from "../helpers/blender.js";
 import { getDenseCharacter } from "../helpers/dense-character.js";
@@ -79,9 +81,14 @@ try {
     ["walker (sample FBX)", sample.fbx],
     ["two-clips (sample GLB)", sample.glb],
     ["dense (24k vertices, FBX)", dense],
-  ] as const) {
+    ...(process.env.BENCH_CHARACTERS ?? "")
+      .split(":")
+      .filter(Boolean)
+      .map((path) => [basename(path), path] as const),
+  ]) {
     contained =
-      (await compareBboxModes(name, file, join(dir, "modes", name.split(" ")[0]!))) && contained;
+      (await compareBboxModes(name, file, join(dir, "modes", name.replace(/[^a-z0-9]+/gi, "-")))) &&
+      contained;
   }
   if (!contained) process.exitCode = 1;
   const base = {

@@ -16,6 +16,7 @@
  */
 import { createHash, createHmac } from "node:crypto";
 import type { Agent, IncomingHttpHeaders, IncomingMessage } from "node:http";
+import type { Readable } from "node:stream";
 import { readErrorBody } from "./s3-xml.js";
 
 export interface S3RequestsOptions {
@@ -40,6 +41,13 @@ export interface S3Response {
   status: number;
   headers: IncomingHttpHeaders;
   body: string;
+}
+
+export interface S3StreamResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  /** The body as it arrives, binary. */
+  body: Readable;
 }
 
 const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -214,7 +222,36 @@ export class S3Requests {
     return this.agent;
   }
 
+  /** A request whose answer is read whole; a body is text (XML). */
   async send(req: S3Request): Promise<S3Response> {
+    const res = await this.open(req);
+    const body = await readBody(res, req.signal);
+    const response = {
+      status: res.statusCode ?? 0,
+      headers: res.headers,
+      body: body.toString("utf8"),
+    };
+    if (response.status >= 300) throw errorOf(response);
+    return response;
+  }
+
+  /**
+   * A request whose body is handed over as it arrives (a download): bytes, never decoded. An
+   * error answer is read whole and thrown as send() throws it. The caller must consume or
+   * destroy the body; an abort or a timeout destroys it with an AbortError or TimeoutError.
+   */
+  async stream(req: S3Request): Promise<S3StreamResponse> {
+    const res = await this.open(req);
+    const status = res.statusCode ?? 0;
+    if (status >= 300) {
+      const body = await readBody(res, req.signal);
+      throw errorOf({ status, headers: res.headers, body: body.toString("utf8") });
+    }
+    return { status, headers: res.headers, body: res };
+  }
+
+  /** Sign and send a request; resolves with the response once its headers arrive. */
+  private async open(req: S3Request): Promise<IncomingMessage> {
     const { agent, request } = await this.transport();
     if (req.signal?.aborted) throw abortError();
     const { host, path } = this.target(req.key);
@@ -230,16 +267,24 @@ export class S3Requests {
     });
     const connectTimeout = this.options.connectTimeoutMs ?? 5000;
     const idleTimeout = this.options.idleTimeoutMs ?? 60_000;
-    const response = await new Promise<S3Response>((resolve, reject) => {
+    return new Promise<IncomingMessage>((resolve, reject) => {
+      let response: IncomingMessage | undefined;
       let settled = false;
+      // Before the answer: reject. After it: the body's reader sees the error.
       const fail = (error: Error) => {
+        const reason = req.signal?.aborted ? abortError() : error;
+        if (response) {
+          if (!response.destroyed) response.destroy(reason);
+          return;
+        }
         if (settled) return;
         settled = true;
         clearTimeout(connectTimer);
         req.signal?.removeEventListener("abort", onAbort);
-        reject(req.signal?.aborted ? abortError() : error);
+        outgoing.destroy();
+        reject(reason);
       };
-      const onAbort = () => outgoing.destroy(abortError());
+      const onAbort = () => fail(abortError());
       let connectTimer: NodeJS.Timeout | undefined;
       const outgoing = request(
         {
@@ -255,32 +300,26 @@ export class S3Requests {
           agent,
         },
         (res: IncomingMessage) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (chunk: Buffer) => chunks.push(chunk));
-          // `on`, not `once`: fail() settles once and ignores what comes after.
-          res.on("error", fail);
-          res.once("aborted", () =>
-            fail(Object.assign(new Error("response aborted"), { code: "ECONNRESET" })),
-          );
-          res.once("end", () => {
-            if (settled) return;
-            settled = true;
-            req.signal?.removeEventListener("abort", onAbort);
-            resolve({
-              status: res.statusCode ?? 0,
-              headers: res.headers,
-              body: Buffer.concat(chunks).toString("utf8"),
-            });
-          });
+          if (settled) {
+            res.destroy();
+            return;
+          }
+          settled = true;
+          response = res;
+          // Errors after the reader stopped listening must not crash the process.
+          res.on("error", () => {});
+          res.once("close", () => req.signal?.removeEventListener("abort", onAbort));
+          resolve(res);
         },
       );
       req.signal?.addEventListener("abort", onAbort, { once: true });
+      // `on`, not `once`: fail() settles once and ignores what comes after.
       outgoing.on("error", fail);
       outgoing.once("socket", (socket) => {
         if (!socket.connecting) return;
         connectTimer = setTimeout(
           () =>
-            outgoing.destroy(
+            fail(
               timeoutError(
                 `Socket timed out without establishing a connection within ${connectTimeout} ms`,
               ),
@@ -290,18 +329,30 @@ export class S3Requests {
         socket.once("connect", () => clearTimeout(connectTimer));
       });
       outgoing.setTimeout(idleTimeout, () =>
-        outgoing.destroy(timeoutError(`Connection timed out after ${idleTimeout} ms`)),
+        fail(timeoutError(`Connection timed out after ${idleTimeout} ms`)),
       );
       outgoing.end();
     });
-    if (response.status >= 300) throw errorOf(response);
-    return response;
   }
 
   /** Close idle sockets so the process can exit promptly. */
   destroy(): void {
     void this.agent?.then(({ agent }) => agent.destroy());
   }
+}
+
+/** A whole body; an error while reading (an abort: AbortError) rejects. */
+function readBody(res: IncomingMessage, signal?: AbortSignal): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const fail = (error: Error) => reject(signal?.aborted ? abortError() : error);
+    res.on("data", (chunk: Buffer) => chunks.push(chunk));
+    res.on("error", fail);
+    res.once("aborted", () =>
+      fail(Object.assign(new Error("response aborted"), { code: "ECONNRESET" })),
+    );
+    res.once("end", () => resolve(Buffer.concat(chunks)));
+  });
 }
 
 /** The SDK's reading of an error answer: Code from the body, NotFound for a bodiless 404. */

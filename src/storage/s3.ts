@@ -23,8 +23,9 @@
  */
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, readFile, rename, rm, stat } from "node:fs/promises";
+import type { IncomingHttpHeaders } from "node:http";
 import { dirname } from "node:path";
-import { type Readable, Transform } from "node:stream";
+import { type Readable, Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { Logger } from "../log.js";
@@ -71,6 +72,20 @@ interface SdkError {
   Code?: string;
   message?: string;
   $metadata?: { httpStatusCode?: number };
+}
+
+function headerOf(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return typeof value === "string" ? value : undefined;
+}
+
+/** A body shorter (or longer) than its Content-Length is a broken transfer: retried. */
+function checkLength(received: number, contentLength: string | undefined): void {
+  if (contentLength !== undefined && received !== Number(contentLength)) {
+    throw Object.assign(new Error(`short read: ${received} of ${contentLength} bytes`), {
+      code: "ECONNRESET",
+    });
+  }
 }
 
 /** Counts bytes flowing through, for progress. */
@@ -448,14 +463,26 @@ export class S3Storage implements Storage {
     try {
       return await withRetry(
         async () => {
-          const { sdk, client } = await this.sdk();
-          const out = await client.send(
-            new sdk.GetObjectCommand({ Bucket: this.options.bucket, Key: key }),
-            {
-              abortSignal: options.signal,
-            },
+          const { headers, body } = await this.requests.stream({
+            method: "GET",
+            key,
+            signal: options.signal,
+          });
+          const chunks: Buffer[] = [];
+          const meter = createHashingMeter();
+          await pipeline(
+            body,
+            meter.stream,
+            new Writable({
+              write(chunk: Buffer, _enc, done) {
+                chunks.push(chunk);
+                done();
+              },
+            }),
+            { signal: options.signal },
           );
-          return Buffer.from(await out.Body!.transformToByteArray());
+          checkLength(meter.bytes(), headerOf(headers, "content-length"));
+          return Buffer.concat(chunks);
         },
         {
           what: `GET ${key}`,
@@ -547,28 +574,25 @@ export class S3Storage implements Storage {
       return await this.retry(
         `GET ${key}`,
         async () => {
-          const { sdk, client } = await this.sdk();
-          const out = await client.send(
-            new sdk.GetObjectCommand({ Bucket: this.options.bucket, Key: key }),
-            {
-              abortSignal: options.signal,
-            },
-          );
-          const meter = createHashingMeter(options.onProgress);
-          await pipeline(out.Body as Readable, meter.stream, createWriteStream(part), {
+          const { headers, body } = await this.requests.stream({
+            method: "GET",
+            key,
             signal: options.signal,
           });
+          const meter = createHashingMeter(options.onProgress);
+          const out = createWriteStream(part);
+          try {
+            await pipeline(body, meter.stream, out, { signal: options.signal });
+          } catch (error) {
+            // The .part is removed after this: let its open and close finish first.
+            if (!out.closed)
+              await new Promise<void>((resolve) => out.once("close", () => resolve()));
+            throw error;
+          }
           const sha256 = meter.digest();
           const received = meter.bytes();
-          const expected = out.Metadata?.sha256;
-          if (out.ContentLength !== undefined && received !== out.ContentLength) {
-            throw Object.assign(
-              new Error(`short read: ${received} of ${out.ContentLength} bytes`),
-              {
-                code: "ECONNRESET",
-              },
-            );
-          }
+          const expected = headerOf(headers, "x-amz-meta-sha256");
+          checkLength(received, headerOf(headers, "content-length"));
           if (expected && expected !== sha256) {
             throw new StorageError(
               "integrity",
@@ -576,12 +600,13 @@ export class S3Storage implements Storage {
             );
           }
           await rename(part, file);
+          const lastModified = headerOf(headers, "last-modified");
           return {
             key,
             size: received,
             sha256,
-            etag: stripQuotes(out.ETag),
-            lastModified: out.LastModified,
+            etag: stripQuotes(headerOf(headers, "etag")),
+            lastModified: lastModified === undefined ? undefined : new Date(lastModified),
           };
         },
         options.signal,

@@ -3,6 +3,7 @@
  * createProgram(): commander wiring only. main(argv) runs one command in-process and returns
  * its exit code; only the bin entry (the bottom of this file) sets process.exitCode.
  */
+import { setMaxListeners } from "node:events";
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError, Option } from "commander";
@@ -264,6 +265,9 @@ function isMainModule(): boolean {
 if (isMainModule()) {
   // First Ctrl-C aborts the running command (which stops remote work); a second one exits now.
   const controller = new AbortController();
+  // Every request and file transfer in flight (up to --concurrency 64) listens to this one
+  // signal: past Node's default of 10 it would warn of a leak that is not one.
+  setMaxListeners(0, controller.signal);
   let interrupts = 0;
   process.on("SIGINT", () => {
     interrupts += 1;

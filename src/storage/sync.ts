@@ -13,7 +13,7 @@
  * Downloads refuse keys that would land outside the destination before writing anything.
  */
 import { readdir, stat } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import type { Logger } from "../log.js";
 import { StorageError } from "./errors.js";
 import { SyncCache } from "./hash.js";
@@ -402,12 +402,18 @@ export async function planDownload(
     heads: 0,
   };
   const actions: (DownloadAction | undefined)[] = new Array(targets.length);
+  // Into a folder that is not there yet (a run's first download) every file is new: one
+  // stat instead of one per file.
+  const dirExists = await stat(dir).then(
+    () => true,
+    () => false,
+  );
   await runLimited(
     targets.map((t, i) => ({ ...t, i })),
     options.concurrency ?? 8,
     async ({ obj, file, i }) => {
       const action = { key: obj.key, file, size: obj.size, etag: obj.etag };
-      const st = await stat(file).catch(() => undefined);
+      const st = dirExists ? await stat(file).catch(() => undefined) : undefined;
       if (!st?.isFile()) {
         actions[i] = { ...action, reason: "new" };
         return;
@@ -458,12 +464,23 @@ export async function executeDownload(
     plan.downloads.length,
     plan.downloads.reduce((sum, a) => sum + a.size, 0),
   );
+  // Each folder is created and checked for links once, not once per file in it.
+  const folders = new Map<string, Promise<void>>();
+  const prepare = (action: DownloadAction) => {
+    const folder = dirname(action.file);
+    let ready = folders.get(folder);
+    if (!ready) {
+      ready = prepareInside(plan.localDir, action.file, action.key);
+      folders.set(folder, ready);
+    }
+    return ready;
+  };
   try {
     await runLimited(
       plan.downloads,
       options.concurrency ?? 8,
       async (action) => {
-        await prepareInside(plan.localDir, action.file, action.key);
+        await prepare(action);
         let got = 0;
         const info = await storage.getFile(action.key, action.file, {
           signal: options.signal,

@@ -10,6 +10,9 @@
  * rclone runs with --transfers 8 (posefactory's default concurrency), AWS_CA_BUNDLE removed,
  * and its remote configured only through RCLONE_CONFIG_* variables.
  * Goals: no-change run <= 0.5x rclone's; first upload <= 1.0x rclone's.
+ * Then downloads: BENCH_DOWNLOAD_FILES (default 300) small files of a run, pushed with rclone,
+ * into an empty folder by `posefactory download` (a process) and by `rclone copy`,
+ * BENCH_DOWNLOAD_RUNS times (default 3) interleaved; the ratio is printed (no goal set).
  */
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -23,6 +26,8 @@ import { s3StorageFor, writeTree } from "../helpers/storage.js";
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const NO_CHANGE_RUNS = Number(process.env.BENCH_NO_CHANGE_RUNS ?? 3);
+const DOWNLOAD_FILES = Number(process.env.BENCH_DOWNLOAD_FILES ?? 300);
+const DOWNLOAD_RUNS = Number(process.env.BENCH_DOWNLOAD_RUNS ?? 3);
 
 function seconds(start: bigint): number {
   return Number(process.hrtime.bigint() - start) / 1e9;
@@ -176,6 +181,44 @@ try {
       `ratio ${name}/rclone: first upload ${f.toFixed(2)} (goal <= 1.00 ${f <= 1 ? "met" : "MISSED"}), no-change ${a.toFixed(2)} (goal <= 0.50 ${a <= 0.5 ? "met" : "MISSED"})`,
     );
   }
+
+  // Downloads: a run's folder of small files (what a render host pushes with rclone, so no
+  // sha256 metadata), fetched into an empty folder by `posefactory download` as a process and
+  // by `rclone copy`, interleaved.
+  const runId = "20261201-120000-abcdef";
+  const runFiles = join(work, "run-files");
+  writeTree(runFiles, { count: DOWNLOAD_FILES });
+  run(
+    "rclone",
+    ["copy", runFiles, `bench:bench/dl/runs/${runId}/`, "--transfers", "8", "-q"],
+    rcloneEnv,
+  );
+  const dlDir = join(work, "dl");
+  mkdirSync(dlDir);
+  writeFileSync(
+    join(dlDir, "posefactory.yaml"),
+    `target: s3\ntargets:\n  s3:\n    executor: local\n    storage:\n      type: s3\n      endpoint: ${server.endpoint}\n      bucket: bench\n      prefix: dl/\n`,
+  );
+  const downloads = { cli: [] as number[], rclone: [] as number[] };
+  for (let i = 0; i < DOWNLOAD_RUNS; i++) {
+    rmSync(join(dlDir, "data"), { recursive: true, force: true });
+    const cliArgs = [join(ROOT, "dist", "cli.js"), "download", runId, "--json", "-q"];
+    downloads.cli.push(run(process.execPath, cliArgs, cliEnv, dlDir));
+    const rcloneTarget = join(work, `rclone-dl-${i}`);
+    const rcloneArgs = [
+      "copy",
+      `bench:bench/dl/runs/${runId}/`,
+      rcloneTarget,
+      "--transfers",
+      "8",
+      "-q",
+    ];
+    downloads.rclone.push(run("rclone", rcloneArgs, rcloneEnv));
+  }
+  const dl = { cli: median(downloads.cli), rclone: median(downloads.rclone) };
+  console.log(
+    `download, ${DOWNLOAD_FILES} small files (1-50 KB) into an empty folder, ${DOWNLOAD_RUNS} runs, medians: posefactory download ${fmt(dl.cli)} [${downloads.cli.map((x) => x.toFixed(2)).join(", ")}], rclone copy ${fmt(dl.rclone)} [${downloads.rclone.map((x) => x.toFixed(2)).join(", ")}], ratio posefactory/rclone ${(dl.cli / dl.rclone).toFixed(2)} (cli - start-up ${(Math.max(0, dl.cli - startup) / dl.rclone).toFixed(2)})`,
+  );
 } finally {
   await server.stop();
   rmSync(work, { recursive: true, force: true });

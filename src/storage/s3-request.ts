@@ -1,10 +1,11 @@
 /**
  * Signed S3 requests without the AWS SDK: AWS Signature Version 4 with node:crypto, sent with
  * node:http(s) over keep-alive sockets. Used for what a no-change sync needs (ListObjectsV2,
- * HEAD), so such a run never loads the SDK.
+ * HEAD) and for downloads (GET), so such runs never load the SDK.
  *
  *   const s3 = new S3Requests({ bucket, endpoint, region, forcePathStyle, credentials });
  *   const { body } = await s3.send({ method: "GET", query: { "list-type": "2", prefix } });
+ *   const { headers, body: bytes } = await s3.stream({ method: "GET", key }); // a Readable
  *   s3.destroy();
  *
  * A store's error answer (status >= 300) is thrown shaped like the SDK's exceptions (`name` =

@@ -1,9 +1,10 @@
 /**
  * Storage on S3-compatible object stores (Cloudflare R2 in production, s3rver in tests).
- * Listings, HEADs and the doctor check go through s3-request.ts (SigV4 with node:crypto, no
- * SDK); everything that moves or removes data goes through @aws-sdk/client-s3 and
- * @aws-sdk/lib-storage, loaded on the first such request, so a sync with nothing to transfer
- * never loads the SDK (its load and its ListObjectsV2 deserialiser were most of that run).
+ * Listings, HEADs, downloads (GET) and the doctor check go through s3-request.ts (SigV4 with
+ * node:crypto, no SDK); uploads and deletes go through @aws-sdk/client-s3 and
+ * @aws-sdk/lib-storage, loaded on the first such request, so a sync with nothing to upload
+ * and any download never load the SDK (its load and its per-request middleware were most of
+ * those runs' time).
  *
  *   const storage = createS3Storage({ bucket, prefix, endpoint, region: "auto",
  *     forcePathStyle: true, credentials, logger });

@@ -4,7 +4,7 @@
  * checked against it here.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { UserError } from "../errors.js";
 import { RunFiles } from "../run/paths.js";
 import { hashFile } from "./hash.js";
@@ -23,14 +23,27 @@ export function parseChecksums(text: string): Map<string, string> {
   return sums;
 }
 
-/** Verify every listed file under `dir`; returns how many were checked. */
-export async function verifyChecksums(dir: string, signal?: AbortSignal): Promise<number> {
+/**
+ * Verify every listed file under `dir`; returns how many were checked. `known`: sha256 by
+ * absolute path of files whose bytes were hashed as they were written (this download), so
+ * they are not read again; any other file is hashed here.
+ */
+export async function verifyChecksums(
+  dir: string,
+  signal?: AbortSignal,
+  known?: ReadonlyMap<string, string>,
+): Promise<number> {
   const file = join(dir, RunFiles.checksums);
   if (!existsSync(file)) return 0;
   const sums = parseChecksums(readFileSync(file, "utf8"));
   const bad: string[] = [];
   for (const [name, expected] of sums) {
-    const path = join(dir, name);
+    const path = resolve(dir, name);
+    const hashed = known?.get(path);
+    if (hashed !== undefined) {
+      if (hashed !== expected) bad.push(name);
+      continue;
+    }
     if (!existsSync(path)) {
       bad.push(`${name} (missing)`);
       continue;

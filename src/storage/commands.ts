@@ -229,6 +229,7 @@ export async function runDownload(
     );
   }
   // What the render host pushed with rclone carries no sha256 metadata: its sha256sums.txt does.
-  const verified = options.dryRun ? 0 : await verifyChecksums(localDir, ctx.signal);
+  // Files downloaded now were hashed as they were written: only the others are read again.
+  const verified = options.dryRun ? 0 : await verifyChecksums(localDir, ctx.signal, result.hashes);
   return { ...result, dryRun: options.dryRun === true, runId: id, localDir, verified };
 }

@@ -91,6 +91,8 @@ export interface DownloadSummary {
   skipped: number;
   bytes: number;
   seconds: number;
+  /** sha256 of each downloaded file (absolute path), hashed as its bytes were written. */
+  hashes?: Map<string, string>;
 }
 
 const DEFAULT_EXCLUDED_NAMES = new Set([
@@ -464,6 +466,7 @@ export async function executeDownload(
     plan.downloads.length,
     plan.downloads.reduce((sum, a) => sum + a.size, 0),
   );
+  const hashes = new Map<string, string>();
   // Each folder is created and checked for links once, not once per file in it.
   const folders = new Map<string, Promise<void>>();
   const prepare = (action: DownloadAction) => {
@@ -494,6 +497,7 @@ export async function executeDownload(
         progress.fileDone();
         bytes += st.size;
         if (info.sha256) {
+          hashes.set(resolve(action.file), info.sha256);
           cache.rememberHash(action.file, st.size, st.mtimeMs, info.sha256);
           const etag = info.etag ?? action.etag;
           if (etag)
@@ -511,6 +515,7 @@ export async function executeDownload(
     skipped: plan.skipped,
     bytes,
     seconds: round((performance.now() - startedAt) / 1000),
+    hashes,
   };
 }
 

@@ -246,6 +246,17 @@ describe("the CLI's download as a process", () => {
       };
       for (const [rel, data] of Object.entries(files))
         await s.putBytes(`dl/runs/${runId}/${rel}`, data);
+      // As the render host writes it: the download is checked against it.
+      const sums = Object.entries(files)
+        .map(([rel, data]) => `${sha(data)}  ${rel}\n`)
+        .join("");
+      await s.putBytes(`dl/runs/${runId}/sha256sums.txt`, sums);
+      // A run whose sums do not match what was pushed: the download says so.
+      await s.putBytes(`dl/runs/20261125-083012-bad000/a.png`, "pushed");
+      await s.putBytes(
+        `dl/runs/20261125-083012-bad000/sha256sums.txt`,
+        `${sha("rendered")}  a.png\n`,
+      );
       s.destroy();
       writeFileSync(
         join(t.dir, "posefactory.yaml"),
@@ -278,14 +289,23 @@ describe("the CLI's download as a process", () => {
         return { summary: JSON.parse(result.stdout) as Record<string, number>, sdk, loaded };
       };
       const first = download();
-      expect(first.summary.downloaded).toBe(3);
+      expect(first.summary.downloaded).toBe(4);
+      expect(first.summary.verified).toBe(3);
       expect(first.loaded.some((url) => url.endsWith("/cli.js"))).toBe(true);
       expect(first.sdk).toEqual([]);
       for (const [rel, data] of Object.entries(files))
         expect(readFileSync(join(t.dir, "data", "runs", runId, rel)).equals(data)).toBe(true);
       const again = download();
       expect(again.summary.downloaded).toBe(0);
+      expect(again.summary.verified).toBe(3);
       expect(again.sdk).toEqual([]);
+      const bad = spawnSync(process.execPath, [BIN, "download", "20261125-083012-bad000", "-q"], {
+        cwd: t.dir,
+        env,
+        encoding: "utf8",
+      });
+      expect(bad.status).toBe(1);
+      expect(bad.stderr).toContain("do not match the render host's sha256sums.txt: a.png");
     } finally {
       t.cleanup();
     }

@@ -5,12 +5,14 @@
  * Rounds alternate the order of the settings. Figures are the manifest's `seconds.render`
  * (Blender's render loop, import and bounding box excluded) per image: median, range, and the
  * ratio to the plain job. Backgrounds are generated (test/helpers/backgrounds.ts).
+ * BENCH_CHARACTER=<file> measures that character file instead of the walker (its first clip's
+ * frames 0 and 24 are rendered).
  *
  *   npx tsx test/bench/scene.ts          (BENCH_ROUNDS=3 by default)
  */
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import type { Job } from "../../src/render/job.schema.js";
 import { writeBackgrounds } from "../helpers/backgrounds.js";
 import { getSampleCharacters, makeJob, renderJob } from "../helpers/blender.js";
@@ -35,7 +37,7 @@ try {
   // One kind per folder, so each setting measures one kind of background.
   rmSync(join(hdri, "blue.jpg"));
   rmSync(join(plates, "green.hdr"));
-  const walker = (await getSampleCharacters()).fbx;
+  const walker = process.env.BENCH_CHARACTER ?? (await getSampleCharacters()).fbx;
   const base = makeJob({ characters: [], outDir: "" });
   const settings: [string, Partial<Job>][] = [
     ["plain (today)", {}],
@@ -89,7 +91,7 @@ try {
   const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
   const plain = median(perImage.get("plain (today)")!);
   console.log(
-    `walker, 8 views x 2 frames at 128x128, Cycles CPU, 8 samples; ${ROUNDS} rounds; seconds of render per image`,
+    `${basename(walker)}, 8 views x 2 frames at 128x128, Cycles CPU, 8 samples; ${ROUNDS} rounds; seconds of render per image`,
   );
   for (const [name] of settings) {
     const v = perImage.get(name)!;

@@ -120,6 +120,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=0.0,
         help="turn the armature object about Z (180: the character faces +Y, like three.js's Soldier)",
     )
+    parser.add_argument(
+        "--clip-turn-deg",
+        type=float,
+        default=0.0,
+        help="turn the body in every frame of the clip, not the rest pose (the clip faces another way)",
+    )
     return parser.parse_args(argv)
 
 
@@ -236,14 +242,19 @@ def reset_pose(arm: bpy.types.Object) -> None:
         pose_bone.location = Vector()
 
 
-def key_walk(arm: bpy.types.Object, frames: int, gesture: bool, root_motion: bool) -> None:
-    """Two walk cycles; with `gesture`, the right arm rises above the head mid-clip."""
+def key_walk(arm: bpy.types.Object, frames: int, gesture: bool, root_motion: bool, turn_deg: float = 0.0) -> None:
+    """Two walk cycles; with `gesture`, the right arm rises above the head mid-clip. With
+    `turn_deg` the whole body (the Hips) is turned that much about the vertical in every frame,
+    walking that way: the clip faces another way than the rest pose."""
+    turn = Matrix.Rotation(math.radians(turn_deg), 3, "Z")
     for frame in range(1, frames + 1):
         t = (frame - 1) / FPS
         phase = 2 * math.pi * (frame - 1) / (frames / 2)
         swing = math.sin(phase)
         forward = -1.3 * t if root_motion else 0.0
-        key_hips_location(arm, Vector((0, forward, 0.02 * abs(math.cos(phase)))), frame)
+        key_hips_location(arm, turn @ Vector((0, forward, 0.02 * abs(math.cos(phase)))), frame)
+        if turn_deg:
+            key_rotation(arm, "Hips", turn, frame)
         for side, s in (("Left", 1.0), ("Right", -1.0)):
             leg_swing = -28 * swing * s
             key_rotation(arm, f"{side}UpLeg", rotation_x(leg_swing), frame)
@@ -359,7 +370,7 @@ def main(argv: list[str]) -> int:
     # renderer must read the facing through matrix_world.
     arm.rotation_euler = (0.0, 0.0, math.radians(args.turn_deg))
     new_action(arm, "mixamo.com")
-    key_walk(arm, 48, gesture=True, root_motion=True)
+    key_walk(arm, 48, gesture=True, root_motion=True, turn_deg=args.clip_turn_deg)
     scene = bpy.context.scene
     scene.frame_start, scene.frame_end = 1, 48
     scene.name = "mixamo.com"  # the FBX take name, as in Mixamo's downloads

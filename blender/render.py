@@ -61,7 +61,7 @@ from posefactory_bpy.character import (  # noqa: E402
     load_character,
     select_clips,
 )
-from posefactory_bpy.facing import find_facing  # noqa: E402
+from posefactory_bpy.facing import clip_facing, find_facing  # noqa: E402
 from posefactory_bpy.job import CharacterSpec, Job, load_job, resolve_file, select_frames  # noqa: E402
 from posefactory_bpy.keypoints import (  # noqa: E402
     Rig,
@@ -114,10 +114,16 @@ def render_clip(
     scene_state: SceneState | None = None,
     appearance: Appearance | None = None,
     occluders: Occluders | None = None,
+    joints: dict[str, str] | None = None,
 ) -> None:
     scene = bpy.context.scene
     resolution = job.render.resolution
     apply_clip(character, clip)
+    facing_deg, turned = clip_facing(
+        character, list(range(clip.frame_start, clip.frame_end + 1)), facing_deg, joints
+    )
+    if turned:
+        log(f"{character.name}/{clip.name}: {turned}")
 
     box = measure_box(character, clip, job)
     result["seconds"]["bbox"] += box.seconds
@@ -195,6 +201,7 @@ def render_clip(
             "bbox": {"min": [round(c, 5) for c in lo], "max": [round(c, 5) for c in hi]},
             "bboxEvaluations": box.evaluations,
             "bboxMode": box.mode,
+            "facingDeg": facing_deg,
             **({"bboxFallback": box.fallback} if box.fallback else {}),
             "framing": box.framing,
             "cameras": cameras,
@@ -273,7 +280,17 @@ def render_character(spec: CharacterSpec, job: Job, manifest: ManifestWriter) ->
         coco = CocoWriter(spec.name, *job.render.resolution, display_name=spec.display_name or spec.name)
         for clip in clips:
             render_clip(
-                character, clip, job, rig, coco, result, facing.facing_deg, scene_state, appearance, occluders
+                character,
+                clip,
+                job,
+                rig,
+                coco,
+                result,
+                facing.facing_deg,
+                scene_state,
+                appearance,
+                occluders,
+                match.joints,
             )
         if rig is not None:
             result["annotations"] = coco.write(job.out_dir, rig.approximated())

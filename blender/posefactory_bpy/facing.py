@@ -12,6 +12,14 @@ The hips (RightUpLeg - LeftUpLeg) give a second estimate; when the two disagree 
 45 deg the shoulders win and the caller gets a warning. The rest pose is used, not a clip's
 first frame: a dance may start with the body already turned by 50 deg.
 
+A clip may still face another way than the rest pose as a whole: three.js's Soldier.glb has its
+rest pose turned 43.5 deg from the way all its clips face (136.5 vs about 180 deg). So each clip
+is checked (`clip_facing`): the shoulders' azimuth on up to 16 frames spread over the clip, as
+a circular mean. When the body keeps one direction through the clip (mean resultant >= 0.9)
+and that direction is more than 20 deg from the rest pose's, the clip's cameras turn to it;
+otherwise (the usual case, and any clip that turns around) the rest pose's facing stays, so
+such files keep exactly the rig they had.
+
 `facing_deg` is the world azimuth (cameras.py's convention: 0 = the camera on -Y, counter-
 clockwise seen from above) of the character's front; a camera at relative azimuth `a` stands
 at world azimuth `a + facing_deg`. It is rounded to 0.1 deg, so a character that faces -Y
@@ -23,6 +31,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import bpy
 from mathutils import Vector
 
 from .character import Character, CharacterError
@@ -30,6 +39,11 @@ from .character import Character, CharacterError
 SHOULDERS = (("RightArm", "LeftArm"), ("RightShoulder", "LeftShoulder"))
 HIPS = ("RightUpLeg", "LeftUpLeg")
 DISAGREEMENT_DEG = 45.0
+# A clip faces its own way when its frames agree this well (mean resultant length) ...
+CLIP_STEADY = 0.9
+# ... on a direction this far from the rest pose's.
+CLIP_TURNED_DEG = 20.0
+CLIP_SAMPLES = 16
 
 
 @dataclass
@@ -98,3 +112,45 @@ def find_facing(character: Character, joints: dict[str, str] | None = None) -> F
         )
     facing = round(chosen, 1) % 360.0
     return Facing(facing_deg=facing, hips_deg=None if hips is None else round(hips, 1), warnings=warnings)
+
+
+def posed_world(character: Character, name: str, joints: dict[str, str] | None = None) -> Vector | None:
+    """Posed head (this frame) in world space of a Mixamo bone name or a rig profile's joint."""
+    full = joints.get(name) if joints is not None else character.bones.get(name)
+    if full is None:
+        return None
+    return character.armature.matrix_world @ character.armature.pose.bones[full].head
+
+
+def clip_facing(
+    character: Character, frames: list[int], rest_deg: float, joints: dict[str, str] | None = None
+) -> tuple[float, str | None]:
+    """The clip's facing (world azimuth) and, when it is not the rest pose's, why.
+
+    `frames` are the clip's frames; the clip's action must be active. Leaves the scene on the
+    last sampled frame (the caller sets the frames it renders)."""
+    pairs = [("right_shoulder", "left_shoulder")] if joints is not None else list(SHOULDERS)
+    step = max(1, len(frames) // CLIP_SAMPLES)
+    x = y = 0.0
+    count = 0
+    for frame in frames[::step][:CLIP_SAMPLES]:
+        bpy.context.scene.frame_set(frame)
+        for right_name, left_name in pairs:
+            right, left = posed_world(character, right_name, joints), posed_world(character, left_name, joints)
+            if right is None or left is None:
+                continue
+            az = flat_azimuth(right - left)
+            if az is not None:
+                x += math.cos(math.radians(az))
+                y += math.sin(math.radians(az))
+                count += 1
+            break
+    if count == 0:
+        return rest_deg, None
+    steady = math.hypot(x, y) / count
+    mean = math.degrees(math.atan2(y, x)) % 360.0
+    if steady < CLIP_STEADY or angle_between(mean, rest_deg) <= CLIP_TURNED_DEG:
+        return rest_deg, None
+    turned = round(mean, 1) % 360.0
+    return turned, f"the clip faces {turned:g} deg, the rest pose {rest_deg:g} deg: its cameras follow the clip"
+

@@ -29,6 +29,11 @@ export const clipSchema = z.object({
   bboxEvaluations: z.number().int(),
   /** How the box was measured: "fast" (armature only) or "exact" (job.json cameras.bbox). */
   bboxMode: z.enum(["fast", "exact"]).optional(),
+  /**
+   * World azimuth this clip's cameras are relative to: the character's `facingDeg` (rest pose),
+   * unless the whole clip faces another way (blender facing.py clip_facing).
+   */
+  facingDeg: z.number().optional(),
   /** Why "fast" was asked for and "exact" used (a mesh the fast box cannot follow). */
   bboxFallback: z.string().optional(),
   framing: z.enum(["follow", "static"]).optional(),

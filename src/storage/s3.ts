@@ -22,8 +22,9 @@
  * - Errors become StorageErrors with one message per cause: wrong key id, wrong secret,
  *   no permission, missing bucket, unreachable endpoint.
  */
+import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import type { IncomingHttpHeaders } from "node:http";
 import { dirname } from "node:path";
 import { type Readable, Transform, Writable } from "node:stream";
@@ -87,6 +88,43 @@ function checkLength(received: number, contentLength: string | undefined): void 
       code: "ECONNRESET",
     });
   }
+}
+
+/**
+ * Write a GET body to `part`, hashing and counting it. Bodies up to SMALL_FILE are collected
+ * and written at once (no write stream per file: a run's images are small and many); larger
+ * ones are streamed through the hashing meter.
+ */
+async function receive(
+  body: Readable,
+  part: string,
+  contentLength: string | undefined,
+  options: { signal?: AbortSignal; onProgress?: (n: number) => void },
+): Promise<{ sha256: string; bytes: number }> {
+  if (contentLength !== undefined && Number(contentLength) <= SMALL_FILE) {
+    const hash = createHash("sha256");
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    // An abort or a timeout destroys the body: the loop throws.
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      chunks.push(chunk);
+      bytes += chunk.length;
+      options.onProgress?.(bytes);
+    }
+    await writeFile(part, Buffer.concat(chunks, bytes), { signal: options.signal });
+    return { sha256: hash.digest("hex"), bytes };
+  }
+  const meter = createHashingMeter(options.onProgress);
+  const out = createWriteStream(part);
+  try {
+    await pipeline(body, meter.stream, out, { signal: options.signal });
+  } catch (error) {
+    // The .part is removed after this: let its open and close finish first.
+    if (!out.closed) await new Promise<void>((resolve) => out.once("close", () => resolve()));
+    throw error;
+  }
+  return { sha256: meter.digest(), bytes: meter.bytes() };
 }
 
 /** Counts bytes flowing through, for progress. */
@@ -580,18 +618,8 @@ export class S3Storage implements Storage {
             key,
             signal: options.signal,
           });
-          const meter = createHashingMeter(options.onProgress);
-          const out = createWriteStream(part);
-          try {
-            await pipeline(body, meter.stream, out, { signal: options.signal });
-          } catch (error) {
-            // The .part is removed after this: let its open and close finish first.
-            if (!out.closed)
-              await new Promise<void>((resolve) => out.once("close", () => resolve()));
-            throw error;
-          }
-          const sha256 = meter.digest();
-          const received = meter.bytes();
+          const length = headerOf(headers, "content-length");
+          const { sha256, bytes: received } = await receive(body, part, length, options);
           const expected = headerOf(headers, "x-amz-meta-sha256");
           checkLength(received, headerOf(headers, "content-length"));
           if (expected && expected !== sha256) {

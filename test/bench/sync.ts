@@ -10,12 +10,14 @@
  * rclone runs with --transfers 8 (posefactory's default concurrency), AWS_CA_BUNDLE removed,
  * and its remote configured only through RCLONE_CONFIG_* variables.
  * Goals: no-change run <= 0.5x rclone's; first upload <= 1.0x rclone's.
- * Then downloads: BENCH_DOWNLOAD_FILES (default 300) small files of a run, pushed with rclone,
- * into an empty folder by `posefactory download` (a process) and by `rclone copy`,
+ * Then downloads: BENCH_DOWNLOAD_FILES (default 300) small files of a run and its
+ * sha256sums.txt, pushed with rclone as a render host does, into an empty folder by
+ * `posefactory download` (a process, which also checks the sums) and by `rclone copy`,
  * BENCH_DOWNLOAD_RUNS times (default 3) interleaved; the ratio is printed (no goal set).
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -187,7 +189,19 @@ try {
   // by `rclone copy`, interleaved.
   const runId = "20261201-120000-abcdef";
   const runFiles = join(work, "run-files");
-  writeTree(runFiles, { count: DOWNLOAD_FILES });
+  const written = writeTree(runFiles, { count: DOWNLOAD_FILES });
+  // The host's sha256sums.txt, which posefactory checks the download against.
+  writeFileSync(
+    join(runFiles, "sha256sums.txt"),
+    written
+      .map(
+        (rel) =>
+          `${createHash("sha256")
+            .update(readFileSync(join(runFiles, rel)))
+            .digest("hex")}  ${rel}\n`,
+      )
+      .join(""),
+  );
   run(
     "rclone",
     ["copy", runFiles, `bench:bench/dl/runs/${runId}/`, "--transfers", "8", "-q"],
@@ -217,7 +231,7 @@ try {
   }
   const dl = { cli: median(downloads.cli), rclone: median(downloads.rclone) };
   console.log(
-    `download, ${DOWNLOAD_FILES} small files (1-50 KB) into an empty folder, ${DOWNLOAD_RUNS} runs, medians: posefactory download ${fmt(dl.cli)} [${downloads.cli.map((x) => x.toFixed(2)).join(", ")}], rclone copy ${fmt(dl.rclone)} [${downloads.rclone.map((x) => x.toFixed(2)).join(", ")}], ratio posefactory/rclone ${(dl.cli / dl.rclone).toFixed(2)} (cli - start-up ${(Math.max(0, dl.cli - startup) / dl.rclone).toFixed(2)})`,
+    `download, ${DOWNLOAD_FILES} small files (1-50 KB) + sha256sums.txt into an empty folder, ${DOWNLOAD_RUNS} runs, medians: posefactory download ${fmt(dl.cli)} [${downloads.cli.map((x) => x.toFixed(2)).join(", ")}], rclone copy ${fmt(dl.rclone)} [${downloads.rclone.map((x) => x.toFixed(2)).join(", ")}], ratio posefactory/rclone ${(dl.cli / dl.rclone).toFixed(2)} (cli - start-up ${(Math.max(0, dl.cli - startup) / dl.rclone).toFixed(2)})`,
   );
 } finally {
   await server.stop();

@@ -5,17 +5,23 @@ imported next to the character, its action copied onto the character's armature 
 named after the file, and the imported objects removed again. What real files differ in:
 - bone prefixes (`mixamorig:`, `mixamorig1:`, `mixamorig7_`...): F-curves are matched on the
   name after the prefix and rewritten to the character's own bone names;
-- units: a centimetre FBX and a metre glTF animate the Hips translation in different armature
-  units, so the Hips location keys are scaled by the ratio of the two rigs' rest hip heights
-  (|Hips head| in armature space: that also fits a short character to a tall one's stride);
+- units and axes: a centimetre FBX and a metre glTF animate the Hips translation in different
+  units and bone axes, so each Hips location key is carried through world space (the file's
+  Hips rest frame and object transform, then the character's) and scaled by the ratio of the
+  two rigs' rest hip heights in world units (that also fits a short character to a tall one's
+  stride);
+- facing: the two rigs' rest poses may face different ways (three.js's Soldier is turned 43.5
+  deg); rotations, translations and the rest-pose check are turned about the vertical by the
+  difference of their facings (facing.py);
 - extra bones (in the file, not the character) are dropped; missing ones (in the character,
   not the file) stay in their rest pose;
 - a file whose armature shares too few bones with the character (under MIN_SHARED of the
   file's animated bones, or no Hips) does not fit: it is listed in the manifest with the
   reason, never fatal; so is a file that does not import or holds no animation.
 Rotations are keyed relative to each bone's rest: a key is carried over as the same rotation
-from rest in armature space (so bone axes that differ between importers do not matter), which
-is right for rigs with the same rest pose (Mixamo's T-pose). Rest poses that differ (an A-pose
+from rest in world space, turned to the character's facing (so bone axes and object transforms
+that differ between importers do not matter), which is right for rigs with the same rest pose
+(Mixamo's T-pose). Rest poses that differ (an A-pose
 rig and a T-pose animation: a limb's rest direction more than 25 deg apart) are not retargeted
 but listed with that reason (NOTES.md: a T-pose animation distorts an A-pose rig).
 Bounding box and camera fit then run on the retargeted clip like on any other clip.
@@ -29,9 +35,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import bpy
-from mathutils import Quaternion
+from mathutils import Matrix, Quaternion, Vector
 
 from .character import Character, CharacterError, Clip, action_range, import_file, safe_segment, strip_prefix
+from .facing import angle_between, find_facing, flat_azimuth
 
 ANIMATION_FILES = (".fbx", ".glb", ".gltf", ".blend")
 MIN_SHARED = 0.8
@@ -93,8 +100,33 @@ def imported_animation(before: set[str]) -> tuple[list[bpy.types.Object], bpy.ty
 
 
 def hip_height(armature: bpy.types.Object, bones: dict[str, str]) -> float | None:
+    """|Hips head| of the rest pose in world units (object rotation and scale, no translation)."""
     full = bones.get("Hips")
-    return armature.data.bones[full].head_local.length if full is not None else None
+    if full is None:
+        return None
+    return (armature.matrix_world.to_3x3() @ armature.data.bones[full].head_local).length
+
+
+def rest_facing(armature: bpy.types.Object, bones: dict[str, str]) -> float | None:
+    """World azimuth of a Mixamo-named rig's front in rest pose (facing.py's convention)."""
+    if "RightArm" not in bones or "LeftArm" not in bones:
+        return None
+    heads = [armature.matrix_world @ armature.data.bones[bones[n]].head_local for n in ("RightArm", "LeftArm")]
+    return flat_azimuth(heads[0] - heads[1])
+
+
+def facing_turn(source: bpy.types.Object, source_bones: dict[str, str], target: Character) -> Matrix:
+    """Rotation about world Z that turns the file's rest facing onto the character's."""
+    source_deg = rest_facing(source, source_bones)
+    if source_deg is None:
+        return Matrix.Identity(3)
+    try:
+        target_deg = find_facing(target).facing_deg
+    except CharacterError:
+        return Matrix.Identity(3)
+    if angle_between(source_deg, target_deg) < 1e-3:
+        return Matrix.Identity(3)
+    return Matrix.Rotation(math.radians(target_deg - source_deg), 3, "Z")
 
 
 def remove_objects(objects: list[bpy.types.Object]) -> None:
@@ -109,17 +141,20 @@ def remove_objects(objects: list[bpy.types.Object]) -> None:
 
 
 def rest_rotation(armature: bpy.types.Object, bone: str) -> Quaternion:
-    return armature.data.bones[bone].matrix_local.to_quaternion()
+    """The bone's rest orientation in world space (object rotation, no scale)."""
+    return armature.matrix_world.to_quaternion() @ armature.data.bones[bone].matrix_local.to_quaternion()
 
 
-def rest_mismatch(source: bpy.types.Object, source_bones: dict[str, str], target: Character) -> str | None:
+def rest_mismatch(
+    source: bpy.types.Object, source_bones: dict[str, str], target: Character, turn: Matrix
+) -> str | None:
     """Why the two rest poses differ too much to copy rotations (e.g. A-pose vs T-pose), or None."""
     for short in CHECKED_BONES:
         if short not in source_bones or short not in target.bones:
             continue
         s_bone = source.data.bones[source_bones[short]]
         t_bone = target.armature.data.bones[target.bones[short]]
-        s_dir = source.matrix_world.to_quaternion() @ (s_bone.tail_local - s_bone.head_local)
+        s_dir = turn @ (source.matrix_world.to_quaternion() @ (s_bone.tail_local - s_bone.head_local))
         t_dir = target.armature.matrix_world.to_quaternion() @ (t_bone.tail_local - t_bone.head_local)
         if s_dir.length < 1e-9 or t_dir.length < 1e-9:
             continue
@@ -139,14 +174,15 @@ def bone_curves(action: bpy.types.Action) -> dict[str, dict[str, list]]:
     return out
 
 
-def remap_quaternions(curves: list, source_rest: Quaternion, target_rest: Quaternion) -> None:
-    """Rewrite a bone's quaternion keys so that the rotation from rest, seen in armature space,
-    is the same on the target bone, whose rest axes may differ (FBX vs glTF bone orientation):
-    q_t = T^-1 S q_s S^-1 T with S, T the bones' rest rotations."""
+def remap_quaternions(curves: list, source_rest: Quaternion, target_rest: Quaternion, turn: Quaternion) -> None:
+    """Rewrite a bone's quaternion keys so that the rotation from rest, seen in world space and
+    turned to the character's facing, is the same on the target bone, whose rest axes may
+    differ (FBX vs glTF bone orientation): q_t = C q_s C^-1 with C = T^-1 R S, S and T the
+    bones' world rest rotations and R the facing turn."""
     by_index = {c.array_index: c for c in curves}
     if set(by_index) != {0, 1, 2, 3}:
         return
-    correction = target_rest.inverted() @ source_rest
+    correction = target_rest.inverted() @ turn @ source_rest
     if correction.angle < 1e-6:
         return
     frames = sorted({round(p.co.x, 4) for c in curves for p in c.keyframe_points})
@@ -164,6 +200,35 @@ def remap_quaternions(curves: list, source_rest: Quaternion, target_rest: Quater
         curve.update()
 
 
+def remap_location(curves: list, carry: Matrix) -> None:
+    """Rewrite a bone's location keys (x, y, z curves) as carry @ location."""
+    by_index = {c.array_index: c for c in curves}
+    if set(by_index) != {0, 1, 2} or all(
+        abs(carry[i][j] - (1.0 if i == j else 0.0)) < 1e-9 for i in range(3) for j in range(3)
+    ):
+        return
+    frames = sorted({round(p.co.x, 4) for c in curves for p in c.keyframe_points})
+    values = [carry @ Vector([by_index[i].evaluate(frame) for i in range(3)]) for frame in frames]
+    for i in range(3):
+        curve = by_index[i]
+        curve.keyframe_points.clear()
+        curve.keyframe_points.add(len(frames))
+        for point, frame, v in zip(curve.keyframe_points, frames, values):
+            point.co = (frame, v[i])
+            point.interpolation = "LINEAR"
+        curve.update()
+
+
+def hips_location_carry(
+    source: bpy.types.Object, source_bone: str, target: bpy.types.Object, target_bone: str, scale: float, turn: Matrix
+) -> Matrix:
+    """Source Hips location (its rest frame, armature units) -> the target's, through world
+    space: scaled by the hip heights' ratio and turned to the target's facing."""
+    to_world_source = source.matrix_world.to_3x3() @ source.data.bones[source_bone].matrix_local.to_3x3()
+    to_world_target = target.matrix_world.to_3x3() @ target.data.bones[target_bone].matrix_local.to_3x3()
+    return to_world_target.inverted() @ (turn * scale) @ to_world_source
+
+
 def retarget_action(
     source_armature: bpy.types.Object,
     source: bpy.types.Action,
@@ -171,6 +236,7 @@ def retarget_action(
     target: Character,
     scale: float,
     name: str,
+    turn: Matrix,
 ) -> tuple[bpy.types.Action, int]:
     """A copy of `source` whose bone curves drive the target's bones; returns it and how many
     curves were dropped (bones the target lacks, and the file's object-level transform)."""
@@ -197,15 +263,17 @@ def retarget_action(
                 curve.data_path = f'pose.bones["{target_bone}"].{prop}'
             if prop == "rotation_quaternion":
                 pose_bone.rotation_mode = "QUATERNION"  # keys only act in the bone's own mode
-                remap_quaternions(curves, rest_rotation(source_armature, bone), rest_rotation(target.armature, target_bone))
+                remap_quaternions(
+                    curves,
+                    rest_rotation(source_armature, bone),
+                    rest_rotation(target.armature, target_bone),
+                    turn.to_quaternion(),
+                )
             elif prop == "rotation_euler":
                 pose_bone.rotation_mode = source_armature.pose.bones[bone].rotation_mode
-            elif prop == "location" and strip_prefix(bone) == "Hips" and scale != 1.0:
-                for curve in curves:
-                    for point in curve.keyframe_points:
-                        point.co.y *= scale
-                        point.handle_left.y *= scale
-                        point.handle_right.y *= scale
+            elif prop == "location" and strip_prefix(bone) == "Hips":
+                carry = hips_location_carry(source_armature, bone, target.armature, target_bone, scale, turn)
+                remap_location(curves, carry)
     return action, dropped
 
 
@@ -250,11 +318,12 @@ def apply_animations(character: Character, folder: Path) -> list[AnimationResult
                 continue
             source_hips, target_hips = hip_height(armature, source_bones), hip_height(character.armature, character.bones)
             scale = target_hips / source_hips if source_hips and target_hips else 1.0
-            mismatch = rest_mismatch(armature, source_bones, character)
+            turn = facing_turn(armature, source_bones, character)
+            mismatch = rest_mismatch(armature, source_bones, character, turn)
             if mismatch is not None:
                 results.append(AnimationResult(path.name, clip_name, "skipped", mismatch))
                 continue
-            action, dropped = retarget_action(armature, source, source_bones, character, scale, clip_name)
+            action, dropped = retarget_action(armature, source, source_bones, character, scale, clip_name, turn)
             start, end = action_range([action])
             character.clips.append(
                 Clip(name=clip_name, source_name=path.stem, frame_start=start, frame_end=max(start, end),

@@ -1,9 +1,11 @@
 /**
  * `animations`: a generated Mixamo-style "Without Skin" FBX (bones `mixamorig1:*`, another
  * prefix than the characters' `mixamorig:`) applied to the sample walker (FBX) and to the
- * two-clip GLB (glTF import: other bone axes). Checked on the render: the retargeted clip moves
- * as the animation says (right wrist above the head, the GLB's own Wave has the same box),
- * >= 95% of its visible keypoints lie on the mask, and a broken file is listed, not fatal.
+ * two-clip GLB (glTF import: other bone axes), and to the walker turned 135 deg (its rest pose
+ * faces another way than the file's, like three.js's Soldier). Checked on the render: the
+ * retargeted clip moves as the animation says (right wrist above the head, the GLB's own Wave
+ * has the same box, the turned walker waves like the walker turned by 135 deg), >= 95% of its
+ * visible keypoints lie on the mask, and a broken file is listed, not fatal.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -45,6 +47,16 @@ describeEachBlender("render: an animation file applied to other characters", (bl
     );
     expect(made.exitCode).toBe(0);
     writeFileSync(join(animations, "broken.fbx"), "not an FBX file at all");
+    const turned = join(dir, "turned.fbx");
+    const madeTurned = await executor.run(
+      blenderScriptCommand(blender.setting, join(HERE, "../../blender/make_sample_character.py"), [
+        "--out",
+        turned,
+        "--turn-deg",
+        "135",
+      ]),
+    );
+    expect(madeTurned.exitCode).toBe(0);
     const sample = await getSampleCharacters(blender);
     const base = makeJob({ characters: [], outDir: "" });
     manifest = await renderJob(
@@ -54,6 +66,7 @@ describeEachBlender("render: an animation file applied to other characters", (bl
           characters: [
             { name: "walker", file: sample.fbx, sha256: "-" },
             { name: "two-clips", file: sample.glb, sha256: "-" },
+            { name: "turned", file: turned, sha256: "-" },
           ],
           frames: { list: [0, 5, 10] },
           cameras: { ...base.cameras, azimuthsDeg: [0, 90, 180, 270] },
@@ -72,6 +85,7 @@ describeEachBlender("render: an animation file applied to other characters", (bl
     for (const [name, clip] of [
       ["walker", "wave"],
       ["two-clips", "wave_"], // "Wave" is taken (case-insensitively) by the GLB's own clip
+      ["turned", "wave"],
     ]) {
       const c = character(name!);
       expect(c.status, c.error).toBe("ok");
@@ -101,10 +115,42 @@ describeEachBlender("render: an animation file applied to other characters", (bl
     }
   });
 
+  it("turns the motion to a character whose rest pose faces another way", () => {
+    const coco = (name: string) =>
+      annotationsSchema.parse(
+        JSON.parse(readFileSync(join(outDir, character(name).annotations!), "utf8")),
+      );
+    const HIPS = 23;
+    // Per frame: the right wrist relative to the hips, in world axes.
+    const offsets = (name: string) => {
+      const c = coco(name);
+      const byFrame = new Map<number, number[]>();
+      for (const a of c.annotations) {
+        const image = c.images.find((i) => i.id === a.image_id)!;
+        if (image.clip !== "wave") continue;
+        const w = a.keypoints_3d[RIGHT_WRIST]!;
+        const h = a.keypoints_3d[HIPS]!;
+        byFrame.set(image.frame, [w[0]! - h[0]!, w[1]! - h[1]!, w[2]! - h[2]!]);
+      }
+      return byFrame;
+    };
+    const walker = offsets("walker");
+    const turned = offsets("turned");
+    expect(turned.size).toBe(3);
+    const c = Math.cos((135 * Math.PI) / 180);
+    const s = Math.sin((135 * Math.PI) / 180);
+    for (const [frame, [x, y, z]] of walker) {
+      const t = turned.get(frame)!;
+      expect(t[0]).toBeCloseTo(c * x! - s * y!, 2);
+      expect(t[1]).toBeCloseTo(s * x! + c * y!, 2);
+      expect(t[2]).toBeCloseTo(z!, 2);
+    }
+  });
+
   it("renders the retargeted clips with >= 95% of visible keypoints on the mask", async () => {
     let visible = 0;
     let inside = 0;
-    for (const name of ["walker", "two-clips"]) {
+    for (const name of ["walker", "two-clips", "turned"]) {
       const c = character(name);
       const coco = annotationsSchema.parse(
         JSON.parse(readFileSync(join(outDir, c.annotations!), "utf8")),

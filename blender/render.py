@@ -203,6 +203,7 @@ def render_clip(
             "bboxMode": box.mode,
             "facingDeg": facing_deg,
             **({"bboxFallback": box.fallback} if box.fallback else {}),
+            **({"bboxExactFrames": box.exact_frames} if box.mode == "fast" else {}),
             "framing": box.framing,
             "cameras": cameras,
         }

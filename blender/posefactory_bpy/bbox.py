@@ -44,6 +44,7 @@ class ClipBox:
     seconds: float = 0.0
     mode: str = "exact"  # the method that measured it: "fast" or "exact"
     fallback: str | None = None  # why "fast" was asked for and "exact" used
+    exact_frames: int = 0  # frames the fast method also evaluated exactly (refine_box)
 
     @property
     def center(self) -> Vector:
@@ -162,6 +163,11 @@ FLOAT_PAD_M = 2e-5
 STATIC_WEIGHT = 1e-3
 # Bin width of normalised weights for blended vertices (see above).
 WEIGHT_BIN = 0.1
+# The fast box ends at most this share of the box's size outside the exact one (refine_box).
+REFINE_TOLERANCE = 0.025
+# ... using at most this share of the clip's frames (and at least this many) exactly.
+REFINE_SHARE = 0.1
+REFINE_MIN_FRAMES = 4
 
 _CORNER_SIGNS = np.array([[sx, sy, sz] for sx in (0, 1) for sy in (0, 1) for sz in (0, 1)], dtype=bool)
 
@@ -401,22 +407,88 @@ def skinned_local_box(mesh: SkinnedMesh, pose: np.ndarray, to_armature: np.ndarr
     return np.min(los, axis=0), np.max(his, axis=0)
 
 
+def exact_frame_box(character: Character, frame: int, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The exact pass's box of one frame (every mesh skinned), less the framing shift."""
+    bpy.context.scene.frame_set(frame)
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    points = []
+    for mesh in character.meshes:
+        evaluated = mesh.evaluated_get(depsgraph)
+        local = np.array([tuple(c) for c in evaluated.bound_box])
+        world = as_array(evaluated.matrix_world)
+        points.append(local @ world[:3, :3].T + world[:3, 3] - shift)
+    stacked = np.concatenate(points)
+    return stacked.min(axis=0), stacked.max(axis=0)
+
+
+def refine_box(
+    character: Character, frames: list[int], shifts: np.ndarray, frame_lo: np.ndarray, frame_hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Tighten the fast box with a few exact frames, keeping it around the exact box.
+
+    Each side of each axis: the frames in order of their fast bound, the most outward first;
+    the exact box of a frame never passes its fast bound, so once the next fast bound is within
+    REFINE_TOLERANCE (of the box's size) of the best exact value seen, no later frame can go
+    further than that bound: it is the side, at most the tolerance outside the exact box. A
+    clip whose fast bounds are tight needs a handful of exact frames; the worst case is every
+    frame once, which the budget below prevents."""
+    lo = frame_lo.min(axis=0)
+    hi = frame_hi.max(axis=0)
+    tolerance = REFINE_TOLERANCE * (hi - lo)
+    # Exact frames cost what the exact pass pays per frame: a share of the clip at most, so the
+    # fast method stays fast where its bounds are loose on every frame (then the side is the
+    # best fast bound left: still around the exact box, only less tight).
+    budget = max(REFINE_MIN_FRAMES, int(REFINE_SHARE * len(frames)))
+    exact: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def exact_at(index: int) -> tuple[np.ndarray, np.ndarray]:
+        if index not in exact:
+            exact[index] = exact_frame_box(character, frames[index], shifts[index])
+        return exact[index]
+
+    out_lo, out_hi = lo.copy(), hi.copy()
+    for axis in range(3):
+        for sign in (1.0, -1.0):  # +1: the max side (frame_hi), -1: the min side (frame_lo)
+            bounds = sign * (frame_hi[:, axis] if sign > 0 else frame_lo[:, axis])
+            best = -np.inf
+            side = bounds.max()
+            for index in np.argsort(-bounds, kind="stable"):
+                out_of_budget = int(index) not in exact and len(exact) >= budget
+                if bounds[index] <= best + tolerance[axis] or out_of_budget:
+                    side = max(best, bounds[index])
+                    break
+                box_lo, box_hi = exact_at(int(index))
+                best = max(best, sign * (box_hi[axis] if sign > 0 else box_lo[axis]))
+                side = best
+            if sign > 0:
+                out_hi[axis] = side
+            else:
+                out_lo[axis] = -side
+    return out_lo, out_hi, len(exact)
+
+
 def measure_fast(character: Character, clip: Clip, framing: str, plan: FastPlan, started: float) -> ClipBox:
-    """One pass over every frame of the clip with skinning switched off (restored after)."""
+    """One pass over every frame of the clip with skinning switched off (restored after), then
+    a few exact frames where the fast box may be loose (refine_box)."""
     scene = bpy.context.scene
     root = root_bone_name(character)
-    lo = np.full(3, np.inf)
-    hi = np.full(3, -np.inf)
+    frames = list(range(clip.frame_start, clip.frame_end + 1))
+    frame_lo = np.zeros((len(frames), 3))
+    frame_hi = np.zeros((len(frames), 3))
+    shifts = np.zeros((len(frames), 3))
     root_xy: dict[int, tuple[float, float]] = {}
     for mesh in plan.skinned:
         mesh.modifier.show_viewport = False
     try:
-        for frame in range(clip.frame_start, clip.frame_end + 1):
+        for n, frame in enumerate(frames):
             scene.frame_set(frame)
             depsgraph = bpy.context.evaluated_depsgraph_get()
             r = root_position(character, root)
             root_xy[frame] = (r.x, r.y)
             shift = np.array([r.x, r.y, 0.0]) if framing == "follow" else np.zeros(3)
+            shifts[n] = shift
+            lo = np.full(3, np.inf)
+            hi = np.full(3, -np.inf)
             boxes: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
             if plan.skinned:
                 armature = character.armature.evaluated_get(depsgraph)
@@ -436,11 +508,13 @@ def measure_fast(character: Character, clip: Clip, framing: str, plan: FastPlan,
                 points = corners @ world[:3, :3].T + world[:3, 3] - shift
                 lo = np.minimum(lo, points.min(axis=0))
                 hi = np.maximum(hi, points.max(axis=0))
+            frame_lo[n], frame_hi[n] = lo, hi
     finally:
         for mesh in plan.skinned:
             mesh.modifier.show_viewport = True
-    if not np.isfinite(lo).all():
+    if not frames or not np.isfinite(frame_lo).all() or not np.isfinite(frame_hi).all():
         raise ValueError(f"clip {clip.name}: no geometry to measure")
+    lo, hi, exact_frames = refine_box(character, frames, shifts, frame_lo, frame_hi)
     return ClipBox(
         framing=framing,
         min=Vector((lo - FLOAT_PAD_M).tolist()),
@@ -449,4 +523,5 @@ def measure_fast(character: Character, clip: Clip, framing: str, plan: FastPlan,
         evaluations=1,
         seconds=time.perf_counter() - started,
         mode="fast",
+        exact_frames=exact_frames,
     )

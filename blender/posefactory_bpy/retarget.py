@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,17 +186,21 @@ def remap_quaternions(curves: list, source_rest: Quaternion, target_rest: Quater
     correction = target_rest.inverted() @ turn @ source_rest
     if correction.angle < 1e-6:
         return
-    frames = sorted({round(p.co.x, 4) for c in curves for p in c.keyframe_points})
-    values = []
-    for frame in frames:
-        q = Quaternion([by_index[i].evaluate(frame) for i in range(4)])
-        values.append(correction @ q @ correction.inverted())
-    for i in range(4):
+    rekey(by_index, lambda values: correction @ Quaternion(values) @ correction.inverted())
+
+
+def rekey(by_index: dict[int, bpy.types.FCurve], transform: Callable[[list[float]], Sequence[float]]) -> None:
+    """Key every curve (by array index) at the union of their frames with `transform` of the
+    values there: the curves of one property change together (a rotation, a translation)."""
+    frames = sorted({round(p.co.x, 4) for c in by_index.values() for p in c.keyframe_points})
+    count = len(by_index)
+    values = [transform([by_index[i].evaluate(frame) for i in range(count)]) for frame in frames]
+    for i in range(count):
         curve = by_index[i]
         curve.keyframe_points.clear()
         curve.keyframe_points.add(len(frames))
-        for point, frame, q in zip(curve.keyframe_points, frames, values):
-            point.co = (frame, q[i])
+        for point, frame, value in zip(curve.keyframe_points, frames, values):
+            point.co = (frame, value[i])
             point.interpolation = "LINEAR"
         curve.update()
 
@@ -207,16 +212,7 @@ def remap_location(curves: list, carry: Matrix) -> None:
         abs(carry[i][j] - (1.0 if i == j else 0.0)) < 1e-9 for i in range(3) for j in range(3)
     ):
         return
-    frames = sorted({round(p.co.x, 4) for c in curves for p in c.keyframe_points})
-    values = [carry @ Vector([by_index[i].evaluate(frame) for i in range(3)]) for frame in frames]
-    for i in range(3):
-        curve = by_index[i]
-        curve.keyframe_points.clear()
-        curve.keyframe_points.add(len(frames))
-        for point, frame, v in zip(curve.keyframe_points, frames, values):
-            point.co = (frame, v[i])
-            point.interpolation = "LINEAR"
-        curve.update()
+    rekey(by_index, lambda values: carry @ Vector(values))
 
 
 def hips_location_carry(

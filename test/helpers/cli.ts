@@ -1,5 +1,5 @@
 /** Run posefactory in-process (main(argv)) or as the built binary, with a temp cwd and HOME. */
-import { execFile } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -107,3 +107,31 @@ export function cleanupAll(items: { cleanup: () => void }[]): void {
 }
 
 export { rmSync };
+
+const MODULE_LOG = fileURLToPath(new URL("./module-log.mjs", import.meta.url));
+
+/**
+ * Run the built CLI as a process with every module it loads logged (module-log.mjs): its JSON
+ * summary, the URLs it loaded, and those holding AWS SDK code (the bundle keeps each package's
+ * path in its module table, so SDK code says so). Fails the test when the command fails.
+ */
+export function runBinLoggingModules(
+  argv: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv; log: string },
+): { summary: Record<string, number>; loaded: string[]; sdk: string[] } {
+  rmSync(options.log, { force: true });
+  const result = spawnSync(process.execPath, ["--import", MODULE_LOG, BIN, ...argv], {
+    cwd: options.cwd,
+    env: { ...options.env, PF_MODULE_LOG: options.log },
+    encoding: "utf8",
+  });
+  if (result.status !== 0)
+    throw new Error(`posefactory ${argv.join(" ")} failed (${result.status}): ${result.stderr}`);
+  const loaded = readFileSync(options.log, "utf8").trim().split("\n");
+  const sdk = loaded.filter(
+    (url) =>
+      url.startsWith("file:") &&
+      readFileSync(fileURLToPath(url), "utf8").includes("node_modules/@aws-sdk/"),
+  );
+  return { summary: JSON.parse(result.stdout) as Record<string, number>, loaded, sdk };
+}

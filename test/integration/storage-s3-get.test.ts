@@ -6,22 +6,20 @@
  */
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { fileURLToPath } from "node:url";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isAbortError } from "../../src/errors.js";
 import { isStorageError } from "../../src/storage/errors.js";
 import { createS3Storage } from "../../src/storage/s3.js";
-import { BIN, cleanEnv, makeTempDir } from "../helpers/cli.js";
+import { BIN, cleanEnv, makeTempDir, runBinLoggingModules } from "../helpers/cli.js";
 import { type S3rverHandle, startS3rver } from "../helpers/s3rver.js";
 import { s3StorageFor } from "../helpers/storage.js";
 
 const sha = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
-const MODULE_LOG = fileURLToPath(new URL("../helpers/module-log.mjs", import.meta.url));
 
 let server: S3rverHandle;
 let temp: ReturnType<typeof makeTempDir>;
@@ -268,26 +266,11 @@ describe("the CLI's download as a process", () => {
         {
           POSEFACTORY_S3_ACCESS_KEY_ID: "S3RVER",
           POSEFACTORY_S3_SECRET_ACCESS_KEY: "S3RVER",
-          PF_MODULE_LOG: log,
         },
         t.home,
       );
-      const download = () => {
-        rmSync(log, { force: true });
-        const result = spawnSync(
-          process.execPath,
-          ["--import", MODULE_LOG, BIN, "download", runId, "--json", "-q"],
-          { cwd: t.dir, env, encoding: "utf8" },
-        );
-        expect(result.status, result.stderr).toBe(0);
-        const loaded = readFileSync(log, "utf8").trim().split("\n");
-        const sdk = loaded.filter(
-          (url) =>
-            url.startsWith("file:") &&
-            readFileSync(fileURLToPath(url), "utf8").includes("node_modules/@aws-sdk/"),
-        );
-        return { summary: JSON.parse(result.stdout) as Record<string, number>, sdk, loaded };
-      };
+      const download = () =>
+        runBinLoggingModules(["download", runId, "--json", "-q"], { cwd: t.dir, env, log });
       const first = download();
       expect(first.summary.downloaded).toBe(4);
       expect(first.summary.verified).toBe(3);

@@ -6,20 +6,18 @@
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isAbortError } from "../../src/errors.js";
 import { isStorageError } from "../../src/storage/errors.js";
 import { createS3Storage } from "../../src/storage/s3.js";
-import { BIN, cleanEnv, makeTempDir } from "../helpers/cli.js";
+import { BIN, cleanEnv, makeTempDir, runBinLoggingModules } from "../helpers/cli.js";
 import { type S3rverHandle, startS3rver } from "../helpers/s3rver.js";
 import { s3StorageFor } from "../helpers/storage.js";
 
 const sha = (b: string) => createHash("sha256").update(b).digest("hex");
-const MODULE_LOG = fileURLToPath(new URL("../helpers/module-log.mjs", import.meta.url));
 
 let server: S3rverHandle;
 const temps: { cleanup: () => void }[] = [];
@@ -206,27 +204,10 @@ describe("the CLI's no-change upload as a process", () => {
       {
         POSEFACTORY_S3_ACCESS_KEY_ID: "S3RVER",
         POSEFACTORY_S3_SECRET_ACCESS_KEY: "S3RVER",
-        PF_MODULE_LOG: log,
       },
       t.home,
     );
-    const upload = () => {
-      rmSync(log, { force: true });
-      const result = spawnSync(
-        process.execPath,
-        ["--import", MODULE_LOG, BIN, "upload", "--json", "-q"],
-        { cwd: t.dir, env, encoding: "utf8" },
-      );
-      expect(result.status, result.stderr).toBe(0);
-      const loaded = readFileSync(log, "utf8").trim().split("\n");
-      // The bundle keeps each package's path in its module table: SDK code says so.
-      const sdk = loaded.filter(
-        (url) =>
-          url.startsWith("file:") &&
-          readFileSync(fileURLToPath(url), "utf8").includes("node_modules/@aws-sdk/"),
-      );
-      return { summary: JSON.parse(result.stdout) as Record<string, number>, sdk, loaded };
-    };
+    const upload = () => runBinLoggingModules(["upload", "--json", "-q"], { cwd: t.dir, env, log });
     const first = upload();
     expect(first.summary.uploaded).toBeGreaterThan(0);
     expect(first.sdk.length).toBeGreaterThan(0);

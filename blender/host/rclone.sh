@@ -26,8 +26,10 @@ pf_rclone() {
     export RCLONE_CONFIG_PFSTORE_FORCE_PATH_STYLE="$PF_S3_FORCE_PATH_STYLE"
     if [ -n "${PF_S3_ENDPOINT:-}" ]; then export RCLONE_CONFIG_PFSTORE_ENDPOINT="$PF_S3_ENDPOINT"; fi
     if [ -n "${PF_S3_SESSION_TOKEN:-}" ]; then export RCLONE_CONFIG_PFSTORE_SESSION_TOKEN="$PF_S3_SESSION_TOKEN"; fi
-    # --config "": no pod-side rclone.conf (and no notice about its absence).
-    exec rclone "$@" --config "" --transfers 8 --checkers 16 \
+    # --config "": no pod-side rclone.conf (and no notice about its absence). --fast-list: one
+    # recursive listing (1000 keys a request) instead of one per folder; a pull of 38 inputs
+    # in 6 folders took 0.22 s with a listing per folder, 0.11 s with it (s3rver).
+    exec rclone "$@" --config "" --fast-list --transfers 8 --checkers 16 \
       --stats 15s --stats-one-line --stats-log-level NOTICE
   )
 }

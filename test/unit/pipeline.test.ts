@@ -134,7 +134,7 @@ describe("the render host's job", () => {
     expect(out).toContain("RCLONE_CONFIG_PFSTORE_NO_CHECK_BUCKET=true");
     expect(out).toContain("RCLONE_CONFIG_PFSTORE_ENDPOINT=https://acc.r2.cloudflarestorage.com");
     expect(out).not.toContain("AWS_CA_BUNDLE");
-    expect(out).toContain("args: copy pfstore:bkt/p/runs/r1 . --config  --transfers 8");
+    expect(out).toContain("args: copy pfstore:bkt/p/runs/r1 . --config  --fast-list --transfers 8");
   });
 
   it("runs the python detector on the host when asked", () => {

@@ -18,15 +18,15 @@ pf_out=$(mktemp -d) || exit 1
 trap 'rm -rf -- "$pf_out"' EXIT
 
 pf_check_blender() {
-  local command=$PF_BLENDER_VERSION_COMMAND py files=()
+  local command=$PF_BLENDER_VERSION_COMMAND py program files=()
   # The default `blender` on a host with only setup-pod's bpy: the job renders with that (lib.sh).
   if [ "$command" = "blender --version 2>/dev/null" ] && py=$(pf_bpy_python); then
     command="$(printf '%q' "$py") -c 'import bpy; print(\"Blender \" + bpy.app.version_string)'"
     mapfile -t files < <(pf_package_files "$py" bpy)
   else
     # The executable the command starts (its first word, unquoted), found on PATH.
-    py=$(eval "printf '%s\\n' $command" | head -n 1)
-    files=("$(command -v -- "$py" 2>/dev/null || printf '%s' "$py")")
+    program=$(eval "printf '%s\\n' $command" | head -n 1)
+    files=("$(command -v -- "$program" 2>/dev/null || printf '%s' "$program")")
     case "$command" in *" -c "*"import bpy"*) mapfile -t files < <(pf_package_files "${files[0]}" bpy) ;; esac
   fi
   echo "blender: $(pf_probe blender "$command" "${files[@]}" | sed -n 's/^Blender \([0-9][0-9.]*\).*/\1/p' | head -n 1)"

@@ -11,7 +11,6 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { resolvePoseModel } from "../../src/detect/model.js";
 import { openWebDetector } from "../../src/detect/web.js";
 import { createSilentLogger } from "../../src/log.js";
 import {
@@ -21,6 +20,7 @@ import {
   POD_PYTHON,
   renderJob,
 } from "../helpers/blender.js";
+import { buildPoseModel } from "../helpers/pose-models.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SCRIPT = fileURLToPath(new URL("../../blender/detect_pose.py", import.meta.url));
@@ -69,12 +69,7 @@ try {
 
   // Detection on the same 32 renders (made by the binary), same offline-built model.
   const runDir = join(dir, "render-binary-0");
-  const model = await resolvePoseModel({
-    variant: "full",
-    download: false,
-    cacheDir: join(dir, "cache"),
-    logger: createSilentLogger(),
-  });
+  const model = await buildPoseModel("full", join(dir, "cache"));
   const images = JSON.parse(
     readFileSync(join(runDir, "manifest.json"), "utf8"),
   ).characters[0].images.map((i: { path: string }) => i.path) as string[];

@@ -15,7 +15,6 @@ import {
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { resolvePoseModel } from "../../src/detect/model.js";
 import { createSilentLogger } from "../../src/log.js";
 import { runRecordSchema } from "../../src/pipeline/run-record.js";
 import { createLocalExecutor } from "../../src/remote/local.js";
@@ -23,6 +22,7 @@ import { blenderScriptCommand } from "../../src/render/launcher.js";
 import { writeHdr, writePlate } from "../helpers/backgrounds.js";
 import { DEFAULT_BLENDER, getSampleCharacters, POD_PYTHON } from "../helpers/blender.js";
 import { cleanEnv, makeTempDir, runCli } from "../helpers/cli.js";
+import { buildPoseModel } from "../helpers/pose-models.js";
 import { type S3rverHandle, startS3rver } from "../helpers/s3rver.js";
 import { type SshdServer, startSshd } from "../helpers/sshd.js";
 
@@ -311,12 +311,7 @@ describe("posefactory pipeline with detection on the pod (python backend)", {
       join(project, "characters", "walker.fbx"),
       join(pyProject, "characters", "walker.fbx"),
     );
-    const model = await resolvePoseModel({
-      variant: "lite",
-      download: false,
-      cacheDir: join(temp.dir, "model-cache"),
-      logger: createSilentLogger(),
-    });
+    const model = await buildPoseModel("lite", join(temp.dir, "model-cache"));
     const config = readFileSync(join(project, "posefactory.yaml"), "utf8")
       .replace(
         "detect: {backend: web, model: lite}",
@@ -355,14 +350,11 @@ describe("posefactory pipeline with detection on the pod (python backend)", {
     // built offline (the official ones cannot be fetched here), in this pod's own prefix.
     const tools = join(temp.dir, "models-pod-tools");
     mkdirSync(join(tools, "models"), { recursive: true });
-    const build = (variant: "lite" | "full") =>
-      resolvePoseModel({
-        variant,
-        download: false,
-        cacheDir: join(temp.dir, "model-cache"),
-        logger: createSilentLogger(),
-      });
-    const [lite, full] = await Promise.all([build("lite"), build("full")]);
+    const cache = join(temp.dir, "model-cache");
+    const [lite, full] = await Promise.all([
+      buildPoseModel("lite", cache),
+      buildPoseModel("full", cache),
+    ]);
     const pod = await startSshd({ setEnv: { PF_PREFIX: tools } });
     try {
       const modelsProject = join(temp.dir, "models-project");

@@ -7,12 +7,11 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { resolvePoseModel } from "../../src/detect/model.js";
-import { createSilentLogger } from "../../src/log.js";
 import { type RunRecord, runRecordSchema } from "../../src/pipeline/run-record.js";
 import { writeHdr } from "../helpers/backgrounds.js";
 import { getSampleCharacters, POD_PYTHON } from "../helpers/blender.js";
 import { cleanEnv, makeTempDir, runCli } from "../helpers/cli.js";
+import { buildPoseModel } from "../helpers/pose-models.js";
 import { type S3rverHandle, startS3rver } from "../helpers/s3rver.js";
 import {
   cancelJobsUnder,
@@ -270,14 +269,11 @@ describe("posefactory pipeline on a Slurm target", { timeout: 1_500_000 }, () =>
     // here), found through PF_PREFIX, which the target's setup lines export in every task.
     const tools = join(temp.dir, "models-tools");
     mkdirSync(join(tools, "models"), { recursive: true });
-    const build = (variant: "lite" | "full") =>
-      resolvePoseModel({
-        variant,
-        download: false,
-        cacheDir: join(temp.dir, "model-cache"),
-        logger: createSilentLogger(),
-      });
-    const [lite, full] = await Promise.all([build("lite"), build("full")]);
+    const cache = join(temp.dir, "model-cache");
+    const [lite, full] = await Promise.all([
+      buildPoseModel("lite", cache),
+      buildPoseModel("full", cache),
+    ]);
     writeFileSync(join(tools, "models", "pose_landmarker_full.task"), readFileSync(full.path));
     const p = makeProject("models", {
       target: [`python: ${POD_PYTHON.path}`, `setup: ['export PF_PREFIX=${tools}']`],

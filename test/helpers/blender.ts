@@ -369,6 +369,21 @@ export function insideMask(image: AlphaImage, x: number, y: number): boolean {
   return image.alpha[py * image.width + px]! > 0;
 }
 
+/** Of a pose's visible (v = 2) keypoints, flat [x, y, v, ...]: how many, and how many on the mask. */
+export function visibleOnMask(
+  image: AlphaImage,
+  keypoints: number[],
+): { visible: number; inside: number } {
+  let visible = 0;
+  let inside = 0;
+  for (let k = 0; k * 3 + 2 < keypoints.length; k++) {
+    if (keypoints[k * 3 + 2] !== 2) continue;
+    visible++;
+    if (insideMask(image, keypoints[k * 3]!, keypoints[k * 3 + 1]!)) inside++;
+  }
+  return { visible, inside };
+}
+
 /**
  * A GLB of the sample character whose two animations have the given names (for example
  * glTF-style `Armature|mixamo.com|Layer0`), built by make_sample_character.py into `dir`.

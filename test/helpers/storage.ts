@@ -54,3 +54,14 @@ export function writeTree(
   }
   return files;
 }
+
+/** Keys that a URL, XML or a shell gets wrong when escaped carelessly: S3 must round-trip them. */
+export const AWKWARD_KEYS = [
+  "a & b.txt",
+  "<tag> & </tag>.txt",
+  `q"uo'te.txt`,
+  " leading and trailing spaces ",
+  "100% + #hash? =;.txt",
+  "Ünïcödé 日本 😀.txt",
+  "sub dir/with & amp;/file.txt",
+];

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ResolvedModel, resolvePoseModel } from "../../src/detect/model.js";
+import type { ResolvedModel } from "../../src/detect/model.js";
 import { type Detection, detectionSchema } from "../../src/detect/schema.js";
 import { openWebDetector } from "../../src/detect/web.js";
 import { createSilentLogger } from "../../src/log.js";
@@ -21,6 +21,7 @@ import {
   makeJob,
   renderJob,
 } from "../helpers/blender.js";
+import { buildPoseModel } from "../helpers/pose-models.js";
 
 const SCRIPT = fileURLToPath(new URL("../../blender/detect_pose.py", import.meta.url));
 const PYTHON = process.env.POSEFACTORY_TEST_PYTHON ?? "python3";
@@ -295,12 +296,7 @@ describeWithPodPython("detect_pose.py with real MediaPipe (the pod's venv)", (py
       images.push(image);
     }
     images.sort();
-    model = await resolvePoseModel({
-      variant: "full",
-      download: false,
-      cacheDir: join(realDir, "cache"),
-      logger: createSilentLogger(),
-    });
+    model = await buildPoseModel("full", join(realDir, "cache"));
     const one = runReal([
       "--model-path",
       model.path,

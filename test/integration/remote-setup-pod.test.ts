@@ -4,13 +4,13 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { resolvePoseModel } from "../../src/detect/model.js";
 import { createSilentLogger } from "../../src/log.js";
 import { readSetupPodScript } from "../../src/remote/doctor.js";
 import { createExecutor } from "../../src/remote/index.js";
 import { quoteShell } from "../../src/remote/shell.js";
 import type { Executor } from "../../src/remote/types.js";
 import { cleanEnv, makeTempDir, runCli } from "../helpers/cli.js";
+import { buildPoseModel } from "../helpers/pose-models.js";
 import { type SshdServer, sshTargetFor, startSshd } from "../helpers/sshd.js";
 
 /**
@@ -270,12 +270,7 @@ describe("posefactory setup-pod for real (PyPI, apt)", () => {
   beforeAll(async () => {
     temp = makeTempDir("pf-setup-real-");
     mkdirSync(temp.home, { recursive: true });
-    const model = await resolvePoseModel({
-      variant: "full",
-      download: false,
-      cacheDir: join(temp.dir, "cache"),
-      logger: createSilentLogger(),
-    });
+    const model = await buildPoseModel("full", join(temp.dir, "cache"));
     pod = await startSshd({
       setEnv: {
         PF_PREFIX: join(temp.dir, "pod-tools"),

@@ -20,10 +20,10 @@ import type { Manifest } from "../../src/render/manifest.js";
 import {
   describeEachBlender,
   getSampleCharacters,
-  insideMask,
   makeJob,
   readAlpha,
   renderJob,
+  visibleOnMask,
 } from "../helpers/blender.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -158,11 +158,9 @@ describeEachBlender("render: an animation file applied to other characters", (bl
       for (const image of coco.images.filter((i) => i.clip.startsWith("wave"))) {
         const alpha = await readAlpha(join(outDir, "renders", name, image.file_name));
         const kp = coco.annotations.find((a) => a.image_id === image.id)!.keypoints_mediapipe;
-        for (let k = 0; k < 33; k++) {
-          if (kp[k * 3 + 2] !== 2) continue;
-          visible++;
-          if (insideMask(alpha, kp[k * 3]!, kp[k * 3 + 1]!)) inside++;
-        }
+        const counted = visibleOnMask(alpha, kp);
+        visible += counted.visible;
+        inside += counted.inside;
       }
     }
     expect(visible).toBeGreaterThan(200);

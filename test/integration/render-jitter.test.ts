@@ -15,11 +15,11 @@ import type { Job } from "../../src/render/job.schema.js";
 import {
   describeEachBlender,
   getSampleCharacters,
-  insideMask,
   makeJob,
   maskStats,
   readAlpha,
   renderJob,
+  visibleOnMask,
 } from "../helpers/blender.js";
 
 const JITTER = {
@@ -115,11 +115,9 @@ describeEachBlender("render: camera jitter and truncation, seeded", (blender) =>
       expect(image.camera.K[0][0]).toBeCloseTo((d.lensMm / 36) * 96, 3);
       const alpha = await readAlpha(join(dir, "a/renders/walker", image.file_name));
       const kp = coco.annotations.find((a) => a.image_id === image.id)!.keypoints_mediapipe;
-      for (let k = 0; k < 33; k++) {
-        if (kp[k * 3 + 2] !== 2) continue;
-        visible++;
-        if (insideMask(alpha, kp[k * 3]!, kp[k * 3 + 1]!)) inside++;
-      }
+      const counted = visibleOnMask(alpha, kp);
+      visible += counted.visible;
+      inside += counted.inside;
     }
     expect(visible).toBeGreaterThan(50);
     expect(inside / visible).toBeGreaterThanOrEqual(0.95);

@@ -1,21 +1,32 @@
 /**
- * Bundle the CLI with esbuild: dist/cli.js plus dist/chunks/, after tsc has written dist/
- * (the library, its types, and a plain dist/cli.js that this replaces).
+ * Bundle the CLI with esbuild, after tsc has written dist/ (the library, its types, and a plain
+ * dist/cli.js, which stays: the unbundled CLI): the bin dist/cli.cjs (src/launch/bin.ts) and
+ * the bundle it runs, dist/bin/cli.js + dist/bin/chunks/ (CommonJS: dist/bin/package.json).
  *
- * Why: Node 20 spends most of `posefactory --version` resolving and reading modules (zod, yaml
- * and our own ~100 files; the AWS SDK is hundreds more); one bundle reads a few files. Node's
- * module compile cache (module.enableCompileCache) would be the other way, but it needs Node
- * 22.1+ and the project supports Node 20. `splitting` keeps every dynamic import() a separate
- * chunk, so what commands import lazily (AWS SDK, ssh2, Chromium, sharp, ...) is still loaded
- * only when used. Packages with native code, worker files or data files of their own stay
- * outside the bundle and are loaded from node_modules as before (pino is bundled: log.ts
- * runs pino-pretty in-process, never a worker-thread transport).
+ * Why a bundle: Node 20 spends most of a start resolving and reading modules (zod, yaml and our
+ * own ~100 files; the AWS SDK is hundreds more); one bundle reads a few files. `splitting`
+ * keeps every dynamic import() a separate chunk, so what commands import lazily (AWS SDK,
+ * ssh2, Chromium, sharp, ...) is still loaded only when used. Packages with native code,
+ * worker files or data files of their own stay outside the bundle and are loaded from
+ * node_modules as before (pino is bundled: log.ts runs pino-pretty in-process, never a
+ * worker-thread transport).
+ *
+ * Why CommonJS: compiling the bundle's JavaScript is the largest part of what is left, and
+ * Node 20 has no compile cache (module.enableCompileCache needs 22.1+). A script compiled with
+ * vm.Script can be given V8's cached code, an ES module cannot (without a flag), so the bin
+ * loads the chunks as scripts through src/launch/code-cache.ts. esbuild splits only ES module
+ * output: the ESM chunks are built in memory, then each is turned into a CommonJS file
+ * (import -> require, import() -> a require() in a promise, import.meta.url -> a parameter the
+ * loader passes). esbuild cannot carry the first build's source maps through the second, so
+ * the bundle has none (stack traces name dist/bin/ lines; tsc's dist/ has maps).
  *
  *   node scripts/bundle.mjs        (npm run build runs it after tsc)
  */
-import { chmodSync, rmSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
+import { build, transform } from "esbuild";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -27,11 +38,15 @@ export const EXTERNAL = [
   "s3rver", // tests only
 ];
 
-rmSync(`${root}dist/chunks`, { recursive: true, force: true });
-await build({
+/** The same name as IMPORT_META_URL in src/launch/code-cache.ts. */
+const IMPORT_META_URL = "__posefactoryImportMetaUrl";
+const BUNDLE = join(root, "dist", "bin");
+
+const esm = await build({
   absWorkingDir: root,
   entryPoints: { cli: "src/cli.ts" },
-  outdir: "dist",
+  outdir: BUNDLE,
+  write: false,
   bundle: true,
   splitting: true,
   format: "esm",
@@ -39,13 +54,47 @@ await build({
   target: "node20",
   chunkNames: "chunks/[name]-[hash]",
   external: EXTERNAL,
-  sourcemap: true,
   minifyWhitespace: true,
   minifySyntax: true,
-  // CommonJS packages inside an ES module bundle call require(): give every file one.
-  banner: {
-    js: 'import { createRequire as __posefactoryRequire } from "node:module"; const require = __posefactoryRequire(import.meta.url);',
-  },
   logLevel: "warning",
 });
-chmodSync(`${root}dist/cli.js`, 0o755); // the bin: runnable as ./dist/cli.js
+
+rmSync(BUNDLE, { recursive: true, force: true });
+rmSync(join(root, "dist", "chunks"), { recursive: true, force: true }); // the former ESM bundle's
+const buildId = createHash("sha256");
+for (const file of esm.outputFiles.sort((a, b) => a.path.localeCompare(b.path))) {
+  const name = relative(BUNDLE, file.path);
+  // A hashbang (src/cli.ts has one) cannot stand inside the loader's function wrapper.
+  const cjs = await transform(file.text.replace(/^#!.*\n/, ""), {
+    format: "cjs",
+    loader: "js",
+    platform: "node",
+    target: "node20",
+    sourcefile: name,
+    // import() of a chunk or an external package becomes require(): the loader handles both.
+    supported: { "dynamic-import": false },
+    define: { "import.meta.url": IMPORT_META_URL },
+    minifyWhitespace: true,
+    logLevel: "warning",
+  });
+  // Nothing of ES modules may be left: the loader runs these as plain scripts.
+  if (/\bimport\.meta\b/.test(cjs.code)) throw new Error(`${name}: import.meta left in the bundle`);
+  mkdirSync(dirname(file.path), { recursive: true });
+  writeFileSync(file.path, cjs.code);
+  buildId.update(name).update("\0").update(cjs.code).update("\0");
+}
+// The chunks are CommonJS whatever the root package.json says.
+writeFileSync(join(BUNDLE, "package.json"), '{ "type": "commonjs" }\n');
+
+await build({
+  absWorkingDir: root,
+  entryPoints: ["src/launch/bin.ts"],
+  outfile: join(root, "dist", "cli.cjs"),
+  bundle: true,
+  format: "cjs",
+  platform: "node",
+  target: "node20",
+  define: { POSEFACTORY_BUILD_ID: JSON.stringify(buildId.digest("hex").slice(0, 16)) },
+  logLevel: "warning",
+});
+chmodSync(join(root, "dist", "cli.cjs"), 0o755); // the bin: runnable as ./dist/cli.cjs

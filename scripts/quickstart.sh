@@ -61,6 +61,6 @@ YAML
     printf 'targets:\n  local:\n    executor: local\n    blender: %s\n' "$mac_blender" >> posefactory.yaml
   fi
 fi
-pf() { node "$root/dist/cli.js" "$@"; }
+pf() { node "$root/dist/cli.cjs" "$@"; }
 pf sample
 pf pipeline

@@ -262,7 +262,12 @@ function isMainModule(): boolean {
   }
 }
 
-if (isMainModule()) {
+/**
+ * The process's entry: Ctrl-C wiring, then main() on process.argv; sets process.exitCode.
+ * Called below when this file is the script node runs (tsc's dist/cli.js, tsx), and by the
+ * bundle's launcher (dist/cli.cjs, src/launch/bin.ts), which loads this module as a chunk.
+ */
+export function runMain(): void {
   // First Ctrl-C aborts the running command (which stops remote work); a second one exits now.
   const controller = new AbortController();
   // Every request and file transfer in flight (up to --concurrency 64) listens to this one
@@ -279,3 +284,5 @@ if (isMainModule()) {
     process.exitCode = code;
   });
 }
+
+if (isMainModule()) runMain();

@@ -10,8 +10,8 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
+import { defaultCacheDir } from "../cache-dir.js";
 import { UserError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { buildPoseLandmarkerTask, sha256Hex, TASK_BUILDER_VERSION } from "./build-task.js";
@@ -70,13 +70,6 @@ export interface ResolveModelOptions {
   /** Overrides OFFICIAL_MODELS (tests point it at a loopback server). */
   official?: Partial<Record<PoseModelVariant, OfficialModel>>;
   env?: NodeJS.ProcessEnv;
-}
-
-/** `$POSEFACTORY_CACHE_DIR`, else `$XDG_CACHE_HOME/posefactory`, else `~/.cache/posefactory`. */
-export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.POSEFACTORY_CACHE_DIR) return resolve(env.POSEFACTORY_CACHE_DIR);
-  const base = env.XDG_CACHE_HOME ? resolve(env.XDG_CACHE_HOME) : join(homedir(), ".cache");
-  return join(base, "posefactory");
 }
 
 export async function resolvePoseModel(options: ResolveModelOptions): Promise<ResolvedModel> {

@@ -57,7 +57,9 @@ afterAll(() => tmp.cleanup());
 
 describe("npm pack + npm install --global", () => {
   it("ships the bin, the Blender scripts and the example config", () => {
-    expect(files).toContain("dist/cli.js");
+    expect(files).toContain("dist/cli.cjs");
+    expect(files).toContain("dist/bin/cli.js");
+    expect(files).toContain("dist/bin/package.json");
     expect(files).toContain("blender/render.py");
     expect(files).toContain("blender/setup_pod.sh");
     expect(files).toContain("config.example.yaml");

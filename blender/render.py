@@ -94,6 +94,8 @@ def measure_box(character: Character, clip: Clip, job: Job) -> ClipBox:
     box = measure_clip_box(character, clip, job.cameras.framing, job.cameras.bbox)
     if box.fallback:
         warn(f"{character.name}/{clip.name}: bounding box measured exactly: {box.fallback}")
+    elif box.poses and box.poses.startswith("by Blender"):
+        log(f"{character.name}/{clip.name}: bounding box poses read {box.poses}")
     if job.bbox_per_camera:
         cameras = len(job.cameras.azimuths_deg) * len(job.cameras.elevations_deg)
         for _ in range(cameras - 1):
@@ -203,7 +205,7 @@ def render_clip(
             "bboxMode": box.mode,
             "facingDeg": facing_deg,
             **({"bboxFallback": box.fallback} if box.fallback else {}),
-            **({"bboxExactFrames": box.exact_frames} if box.mode == "fast" else {}),
+            **({"bboxPoses": box.poses} if box.poses else {}),
             "framing": box.framing,
             "cameras": cameras,
         }

@@ -8,12 +8,13 @@ gesture by 12 cm.
 
 Modes (job.json `cameras.bbox`):
 - `exact`: the pass above, every mesh fully evaluated (skinned) on every frame.
-- `fast` (default): skinning is switched off for the pass; per frame only the armature is
-  evaluated and each bone's rest-pose box of the vertices it drives is carried by the bone's
-  pose matrix. The result always contains the exact box (see `measure_fast` for why) and is
-  a few millimetres larger. A mesh this cannot model safely (other modifiers, animated shape
-  keys, dual-quaternion or envelope skinning, B-Bones) makes the clip fall back to `exact`;
-  the manifest records the mode used and why.
+- `fast` (default): the armature's pose on every frame (poses.py computes it without
+  evaluating the scene; rigs it cannot model are evaluated by Blender with skinning off),
+  then every vertex skinned here in bulk with Blender's formula (see the comment above
+  `SkinnedMesh`): the exact box to float rounding, padded so that it always contains it. A
+  mesh this cannot model (other modifiers, animated shape keys, dual-quaternion or envelope
+  skinning, B-Bones) makes the clip fall back to `exact`; the manifest records the mode used
+  and why.
 
 Framing:
 - `static`: one world box for the whole clip; cameras stand still.
@@ -32,6 +33,7 @@ import numpy as np
 from mathutils import Vector
 
 from .character import Character, Clip
+from .poses import MATCH_TOLERANCE, pose_matrices, sample_poses
 
 
 @dataclass
@@ -43,8 +45,8 @@ class ClipBox:
     evaluations: int = 0
     seconds: float = 0.0
     mode: str = "exact"  # the method that measured it: "fast" or "exact"
+    poses: str | None = None  # fast: how the armature's poses were found (computed, or by Blender and why)
     fallback: str | None = None  # why "fast" was asked for and "exact" used
-    exact_frames: int = 0  # frames the fast method also evaluated exactly (refine_box)
 
     @property
     def center(self) -> Vector:
@@ -132,111 +134,50 @@ def measure_exact(character: Character, clip: Clip, framing: str) -> ClipBox:
     )
 
 
-# --- fast: the armature carries per-bone rest boxes -------------------------------------------
+# --- fast: the armature's pose per frame, then every vertex skinned by matrix products ------
 #
-# Why the fast box always contains the exact one. Blender's armature modifier (linear blend
-# skinning with vertex groups, no preserve volume, no B-Bones) moves a vertex v of the mesh,
-# in the mesh's local space, to
+# Blender's armature modifier (linear blend skinning with vertex groups, no preserve volume, no
+# B-Bones) moves a vertex v of the mesh, in the mesh's local space, to
 #     v' = sum_i u_i * D_i v,   D_i = P^-1 @ pose_i @ rest_i^-1 @ P,   u_i = w_i / sum_j w_j
 # over the deforming bones i whose vertex group holds v with a weight w_i > 0, where P maps
 # mesh-local to armature space (armature.matrix_world^-1 @ mesh.matrix_world), pose_i is
 # `pose_bone.matrix`, rest_i `bone.matrix_local`; when sum_j w_j <= 0.0001 v stays put.
-# - A vertex driven by one bone (u = 1) moves rigidly: v' = D_i v. D_i is affine, so the box
-#   (in any fixed frame) of all such vertices of bone i is carried to a parallelepiped, the
-#   convex hull of its 8 carried corners: their axis-aligned box holds every such v'.
-# - A blended vertex: its normalised weights u lie in a bin [a_i, a_i + h) per bone, so
-#   u_i = a_i + d_i with d_i >= 0 and sum_i d_i = r = 1 - sum_i a_i. Then
-#       v' = A v + sum_i d_i D_i v,   A = sum_i a_i D_i,
-#   a convex combination (weights d_i / r) of the points E_m v, E_m = A + r D_m, one per bone
-#   m of the vertex. All vertices with the same bones and bins form a group; E_m is affine,
-#   so the carried corners of the group's box, over every m, hold every v' of the group.
-# - Vertices that may stay at rest (weights summing to <= 0.001, a margin over Blender's
-#   0.0001) keep their rest box.
-# The union of these boxes is a mesh-local box that holds every skinned vertex: it contains
-# the local box the exact pass reads (`bound_box`), and both go through the same matrix_world
-# to world axes, so the fast box contains the exact one. Tightness: rigid vertices get several
-# boxes per bone (see TURNS), blended ones are off only by r (at most h per bone).
+#
+# The exact pass has Blender skin every vertex on every frame (with normals and the rest of a
+# full depsgraph evaluation) and reads the mesh-local box (`bound_box`). The fast pass reads
+# only the armature's pose per frame (skinning switched off) and applies the formula above to
+# every vertex itself, for many frames at once: per bone, the weighted rest coordinates of the
+# vertices it drives (n, 4) times its D on each frame side by side (4, frames * 3), summed
+# over the bones: one matrix product per bone and block of frames. In float32 as Blender
+# skins; the per-frame mesh-local box then goes through matrix_world as the exact pass does,
+# so the two boxes differ only by rounding, which the pad covers.
 
-# Blender skins in float32, this in float64, and the manifest rounds to 10 um: pad that much.
+# Blender skins in float32, as does this (in another order), and the manifest rounds to 10 um:
+# pad that much, plus the relative error on coordinates far from the origin (float_pad).
 FLOAT_PAD_M = 2e-5
 # A vertex whose deform weights sum to at most this may stay in rest position (Blender: 1e-4).
 STATIC_WEIGHT = 1e-3
-# Bin width of normalised weights for blended vertices (see above).
-WEIGHT_BIN = 0.1
-# The fast box ends at most this share of the box's size outside the exact one (refine_box).
-REFINE_TOLERANCE = 0.025
-# ... using at most this share of the clip's frames (and at least this many) exactly.
-REFINE_SHARE = 0.1
-REFINE_MIN_FRAMES = 4
-
-_CORNER_SIGNS = np.array([[sx, sy, sz] for sx in (0, 1) for sy in (0, 1) for sz in (0, 1)], dtype=bool)
-
-
-def _rotation(axis: int, degrees: float) -> np.ndarray:
-    c, s = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))
-    i, j = [(1, 2), (2, 0), (0, 1)][axis]
-    m = np.eye(4)
-    m[i, i], m[i, j], m[j, i], m[j, j] = c, -s, s, c
-    return m
-
-
-# A bone's rigid vertices get several boxes: in the frame of their principal axes (a part of a
-# limb need not lie along its bone) and in the bone's own rest frame, each also turned 45 deg
-# about each axis. Every box holds all the vertices, so the intersection of the carried boxes
-# does too, and it is much tighter than one box (a limb is round: a box turned 45 deg about it
-# cuts off the corners of the other).
-TURNS = np.array([np.eye(4)] + [_rotation(axis, 45.0) for axis in range(3)])
-BOX_FRAMES_PER_BONE = 2 * len(TURNS)
-
-
-def box_frames(points: np.ndarray) -> np.ndarray:
-    """(BOX_FRAMES_PER_BONE, 4, 4) frames (rotations) for the boxes of these points."""
-    principal = np.eye(4)
-    if len(points) >= 3:
-        _, vectors = np.linalg.eigh(np.cov((points - points.mean(axis=0)).T))
-        principal[:3, :3] = vectors
-    return np.concatenate([principal @ TURNS, TURNS])
-
-
-def box_axes(points: np.ndarray, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The points' box in `frame`'s axes, in the points' space: its homogeneous centre (4,) and
-    its three half-axes as rows (3, 3). The corners are centre +- each half-axis; an affine map
-    carries the box to a parallelepiped whose axis-aligned box is the carried centre +- the sum
-    of the carried half-axes' absolute values: the same box as the 8 carried corners give, in
-    a fraction of the operations (this runs for every frame)."""
-    turned = points @ frame[:3, :3]  # coordinates along the frame's axes (its columns)
-    lo, hi = turned.min(axis=0), turned.max(axis=0)
-    centre = np.ones(4)
-    centre[:3] = (lo + hi) / 2 @ frame[:3, :3].T
-    return centre, frame[:3, :3].T * ((hi - lo) / 2)[:, None]
-
-
-def carried_box(centre: np.ndarray, axes: np.ndarray, carry: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Axis-aligned (lo, hi) of boxes (centre (..., 4), half-axes (..., 3, 3)) carried by the
-    affine maps `carry` (..., 4, 3) in the homogeneous-row layout (point @ carry)."""
-    moved = (centre[..., None, :] @ carry)[..., 0, :]
-    reach = np.abs(axes @ carry[..., :3, :]).sum(axis=-2)
-    return moved - reach, moved + reach
+# Bones' matrices per block of frames (bones * frames * 12 float32), about 4 MB, and the
+# skinned coordinates of a group of vertices at most that many times its size.
+BLOCK_VALUES = 1 << 20
 
 
 @dataclass
 class SkinnedMesh:
+    """A mesh skinned by the character's armature, ready for the fast pass (`prepare_skinning`)."""
+
     obj: bpy.types.Object
     modifier: bpy.types.Modifier
     measured: bool = False
-    bones: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))  # indices in pose.bones
-    rest_inv: np.ndarray = field(default_factory=lambda: np.zeros((0, 4, 4)))  # bone.matrix_local^-1
-    # rigid vertices: per bone (index into `bones`) with any, each of its boxes (box_axes)
-    rigid_bone: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
-    rigid_centre: np.ndarray = field(default_factory=lambda: np.zeros((0, BOX_FRAMES_PER_BONE, 4)))
-    rigid_axes: np.ndarray = field(default_factory=lambda: np.zeros((0, BOX_FRAMES_PER_BONE, 3, 3)))
-    # blended groups: lower weight bounds per bone (a), their bones (padded), mesh-axes box
-    group_low: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (groups, bones)
-    group_rest: np.ndarray = field(default_factory=lambda: np.zeros(0))  # r = 1 - sum a
-    group_members: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=int))
-    group_centre: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
-    group_axes: np.ndarray = field(default_factory=lambda: np.zeros((0, 3, 3)))
-    static_box: np.ndarray | None = None  # (2, 3) mesh-local box of vertices that may stay at rest
+    bones: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))  # slot -> pose bone index
+    rest_inv: np.ndarray = field(default_factory=lambda: np.zeros((0, 4, 4)))  # per slot: bone.matrix_local^-1
+    skinned: int = 0  # vertices with deform weights
+    # Vertices grouped by the set of slots (bones) that drive them: per group, its slots and
+    # (vertices, 4 * slots) each vertex's homogeneous rest coordinates times each slot's weight.
+    group_slots: list[np.ndarray] = field(default_factory=list)
+    group_weighted: list[np.ndarray] = field(default_factory=list)
+    rest_box: np.ndarray | None = None  # (2, 3) mesh-local box of vertices that may stay at rest
+    empty: bool = False  # no vertices: bound_box is the origin
 
 
 @dataclass
@@ -302,181 +243,207 @@ def as_array(matrix) -> np.ndarray:  # noqa: ANN001 - mathutils.Matrix
     return np.array([list(row) for row in matrix], dtype=np.float64)
 
 
-def read_weights(character: Character, obj: bpy.types.Object) -> list[list[tuple[int, float]]]:
-    """Per vertex, (pose bone index, weight > 0) of each deforming bone's group that holds it."""
-    pose_names = [pb.name for pb in character.armature.pose.bones]
+def read_weights(character: Character, obj: bpy.types.Object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (vertex, pose bone index, weight > 0) of a deforming bone's group, in vertex order."""
+    pose_names = {pb.name: n for n, pb in enumerate(character.armature.pose.bones)}
     deforming = {b.name for b in character.armature.data.bones if b.use_deform}
-    group_bone = {g.index: pose_names.index(g.name) for g in obj.vertex_groups if g.name in deforming}
-    weights: list[list[tuple[int, float]]] = []
-    for vert in obj.data.vertices:
-        weights.append([(group_bone[g.group], g.weight) for g in vert.groups if g.group in group_bone and g.weight > 0])
-    return weights
+    bone_of_group = np.full(max((g.index for g in obj.vertex_groups), default=-1) + 2, -1, dtype=int)
+    for g in obj.vertex_groups:
+        if g.name in deforming and g.name in pose_names:
+            bone_of_group[g.index] = pose_names[g.name]
+    counts: list[int] = []
+    groups: list[int] = []
+    weights: list[float] = []
+    for vert in obj.data.vertices:  # no foreach_get for vertex groups: one flat loop
+        entries = vert.groups
+        counts.append(len(entries))
+        for entry in entries:
+            groups.append(entry.group)
+            weights.append(entry.weight)
+    vertex = np.repeat(np.arange(len(counts)), counts)
+    group = np.minimum(np.array(groups, dtype=int), len(bone_of_group) - 1)  # -1 column: not a bone
+    bone = bone_of_group[group] if len(group) else np.zeros(0, dtype=int)
+    weight = np.array(weights, dtype=np.float64)
+    keep = (bone >= 0) & (weight > 0)
+    return vertex[keep], bone[keep], weight[keep]
 
 
-def measure_rest_boxes(character: Character, mesh: SkinnedMesh, depsgraph: bpy.types.Depsgraph) -> None:
-    """The rest-pose boxes of `mesh`'s vertices: per bone (rigid ones) and per group (blended).
+def rest_coordinates(mesh: SkinnedMesh) -> np.ndarray:
+    """(vertices, 3) the coordinates the armature modifier starts from: the mesh's own, or with
+    shape keys, the evaluated mesh while the modifier is off (static keys mixed in)."""
+    obj = mesh.obj
+    if obj.data.shape_keys is None:
+        data = obj.data
+    else:
+        mesh.modifier.show_viewport = False
+        try:
+            data = obj.evaluated_get(bpy.context.evaluated_depsgraph_get()).data
+            coords = np.empty(len(data.vertices) * 3, dtype=np.float64)
+            data.vertices.foreach_get("co", coords)
+            return coords.reshape(-1, 3)
+        finally:
+            mesh.modifier.show_viewport = True
+    coords = np.empty(len(data.vertices) * 3, dtype=np.float64)
+    data.vertices.foreach_get("co", coords)
+    return coords.reshape(-1, 3)
 
-    Read from the evaluated mesh while its armature modifier is off: the coordinates the
-    modifier starts from (shape keys included); weights from the original mesh (the same
-    vertices: no other modifier is active)."""
-    evaluated = mesh.obj.evaluated_get(depsgraph)
-    count = len(evaluated.data.vertices)
-    coords = np.empty(count * 3, dtype=np.float64)
-    evaluated.data.vertices.foreach_get("co", coords)
-    coords = coords.reshape(count, 3)
-    weights = read_weights(character, mesh.obj)
-    used = sorted({bone for vertex in weights for bone, _w in vertex})
-    column = {bone: n for n, bone in enumerate(used)}
-    rigid: dict[int, list[int]] = {}
-    groups: dict[tuple[tuple[int, int], ...], list[int]] = {}
-    static: list[int] = []
-    for index, vertex in enumerate(weights):
-        total = sum(w for _b, w in vertex)
-        if total <= STATIC_WEIGHT:
-            static.append(index)
-            if total <= 0:
-                continue
-        if len(vertex) == 1:
-            rigid.setdefault(column[vertex[0][0]], []).append(index)
-            continue
-        key = tuple(sorted((column[b], int(np.floor(w / total / WEIGHT_BIN))) for b, w in vertex))
-        groups.setdefault(key, []).append(index)
+
+def slot_sets(used: np.ndarray) -> np.ndarray:
+    """(vertices, words) each row of booleans (vertex, slot) packed into 64-bit words: equal
+    rows, equal keys (sorting these is much faster than np.unique over boolean rows)."""
+    packed = np.packbits(used, axis=1)
+    width = -(-packed.shape[1] // 8) * 8
+    padded = np.zeros((len(used), width), dtype=np.uint8)
+    padded[:, : packed.shape[1]] = packed
+    return padded.view(np.uint64)
+
+
+def prepare_skinning(character: Character, mesh: SkinnedMesh) -> None:
+    """`mesh`'s rest coordinates times their weights, per bone (weights from the original mesh:
+    the same vertices, no other modifier is active)."""
+    coords = rest_coordinates(mesh)
+    count = len(coords)
+    vertex, bone, weight = read_weights(character, mesh.obj)
+    used, slot = np.unique(bone, return_inverse=True)
+    total = np.bincount(vertex, weights=weight, minlength=count)
+    homogeneous = np.hstack([coords, np.ones((count, 1))])
+    dense = np.zeros((count, len(used)))
+    dense[vertex, slot] = weight / total[vertex]
+    # Vertices driven by the same set of slots form a group: one matrix product for all of it.
+    skinned = np.flatnonzero(total > 0)
+    keys = slot_sets(dense[skinned] > 0)
+    order = np.lexsort(keys.T[::-1])
+    changes = np.flatnonzero((keys[order][1:] != keys[order][:-1]).any(axis=1)) + 1
+    mesh.group_slots, mesh.group_weighted = [], []
+    for members in np.split(skinned[order], changes):
+        slots = np.flatnonzero(dense[members[0]] > 0)
+        weighted = dense[members][:, slots, None] * homogeneous[members][:, None, :]  # (n, slots, 4)
+        mesh.group_slots.append(slots)
+        mesh.group_weighted.append(weighted.reshape(len(members), -1).astype(np.float32))
+    mesh.skinned = int((total > 0).sum())
+    resting = coords[total <= STATIC_WEIGHT]
+    mesh.rest_box = np.array([resting.min(axis=0), resting.max(axis=0)]) if len(resting) else None
+    mesh.empty = count == 0
     pose_names = [pb.name for pb in character.armature.pose.bones]
     bones = character.armature.data.bones
-    mesh.bones = np.array(used, dtype=int)
-    mesh.rest_inv = np.array([np.linalg.inv(as_array(bones[pose_names[b]].matrix_local)) for b in used]).reshape(-1, 4, 4)
-    homogeneous = np.hstack([coords, np.ones((count, 1))])
-    # Rigid vertices: boxes in frames of the bone's rest space (their mesh-local corners).
-    mesh.rigid_bone = np.array(sorted(rigid), dtype=int)
-    mesh.rigid_centre = np.zeros((len(rigid), BOX_FRAMES_PER_BONE, 4))
-    mesh.rigid_axes = np.zeros((len(rigid), BOX_FRAMES_PER_BONE, 3, 3))
-    for n, col in enumerate(mesh.rigid_bone):
-        points = homogeneous[rigid[col]]
-        for f, frame in enumerate(box_frames(points[:, :3])):
-            mesh.rigid_centre[n, f], mesh.rigid_axes[n, f] = box_axes(points[:, :3], frame)
-    # Blended groups: lower bounds of the normalised weights, one box each (mesh-local axes).
-    widest = max((len(key) for key in groups), default=1)
-    mesh.group_low = np.zeros((len(groups), len(used)))
-    mesh.group_members = np.zeros((len(groups), widest), dtype=int)
-    mesh.group_centre = np.zeros((len(groups), 4))
-    mesh.group_axes = np.zeros((len(groups), 3, 3))
-    for g, (key, members) in enumerate(groups.items()):
-        for col, bin_index in key:
-            mesh.group_low[g, col] = bin_index * WEIGHT_BIN
-        cols = [col for col, _bin in key]
-        mesh.group_members[g] = cols + [cols[0]] * (widest - len(cols))
-        mesh.group_centre[g], mesh.group_axes[g] = box_axes(coords[members], np.eye(4))
-    mesh.group_rest = 1.0 - mesh.group_low.sum(axis=1)
-    mesh.static_box = np.array([coords[static].min(axis=0), coords[static].max(axis=0)]) if static else None
+    mesh.bones = used
+    mesh.rest_inv = np.linalg.inv(np.array([as_array(bones[pose_names[b]].matrix_local) for b in used]).reshape(-1, 4, 4))
     mesh.measured = True
 
 
-def pose_matrices(armature: bpy.types.Object) -> np.ndarray:
-    """(bones, 4, 4) `pose_bone.matrix` of every bone (armature space), row-major."""
-    bones = armature.pose.bones
-    flat = np.empty(len(bones) * 16, dtype=np.float32)
-    bones.foreach_get("matrix", flat)  # Blender's column-major float[4][4]
-    return flat.astype(np.float64).reshape(-1, 4, 4).transpose(0, 2, 1)
+def skinned_boxes(mesh: SkinnedMesh, poses: np.ndarray, to_armature: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame, the mesh-local box of the skinned mesh: (frames, 3) lo and hi."""
+    frames = len(poses)
+    lo = np.full((frames, 3), np.inf)
+    hi = np.full((frames, 3), -np.inf)
+    if mesh.empty:
+        return np.zeros((frames, 3)), np.zeros((frames, 3))
+    if mesh.rest_box is not None:
+        lo, hi = np.minimum(lo, mesh.rest_box[0]), np.maximum(hi, mesh.rest_box[1])
+    if not mesh.skinned:
+        return lo, hi
+    block = max(1, BLOCK_VALUES // (12 * len(mesh.bones)))
+    for start in range(0, frames, block):
+        end = min(start + block, frames)
+        # D of each slot on each frame, mesh-local rest -> mesh-local posed: (frames, slots, 4, 4)
+        pre = to_armature[start:end, None]
+        deform = np.linalg.inv(pre) @ poses[start:end, mesh.bones] @ mesh.rest_inv[None] @ pre
+        # as columns: a homogeneous row @ (4, frames * 3) gives its x, y, z on every frame
+        columns = deform[:, :, :3, :].transpose(1, 3, 0, 2).reshape(len(mesh.bones), 4, -1).astype(np.float32)
+        block_lo = np.full(columns.shape[2], np.inf, dtype=np.float32)
+        block_hi = np.full(columns.shape[2], -np.inf, dtype=np.float32)
+        for slots, weighted in zip(mesh.group_slots, mesh.group_weighted):
+            skinned = weighted @ columns[slots].reshape(4 * len(slots), -1)  # sum over the slots
+            block_lo = np.minimum(block_lo, skinned.min(axis=0))
+            block_hi = np.maximum(block_hi, skinned.max(axis=0))
+        lo[start:end] = np.minimum(lo[start:end], block_lo.reshape(-1, 3))
+        hi[start:end] = np.maximum(hi[start:end], block_hi.reshape(-1, 3))
+    return lo, hi
 
 
-def skinned_local_box(mesh: SkinnedMesh, pose: np.ndarray, to_armature: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mesh-local box that holds every skinned vertex on this frame (see the proof above)."""
-    los: list[np.ndarray] = []
-    his: list[np.ndarray] = []
-    if mesh.static_box is not None:
-        los.append(mesh.static_box[0])
-        his.append(mesh.static_box[1])
-    if len(mesh.bones):
-        # D_i of every bone the mesh uses, mesh-local rest -> mesh-local posed
-        deform = np.linalg.inv(to_armature) @ pose[mesh.bones] @ mesh.rest_inv @ to_armature
-        carry = deform[:, :3, :].transpose(0, 2, 1)  # (bones, 4, 3): homogeneous point @ carry
-        if len(mesh.rigid_bone):
-            lo, hi = carried_box(mesh.rigid_centre, mesh.rigid_axes, carry[mesh.rigid_bone][:, None])
-            # per bone: the intersection of its carried boxes; then the union over bones
-            los.append(lo.max(axis=1).min(axis=0))
-            his.append(hi.min(axis=1).max(axis=0))
-        if len(mesh.group_low):
-            low = (mesh.group_low @ carry.reshape(len(mesh.bones), 12)).reshape(-1, 4, 3)  # A per group
-            # E_m = A + r D_m for each bone m of each group: (groups, m, 4, 3)
-            maps = low[:, None] + mesh.group_rest[:, None, None, None] * carry[mesh.group_members]
-            lo, hi = carried_box(mesh.group_centre[:, None], mesh.group_axes[:, None], maps)
-            los.append(lo.min(axis=(0, 1)))
-            his.append(hi.max(axis=(0, 1)))
-    if not los:  # a mesh without vertices: bound_box is the origin
-        return np.zeros(3), np.zeros(3)
-    return np.min(los, axis=0), np.max(his, axis=0)
+def float_pad(lo: np.ndarray, hi: np.ndarray) -> float:
+    """Float32 skinning and poses are off by a few units of their last place, relative to the
+    coordinates: computed poses match Blender's to MATCH_TOLERANCE (poses.py)."""
+    return FLOAT_PAD_M + MATCH_TOLERANCE * float(max(np.abs(lo).max(), np.abs(hi).max()))
 
 
-def exact_frame_box(character: Character, frame: int, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The exact pass's box of one frame (every mesh skinned), less the framing shift."""
-    bpy.context.scene.frame_set(frame)
-    depsgraph = bpy.context.evaluated_depsgraph_get()
-    points = []
-    for mesh in character.meshes:
-        evaluated = mesh.evaluated_get(depsgraph)
-        local = np.array([tuple(c) for c in evaluated.bound_box])
-        world = as_array(evaluated.matrix_world)
-        points.append(local @ world[:3, :3].T + world[:3, 3] - shift)
-    stacked = np.concatenate(points)
-    return stacked.min(axis=0), stacked.max(axis=0)
-
-
-def refine_box(
-    character: Character, frames: list[int], shifts: np.ndarray, frame_lo: np.ndarray, frame_hi: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Tighten the fast box with a few exact frames, keeping it around the exact box.
-
-    Each side of each axis: the frames in order of their fast bound, the most outward first;
-    the exact box of a frame never passes its fast bound, so once the next fast bound is within
-    REFINE_TOLERANCE (of the box's size) of the best exact value seen, no later frame can go
-    further than that bound: it is the side, at most the tolerance outside the exact box. A
-    clip whose fast bounds are tight needs a handful of exact frames; the worst case is every
-    frame once, which the budget below prevents."""
-    lo = frame_lo.min(axis=0)
-    hi = frame_hi.max(axis=0)
-    tolerance = REFINE_TOLERANCE * (hi - lo)
-    # Exact frames cost what the exact pass pays per frame: a share of the clip at most, so the
-    # fast method stays fast where its bounds are loose on every frame (then the side is the
-    # best fast bound left: still around the exact box, only less tight).
-    budget = max(REFINE_MIN_FRAMES, int(REFINE_SHARE * len(frames)))
-    exact: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-
-    def exact_at(index: int) -> tuple[np.ndarray, np.ndarray]:
-        if index not in exact:
-            exact[index] = exact_frame_box(character, frames[index], shifts[index])
-        return exact[index]
-
-    out_lo, out_hi = lo.copy(), hi.copy()
-    for axis in range(3):
-        for sign in (1.0, -1.0):  # +1: the max side (frame_hi), -1: the min side (frame_lo)
-            bounds = sign * (frame_hi[:, axis] if sign > 0 else frame_lo[:, axis])
-            best = -np.inf
-            side = bounds.max()
-            for index in np.argsort(-bounds, kind="stable"):
-                out_of_budget = int(index) not in exact and len(exact) >= budget
-                if bounds[index] <= best + tolerance[axis] or out_of_budget:
-                    side = max(best, bounds[index])
-                    break
-                box_lo, box_hi = exact_at(int(index))
-                best = max(best, sign * (box_hi[axis] if sign > 0 else box_lo[axis]))
-                side = best
-            if sign > 0:
-                out_hi[axis] = side
-            else:
-                out_lo[axis] = -side
-    return out_lo, out_hi, len(exact)
+def world_boxes(world: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame, the world box of the 8 corners of a local box (lo, hi: (frames, 3)) through
+    `world` (frames, 4, 4): what the exact pass does with `bound_box` and `matrix_world`."""
+    centre = (lo + hi) / 2
+    half = (hi - lo) / 2
+    moved = np.einsum("fij,fj->fi", world[:, :3, :3], centre) + world[:, :3, 3]
+    reach = np.einsum("fij,fj->fi", np.abs(world[:, :3, :3]), half)
+    return moved - reach, moved + reach
 
 
 def measure_fast(character: Character, clip: Clip, framing: str, plan: FastPlan, started: float) -> ClipBox:
-    """One pass over every frame of the clip with skinning switched off (restored after), then
-    a few exact frames where the fast box may be loose (refine_box)."""
+    """The armature's pose on every frame (computed, or read from Blender with skinning
+    switched off), then every frame's box from the vertices skinned here (see above)."""
+    frames = list(range(clip.frame_start, clip.frame_end + 1))
+    for mesh in plan.skinned:
+        if not mesh.measured:
+            prepare_skinning(character, mesh)
+    computed, why = sample_poses(character, frames) if plan.skinned and not plan.rigid else (None, "unskinned meshes")
+    if computed is not None:
+        log_poses = f"computed ({len(frames)} frames)"
+        poses, arm_world = computed
+        # A mesh parented to the armature moves with it; any other stands still (poses.py).
+        now = as_array(character.armature.matrix_world)
+        skinned_world = [
+            arm_world @ (np.linalg.inv(now) @ as_array(mesh.obj.matrix_world))
+            if mesh.obj.parent == character.armature
+            else np.broadcast_to(as_array(mesh.obj.matrix_world), arm_world.shape)
+            for mesh in plan.skinned
+        ]
+        boxes: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        root = character.armature.pose.bones.find(root_bone_name(character))
+        heads = np.einsum("fij,fj->fi", arm_world, poses[:, root, :, 3])
+        root_xy = {frame: (float(h[0]), float(h[1])) for frame, h in zip(frames, heads)}
+    else:
+        log_poses = f"by Blender ({why})"
+        root_xy, poses, arm_world, skinned_world, boxes = evaluate_frames(character, frames, plan)
+    for m, mesh in enumerate(plan.skinned):
+        to_armature = np.linalg.inv(arm_world) @ skinned_world[m]
+        boxes.append((skinned_world[m], *skinned_boxes(mesh, poses, to_armature)))
+    shifts = np.zeros((len(frames), 3))
+    if framing == "follow":
+        shifts[:, :2] = [root_xy[frame] for frame in frames]
+    lo = np.full(3, np.inf)
+    hi = np.full(3, -np.inf)
+    for world, local_lo, local_hi in boxes:
+        box_lo, box_hi = world_boxes(world, local_lo, local_hi)
+        lo = np.minimum(lo, (box_lo - shifts).min(axis=0))
+        hi = np.maximum(hi, (box_hi - shifts).max(axis=0))
+    if not frames or not np.isfinite(lo).all() or not np.isfinite(hi).all():
+        raise ValueError(f"clip {clip.name}: no geometry to measure")
+    pad = float_pad(lo, hi)
+    return ClipBox(
+        framing=framing,
+        min=Vector((lo - pad).tolist()),
+        max=Vector((hi + pad).tolist()),
+        root_xy=root_xy,
+        evaluations=1,
+        seconds=time.perf_counter() - started,
+        mode="fast",
+        poses=log_poses,
+    )
+
+
+def evaluate_frames(
+    character: Character, frames: list[int], plan: FastPlan
+) -> tuple[dict[int, tuple[float, float]], np.ndarray, np.ndarray, list[np.ndarray], list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """Blender evaluates each frame with skinning switched off (restored after): the root's
+    position, the pose, the armature's and skinned meshes' matrices, and the unskinned meshes'
+    world matrices and local boxes (their evaluated bound_box, as the exact pass reads it)."""
     scene = bpy.context.scene
     root = root_bone_name(character)
-    frames = list(range(clip.frame_start, clip.frame_end + 1))
-    frame_lo = np.zeros((len(frames), 3))
-    frame_hi = np.zeros((len(frames), 3))
-    shifts = np.zeros((len(frames), 3))
+    count = len(frames)
     root_xy: dict[int, tuple[float, float]] = {}
+    poses = np.zeros((count, len(character.armature.pose.bones), 4, 4))
+    arm_world = np.zeros((count, 4, 4))
+    skinned_world = [np.zeros((count, 4, 4)) for _ in plan.skinned]
+    rigid = [(np.zeros((count, 4, 4)), np.zeros((count, 3)), np.zeros((count, 3))) for _ in plan.rigid]
     for mesh in plan.skinned:
         mesh.modifier.show_viewport = False
     try:
@@ -485,43 +452,16 @@ def measure_fast(character: Character, clip: Clip, framing: str, plan: FastPlan,
             depsgraph = bpy.context.evaluated_depsgraph_get()
             r = root_position(character, root)
             root_xy[frame] = (r.x, r.y)
-            shift = np.array([r.x, r.y, 0.0]) if framing == "follow" else np.zeros(3)
-            shifts[n] = shift
-            lo = np.full(3, np.inf)
-            hi = np.full(3, -np.inf)
-            boxes: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-            if plan.skinned:
-                armature = character.armature.evaluated_get(depsgraph)
-                arm_inv = np.linalg.inv(as_array(armature.matrix_world))
-                pose = pose_matrices(armature)
-                for mesh in plan.skinned:
-                    if not mesh.measured:
-                        measure_rest_boxes(character, mesh, depsgraph)
-                    world = as_array(mesh.obj.evaluated_get(depsgraph).matrix_world)
-                    boxes.append((world, *skinned_local_box(mesh, pose, arm_inv @ world)))
-            for obj in plan.rigid:  # as the exact pass does: its evaluated bound_box
+            armature = character.armature.evaluated_get(depsgraph)
+            arm_world[n] = as_array(armature.matrix_world)
+            poses[n] = pose_matrices(armature)
+            for m, mesh in enumerate(plan.skinned):
+                skinned_world[m][n] = as_array(mesh.obj.evaluated_get(depsgraph).matrix_world)
+            for (world, lo, hi), obj in zip(rigid, plan.rigid):
                 evaluated = obj.evaluated_get(depsgraph)
                 local = np.array([tuple(c) for c in evaluated.bound_box])
-                boxes.append((as_array(evaluated.matrix_world), local.min(axis=0), local.max(axis=0)))
-            for world, box_lo, box_hi in boxes:
-                corners = np.where(_CORNER_SIGNS, box_hi, box_lo)
-                points = corners @ world[:3, :3].T + world[:3, 3] - shift
-                lo = np.minimum(lo, points.min(axis=0))
-                hi = np.maximum(hi, points.max(axis=0))
-            frame_lo[n], frame_hi[n] = lo, hi
+                world[n], lo[n], hi[n] = as_array(evaluated.matrix_world), local.min(axis=0), local.max(axis=0)
     finally:
         for mesh in plan.skinned:
             mesh.modifier.show_viewport = True
-    if not frames or not np.isfinite(frame_lo).all() or not np.isfinite(frame_hi).all():
-        raise ValueError(f"clip {clip.name}: no geometry to measure")
-    lo, hi, exact_frames = refine_box(character, frames, shifts, frame_lo, frame_hi)
-    return ClipBox(
-        framing=framing,
-        min=Vector((lo - FLOAT_PAD_M).tolist()),
-        max=Vector((hi + FLOAT_PAD_M).tolist()),
-        root_xy=root_xy,
-        evaluations=1,
-        seconds=time.perf_counter() - started,
-        mode="fast",
-        exact_frames=exact_frames,
-    )
+    return root_xy, poses, arm_world, skinned_world, rigid

@@ -36,8 +36,11 @@ export const clipSchema = z.object({
   facingDeg: z.number().optional(),
   /** Why "fast" was asked for and "exact" used (a mesh the fast box cannot follow). */
   bboxFallback: z.string().optional(),
-  /** Frames the fast method also evaluated exactly to tighten its box (bbox.py refine_box). */
-  bboxExactFrames: z.number().int().optional(),
+  /**
+   * How the fast method found the armature's pose per frame: "computed" (bbox.py via
+   * poses.py, no scene evaluation) or "by Blender (<why>)".
+   */
+  bboxPoses: z.string().optional(),
   framing: z.enum(["follow", "static"]).optional(),
   cameras: z.array(cameraSchema),
 });

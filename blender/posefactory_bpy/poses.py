@@ -1,0 +1,259 @@
+"""The armature's pose on every frame of a clip at once, without evaluating the scene per frame.
+
+`scene.frame_set` evaluates the whole depsgraph: on Blender 4.5 that alone costs most of what
+skinning a Mixamo character does. For the rigs this tool meets most (Mixamo FBX, glTF imports:
+bones keyed by location / rotation / scale F-curves; no constraints, drivers or NLA; bones that
+inherit rotation and scale and move in their own space) the pose is a chain of matrices,
+    pose_b = pose_parent @ rest_parent^-1 @ rest_b @ T(location) @ R(rotation) @ S(scale),
+with `rest` the bones' `matrix_local`: computed here for all frames with numpy. Anything else
+(a reason from `unsupported`) is evaluated by Blender, frame by frame, as before. The result
+is checked against Blender's own pose on one frame per clip (`sample_poses`), so a rig that
+differs in a way not listed here is caught and evaluated by Blender too.
+"""
+
+from __future__ import annotations
+
+import re
+
+import bpy
+import numpy as np
+
+from .character import Character
+
+CHANNEL = re.compile(r'^pose\.bones\["((?:[^"\\]|\\.)*)"\]\.(location|rotation_quaternion|rotation_euler|scale)$')
+OBJECT_CHANNEL = re.compile(r"^(location|rotation_quaternion|rotation_euler|scale)$")
+# F-curve keyframe interpolation (the enum's values as foreach_get reads them).
+CONSTANT, LINEAR = 0, 1
+EULER_ORDERS = ("XYZ", "XZY", "YXZ", "YZX", "ZXY", "ZYX")
+# Blender's pose is float32; this chain is float64. A difference above this (relative to the
+# rig's size) on a checked frame means the rig does something not modelled here.
+MATCH_TOLERANCE = 1e-5
+
+
+def action_fcurves(data: bpy.types.AnimData) -> list[bpy.types.FCurve]:
+    """The F-curves the assigned action plays on its owner (Blender 4.4+: the slot's channelbag)."""
+    action = data.action
+    slot = getattr(data, "action_slot", None)
+    if slot is not None:
+        from bpy_extras import anim_utils  # 4.4+
+
+        bag = anim_utils.action_get_channelbag_for_slot(action, slot)
+        return list(bag.fcurves) if bag is not None else []
+    return list(action.fcurves)
+
+
+def unsupported(character: Character) -> str | None:
+    """Why this character's pose cannot be computed here (Blender then evaluates it), or None."""
+    armature = character.armature
+    data = armature.animation_data
+    if data is None or data.action is None:
+        return "no action"
+    if armature.parent is not None or armature.constraints:
+        return "the armature has a parent or constraints"
+    if data.drivers or any(not track.mute for track in data.nla_tracks) or data.use_tweak_mode:
+        return "drivers or NLA"
+    if data.action_blend_type != "REPLACE" or data.action_influence != 1.0 or getattr(data.action, "use_frame_range", False):
+        return "the action blends, is weighted or has its own frame range"
+    for mesh in character.meshes:
+        if mesh.parent not in (None, armature) or (mesh.parent and mesh.parent_type != "OBJECT") or mesh.constraints:
+            return f"mesh {mesh.name!r} is parented to a bone or constrained"
+        if mesh.animation_data is not None and (mesh.animation_data.action is not None or mesh.animation_data.drivers):
+            return f"mesh {mesh.name!r} is animated"
+    for pose_bone in armature.pose.bones:
+        bone = pose_bone.bone
+        if pose_bone.constraints:
+            return f"bone {pose_bone.name!r} has constraints"
+        if pose_bone.rotation_mode not in ("QUATERNION", *EULER_ORDERS):
+            return f"bone {pose_bone.name!r} rotates by {pose_bone.rotation_mode}"
+        if not bone.use_inherit_rotation or bone.inherit_scale != "FULL" or not bone.use_local_location:
+            return f"bone {pose_bone.name!r} does not inherit its parent's full transform"
+    for fcurve in action_fcurves(data):
+        if fcurve.mute or fcurve.modifiers or fcurve.extrapolation != "CONSTANT":
+            return f"F-curve {fcurve.data_path} is muted, has modifiers or extrapolates"
+        if not CHANNEL.match(fcurve.data_path) and not OBJECT_CHANNEL.match(fcurve.data_path):
+            return f"F-curve {fcurve.data_path} animates more than transforms"
+    if armature.rotation_mode not in ("QUATERNION", *EULER_ORDERS):
+        return f"the armature rotates by {armature.rotation_mode}"
+    return None
+
+
+def evaluate(fcurve: bpy.types.FCurve, frames: np.ndarray) -> np.ndarray:
+    """The F-curve's values on the frames: linear and constant keys in numpy, others by Blender."""
+    count = len(fcurve.keyframe_points)
+    if count == 0:
+        return np.zeros(len(frames))
+    keys = np.empty(count * 2)
+    fcurve.keyframe_points.foreach_get("co", keys)
+    x, y = keys[0::2], keys[1::2]
+    modes = np.empty(count, dtype=np.int32)
+    fcurve.keyframe_points.foreach_get("interpolation", modes)
+    if (modes[:-1] == LINEAR).all():
+        return np.interp(frames, x, y)  # holds the end values: CONSTANT extrapolation
+    if (modes[:-1] == CONSTANT).all():
+        return y[np.clip(np.searchsorted(x, frames, side="right") - 1, 0, count - 1)]
+    return np.array([fcurve.evaluate(float(f)) for f in frames])
+
+
+def quaternion_matrices(q: np.ndarray) -> np.ndarray:
+    """(frames, 4) w, x, y, z -> (frames, 3, 3); Blender normalises before converting."""
+    w, x, y, z = (q / np.linalg.norm(q, axis=1, keepdims=True)).T  # (n, 4): any frames and bones
+    return np.stack(
+        [
+            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], axis=1),
+            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], axis=1),
+            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], axis=1),
+        ],
+        axis=1,
+    )
+
+
+def euler_matrices(angles: np.ndarray, order: str) -> np.ndarray:
+    """(frames, 3) radians about x, y, z, applied in `order` (Blender's XYZ: x first)."""
+    frames = len(angles)
+    result = np.broadcast_to(np.eye(3), (frames, 3, 3)).copy()
+    for axis_name in order:
+        axis = "XYZ".index(axis_name)
+        c, s = np.cos(angles[:, axis]), np.sin(angles[:, axis])
+        turn = np.broadcast_to(np.eye(3), (frames, 3, 3)).copy()
+        i, j = [(1, 2), (2, 0), (0, 1)][axis]
+        turn[:, i, i], turn[:, i, j], turn[:, j, i], turn[:, j, j] = c, -s, s, c
+        result = turn @ result
+    return result
+
+
+def rotation_matrices(mode: str, quaternion: np.ndarray, euler: np.ndarray) -> np.ndarray:
+    """(frames, 3, 3) from the channels of `mode` (QUATERNION or an Euler order)."""
+    return quaternion_matrices(quaternion) if mode == "QUATERNION" else euler_matrices(euler, mode)
+
+
+def compute_object(armature: bpy.types.Object, frames: np.ndarray) -> np.ndarray:
+    """(frames, 4, 4) the armature object's matrix_world (it has no parent): location +
+    delta, rotation then delta rotation, scale times delta scale, as Blender composes them."""
+    count = len(frames)
+    channels = {
+        "location": np.array(armature.location)[None].repeat(count, 0),
+        "rotation_quaternion": np.array(armature.rotation_quaternion)[None].repeat(count, 0),
+        "rotation_euler": np.array(armature.rotation_euler)[None].repeat(count, 0),
+        "scale": np.array(armature.scale)[None].repeat(count, 0),
+    }
+    for fcurve in action_fcurves(armature.animation_data):
+        if OBJECT_CHANNEL.match(fcurve.data_path):
+            channels[fcurve.data_path][:, fcurve.array_index] = evaluate(fcurve, frames)
+    mode = armature.rotation_mode
+    rotation = rotation_matrices(mode, channels["rotation_quaternion"], channels["rotation_euler"])
+    delta = rotation_matrices(
+        mode, np.array(armature.delta_rotation_quaternion)[None], np.array(armature.delta_rotation_euler)[None]
+    )
+    world = np.zeros((count, 4, 4))
+    world[:, :3, :3] = (rotation @ delta) * (channels["scale"] * np.array(armature.delta_scale))[:, None, :]
+    world[:, :3, 3] = channels["location"] + np.array(armature.delta_location)
+    world[:, 3, 3] = 1.0
+    return world
+
+
+def compute_poses(character: Character, frames: np.ndarray) -> np.ndarray:
+    """(frames, bones, 4, 4) `pose_bone.matrix` of every pose bone on every frame."""
+    armature = character.armature
+    pose_bones = list(armature.pose.bones)
+    index = {pb.name: n for n, pb in enumerate(pose_bones)}
+    count = len(frames)
+    # Channels: the pose bones' current values, replaced by their F-curves where keyed.
+    location = np.array([list(pb.location) for pb in pose_bones])[None].repeat(count, 0)
+    quaternion = np.array([list(pb.rotation_quaternion) for pb in pose_bones])[None].repeat(count, 0)
+    euler = np.array([list(pb.rotation_euler) for pb in pose_bones])[None].repeat(count, 0)
+    scale = np.array([list(pb.scale) for pb in pose_bones])[None].repeat(count, 0)
+    channels = {"location": location, "rotation_quaternion": quaternion, "rotation_euler": euler, "scale": scale}
+    for fcurve in action_fcurves(armature.animation_data):
+        match = CHANNEL.match(fcurve.data_path)
+        if match is None:
+            continue
+        name = match.group(1).replace('\\"', '"').replace("\\\\", "\\")
+        if name in index:
+            channels[match.group(2)][:, index[name], fcurve.array_index] = evaluate(fcurve, frames)
+    rest = np.array([[list(row) for row in pb.bone.matrix_local] for pb in pose_bones])
+    rest_inv = np.linalg.inv(rest)
+    # Every bone's T(location) @ R(rotation) @ S(scale) on every frame: (frames, bones, 4, 4)
+    local = np.zeros((count, len(pose_bones), 4, 4))
+    modes = [pb.rotation_mode for pb in pose_bones]
+    for mode in set(modes):
+        bones = np.array([n for n, m in enumerate(modes) if m == mode])
+        if mode == "QUATERNION":
+            rotation = quaternion_matrices(quaternion[:, bones].reshape(-1, 4))
+        else:
+            rotation = euler_matrices(euler[:, bones].reshape(-1, 3), mode)
+        local[:, bones, :3, :3] = rotation.reshape(count, len(bones), 3, 3)
+    local[:, :, :3, :3] *= scale[:, :, None, :]  # R @ S: columns scaled
+    local[:, :, :3, 3] = location
+    local[:, :, 3, 3] = 1.0
+    poses = np.zeros((count, len(pose_bones), 4, 4))
+    for n in hierarchy_order(pose_bones, index):
+        parent = pose_bones[n].parent
+        if parent is None:
+            poses[:, n] = rest[n] @ local[:, n]
+        else:
+            p = index[parent.name]  # computed already: parents come first
+            poses[:, n] = poses[:, p] @ (rest_inv[p] @ rest[n]) @ local[:, n]
+    return poses
+
+
+def hierarchy_order(pose_bones: list[bpy.types.PoseBone], index: dict[str, int]) -> list[int]:
+    """Pose bone indices, every parent before its children."""
+    order: list[int] = []
+    seen: set[int] = set()
+
+    def visit(n: int) -> None:
+        if n in seen:
+            return
+        parent = pose_bones[n].parent
+        if parent is not None:
+            visit(index[parent.name])
+        seen.add(n)
+        order.append(n)
+
+    for n in range(len(pose_bones)):
+        visit(n)
+    return order
+
+
+def pose_matrices(armature: bpy.types.Object) -> np.ndarray:
+    """(bones, 4, 4) `pose_bone.matrix` of every bone (armature space) as Blender has them now."""
+    bones = armature.pose.bones
+    flat = np.empty(len(bones) * 16, dtype=np.float32)
+    bones.foreach_get("matrix", flat)  # Blender's column-major float[4][4]
+    return flat.astype(np.float64).reshape(-1, 4, 4).transpose(0, 2, 1)
+
+
+def blender_pose(character: Character, frame: int) -> tuple[np.ndarray, np.ndarray]:
+    """Blender's own pose and armature matrix_world on `frame` (a full evaluation)."""
+    bpy.context.scene.frame_set(frame)
+    world = np.array([list(row) for row in character.armature.matrix_world])
+    return pose_matrices(character.armature), world
+
+
+def sample_poses(character: Character, frames: list[int]) -> tuple[tuple[np.ndarray, np.ndarray] | None, str | None]:
+    """Every frame's pose (frames, bones, 4, 4) and armature matrix_world (frames, 4, 4)
+    computed here, checked against Blender's on one frame; or None and why (then Blender
+    must evaluate every frame)."""
+    reason = unsupported(character)
+    if reason is not None:
+        return None, reason
+    at = np.array(frames, dtype=np.float64)
+    poses, worlds = compute_poses(character, at), compute_object(character.armature, at)
+    # One full evaluation per clip (the dearest part on short clips): the frame whose bones
+    # turned most from the first frame's, where a rig unlike this model shows most.
+    turned = np.abs(poses[:, :, :3, :3] - poses[:1, :, :3, :3]).sum(axis=(1, 2, 3))
+    picks = [int(np.argmax(turned))]
+    size = max(1.0, float(np.abs(poses[:, :, :3, 3]).max()))
+    reach = max(1.0, float(np.abs(worlds[:, :3, 3]).max()))
+    for n in picks:
+        pose, world = blender_pose(character, frames[n])
+        difference = np.abs(pose - poses[n])
+        moved = np.abs(world - worlds[n])
+        if (
+            difference[:, :3, :3].max() > MATCH_TOLERANCE
+            or difference[:, :3, 3].max() > MATCH_TOLERANCE * size
+            or moved[:3, :3].max() > MATCH_TOLERANCE
+            or moved[:3, 3].max() > MATCH_TOLERANCE * reach
+        ):
+            return None, f"the computed pose differs from Blender's on frame {frames[n]}"
+    return (poses, worlds), None

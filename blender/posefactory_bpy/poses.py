@@ -78,13 +78,18 @@ def unsupported(character: Character) -> str | None:
 
 
 def evaluate(fcurve: bpy.types.FCurve, frames: np.ndarray) -> np.ndarray:
-    """The F-curve's values on the frames: linear and constant keys in numpy, others by Blender."""
+    """The F-curve's values on the frames: read off the keys where every frame has one (a baked
+    clip: Mixamo's, imported glTF) or lies outside them (held); linear and constant keys in
+    numpy; any other interpolation by Blender."""
     count = len(fcurve.keyframe_points)
     if count == 0:
         return np.zeros(len(frames))
     keys = np.empty(count * 2)
     fcurve.keyframe_points.foreach_get("co", keys)
     x, y = keys[0::2], keys[1::2]
+    at = np.clip(np.searchsorted(x, frames), 0, count - 1)
+    if ((x[at] == frames) | (frames < x[0]) | (frames > x[-1])).all():
+        return np.where(frames > x[-1], y[-1], y[at])  # a curve passes through its keys
     modes = np.empty(count, dtype=np.int32)
     fcurve.keyframe_points.foreach_get("interpolation", modes)
     if (modes[:-1] == LINEAR).all():

@@ -3,7 +3,8 @@
  * the generated characters: the sample walker (FBX, rigid parts), the two-clip GLB, and a
  * realistic-size one (about 24k smoothly skinned vertices) whose blended joints exercise
  * linear blend skinning; and variants of the walker: with bone constraints (its pose then
- * read from Blender), with a static shape key (the skinning starts from the mixed shape).
+ * read from Blender), with keys between frames (eased and stepped curves), with a static
+ * shape key (the skinning starts from the mixed shape).
  * The fast box must contain the exact one and differ from it only by rounding, the renders
  * must still fit, and a mesh the fast box cannot follow makes the clip fall back to the exact
  * pass, recorded in the manifest.
@@ -81,6 +82,23 @@ describeEachBlender("render: fast bounding box vs the exact pass", (blender) => 
         "    limit.min_x = limit.min_y = limit.min_z = -0.3",
         "    limit.max_x = limit.max_y = limit.max_z = 0.3",
       ],
+      // keys between frames: every third kept, eased (Blender evaluates) or stepped (numpy)
+      eased: [
+        "data = armature.animation_data",
+        "try:",
+        "    from bpy_extras.anim_utils import action_get_channelbag_for_slot",
+        "    curves = action_get_channelbag_for_slot(data.action, data.action_slot).fcurves",
+        "except ImportError:  # before slotted actions (Blender 4.4)",
+        "    curves = data.action.fcurves",
+        "for n, curve in enumerate(curves):",
+        "    points = curve.keyframe_points",
+        "    for i in range(len(points) - 2, 0, -1):",
+        "        if i % 3:",
+        "            points.remove(points[i], fast=True)",
+        "    for point in points:",
+        "        point.interpolation = 'BEZIER' if n % 2 else 'CONSTANT'",
+        "    curve.update()",
+      ],
       // skinning starts from a mixed shape: half-way to every vertex 15% farther out
       shaped: [
         "mesh.shape_key_add(name='Basis')",
@@ -144,6 +162,7 @@ describeEachBlender("render: fast bounding box vs the exact pass", (blender) => 
       "two-clips/Wave": computed,
       "dense/mixamo.com": computed,
       "shaped/mixamo.com": computed,
+      "eased/mixamo.com": computed,
       "constrained/mixamo.com": expect.stringMatching(/^by Blender \(bone .* has constraints\)/),
     });
   });
@@ -152,7 +171,7 @@ describeEachBlender("render: fast bounding box vs the exact pass", (blender) => 
     const exactClips = clipsOf(exact);
     const fastClips = clipsOf(fast);
     expect([...fastClips.keys()].sort()).toEqual([...exactClips.keys()].sort());
-    expect(fastClips.size).toBe(7); // walker 1, two-clips 2, dense 1, 1 per variant
+    expect(fastClips.size).toBe(8); // walker 1, two-clips 2, dense 1, 1 per variant
     for (const [name, e] of exactClips) {
       const f = fastClips.get(name)!;
       for (let axis = 0; axis < 3; axis++) {

@@ -1,6 +1,7 @@
 /**
- * Fast vs exact bounding box (cameras.bbox) on the generated characters, the realistic-size
- * one included (about 24k skinned vertices, 600 frames), and on any character files named in
+ * Fast vs exact bounding box (cameras.bbox), on each Blender of the matrix, on the generated
+ * characters, the realistic-size one included (about 24k skinned vertices, 600 frames), and on
+ * any character files named in
  * BENCH_CHARACTERS (a `:`-separated list of paths, e.g. real Mixamo downloads): seconds of
  * each pass, the ratio, and whether every fast box contains its exact box (and by how much
  * it is larger per axis).
@@ -14,13 +15,24 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import type { Manifest } from "../../src/render/manifest.js";
-import { getSampleCharacters, makeJob, renderJob } from "../helpers/blender.js";
+import {
+  BLENDERS,
+  getSampleCharacters,
+  makeJob,
+  renderJob,
+  type TestBlender,
+} from "../helpers/blender.js";
 import { getDenseCharacter } from "../helpers/dense-character.js";
 
 type Character = Manifest["characters"][number];
 
 /** Fast vs exact on one character file: no images, only the box (outputs off). */
-async function compareBboxModes(name: string, file: string, outDir: string): Promise<boolean> {
+async function compareBboxModes(
+  name: string,
+  file: string,
+  outDir: string,
+  blender: TestBlender,
+): Promise<boolean> {
   const job = (bbox: "fast" | "exact") =>
     makeJob({
       characters: [{ name, file, sha256: "-" }],
@@ -28,8 +40,8 @@ async function compareBboxModes(name: string, file: string, outDir: string): Pro
       cameras: { ...makeJob({ characters: [], outDir: "" }).cameras, bbox },
       outputs: { rgb: false, mask: false, depth: false, normals: false, keypoints: false },
     });
-  const [fast] = (await renderJob(job("fast"))).characters as [Character];
-  const [exact] = (await renderJob(job("exact"))).characters as [Character];
+  const [fast] = (await renderJob(job("fast"), { blender })).characters as [Character];
+  const [exact] = (await renderJob(job("exact"), { blender })).characters as [Character];
   const frames = exact.clips.map((c) => c.frameRange[1] - c.frameRange[0] + 1).join("+");
   let contained = true;
   let worst = 0;
@@ -72,26 +84,30 @@ function printStages(label: string, manifest: Manifest): void {
 
 const dir = mkdtempSync(join(tmpdir(), "pf-bench-render-"));
 try {
-  const sample = await getSampleCharacters();
-  const dense = await getDenseCharacter({ frames: 600 });
-  console.log(
-    "render bench: bounding box, fast vs exact (the anchor), same run, 1 Blender process each",
-  );
+  // On every Blender of the matrix: the pod runs 4.5, whose own skinning is much quicker than
+  // 3.4's (POSEFACTORY_TEST_BLENDERS=binary,bpy-4.5 picks).
   let contained = true;
-  for (const [name, file] of [
-    ["walker (sample FBX)", sample.fbx],
-    ["two-clips (sample GLB)", sample.glb],
-    ["dense (24k vertices, FBX)", dense],
-    ...(process.env.BENCH_CHARACTERS ?? "")
-      .split(":")
-      .filter(Boolean)
-      .map((path) => [basename(path), path] as const),
-  ]) {
-    contained =
-      (await compareBboxModes(name, file, join(dir, "modes", name.replace(/[^a-z0-9]+/gi, "-")))) &&
-      contained;
+  for (const blender of BLENDERS.filter((b) => b.missing === undefined)) {
+    const sample = await getSampleCharacters(blender);
+    const dense = await getDenseCharacter({ frames: 600 }, blender);
+    console.log(
+      `render bench [${blender.label}]: bounding box, fast vs exact (the anchor), same run, 1 Blender process each`,
+    );
+    for (const [name, file] of [
+      ["walker (sample FBX)", sample.fbx],
+      ["two-clips (sample GLB)", sample.glb],
+      ["dense (24k vertices, FBX)", dense],
+      ...(process.env.BENCH_CHARACTERS ?? "")
+        .split(":")
+        .filter(Boolean)
+        .map((path) => [basename(path), path] as const),
+    ]) {
+      const out = join(dir, "modes", blender.id, name.replace(/[^a-z0-9]+/gi, "-"));
+      contained = (await compareBboxModes(name, file, out, blender)) && contained;
+    }
   }
   if (!contained) process.exitCode = 1;
+  const sample = await getSampleCharacters();
   const base = {
     characters: [
       { name: "walker", file: sample.fbx, sha256: "-" },

@@ -111,6 +111,22 @@ describe.each([
     expect(await stopJob(executor(), join(work, name, "runs", "missing"))).toBeUndefined();
     expect(await getJobStatus(executor(), join(work, name, "runs", "missing"))).toBeUndefined();
   });
+
+  it("a job killed with no final status is reported lost while it is followed", async () => {
+    const dir = join(work, name, "runs", "run-lost");
+    const started = await startJob(executor(), { dir, script: "echo ready; sleep 300" });
+    let text = "";
+    const attached = await attachJob(executor(), dir, {
+      onOutput: (t) => {
+        text += t;
+        // KILL leaves no wrapper to write the final status: status.json says running.
+        if (text.includes("ready\n")) process.kill(-started.pgid, "SIGKILL");
+      },
+    });
+    expect(text).toBe("ready\n");
+    expect(attached.status).toMatchObject({ state: "failed", lost: true });
+    expect(isGroupAlive(started.pgid)).toBe(false);
+  });
 });
 
 describe("attaching over ssh when the connection drops", () => {

@@ -164,6 +164,23 @@ interface ExecResult {
   stderr: string;
 }
 
+/**
+ * What every run execs: the inner bash reports its process group first, so an abort can stop
+ * everything it starts; then it reads the script on stdin. Without setsid (rare), OpenSSH
+ * already made the session's shell a process group leader.
+ */
+const RUN_INNER = `printf '${PGID_PREFIX}%s\\n' "$$"; exec ${buildCommand(["bash", ...BASH_STDIN_ARGS])}`;
+const RUN_COMMAND = `if command -v setsid >/dev/null 2>&1; then exec setsid -w bash --noprofile --norc -c ${quoteShell(RUN_INNER)}; else exec bash --noprofile --norc -c ${quoteShell(RUN_INNER)}; fi`;
+
+/** A run's shell started ahead of its script (prepareRun), on the connection it belongs to. */
+interface SpareShell {
+  client: Client;
+  channel: ClientChannel;
+  /** It exited or closed before a run took it (the connection dropped, the host killed it). */
+  gone: boolean;
+  markGone: () => void;
+}
+
 export class SshExecutor implements Executor {
   readonly kind = "ssh" as const;
   readonly description: string;
@@ -174,6 +191,8 @@ export class SshExecutor implements Executor {
   hostKeyFingerprint: string | undefined;
   /** Runs in flight on the current connection, failed together when it drops. */
   private readonly inFlight = new Set<(error: Error) => void>();
+  /** The next run's shell, when prepareRun started one. */
+  private spare: Promise<SpareShell | undefined> | undefined;
 
   constructor(
     readonly settings: SshSettings,
@@ -468,11 +487,10 @@ export class SshExecutor implements Executor {
     const { signal } = options;
     if (signal?.aborted) throw new InterruptedError();
     const text = buildScript({ script, env: options.env, cwd: options.cwd });
-    // The inner bash reports its process group first, so an abort can stop everything it starts.
-    const inner = `printf '${PGID_PREFIX}%s\\n' "$$"; exec ${buildCommand(["bash", ...BASH_STDIN_ARGS])}`;
-    // Without setsid (rare), OpenSSH already made the session's shell a process group leader.
-    const command = `if command -v setsid >/dev/null 2>&1; then exec setsid -w bash --noprofile --norc -c ${quoteShell(inner)}; else exec bash --noprofile --norc -c ${quoteShell(inner)}; fi`;
-    const channel = await this.openChannel(command, signal);
+    // Taken before the first await: a prepareRun() after this call is for the next run.
+    const spare = this.spare;
+    this.spare = undefined;
+    const channel = (await this.takeSpare(spare)) ?? (await this.openChannel(RUN_COMMAND, signal));
     const encoding = options.encoding ?? "utf8";
     const stdoutDecoder = new StringDecoder(encoding);
     const stderrDecoder = new StringDecoder(encoding);
@@ -579,6 +597,54 @@ export class SshExecutor implements Executor {
     });
   }
 
+  /**
+   * Start the next run's shell now, so that run does not wait for it: every exec first runs
+   * the remote account's login shell with its rc files (root's ~/.bashrc on a box with pyenv:
+   * ~80 ms) and then our bash. That bash waits for its script on stdin: nothing of the run
+   * happens on the host before run() sends it. A run() already called does not take it; an
+   * unused one ends (end of stdin: an empty script) when the executor closes.
+   */
+  prepareRun(): void {
+    if (this.closed || this.spare) return;
+    this.spare = this.connection()
+      .then(
+        (client) =>
+          new Promise<SpareShell | undefined>((resolve) => {
+            client.exec(RUN_COMMAND, (error, channel) => {
+              if (error) {
+                resolve(undefined);
+                return;
+              }
+              const shell: SpareShell = {
+                client,
+                channel,
+                gone: false,
+                markGone: () => {
+                  shell.gone = true;
+                },
+              };
+              channel.once("exit", shell.markGone);
+              channel.once("close", shell.markGone);
+              resolve(shell);
+            });
+          }),
+      )
+      .catch(() => undefined); // the run opens its own channel and meets the error there
+  }
+
+  /** The prepared shell when it is still usable on the current connection. */
+  private async takeSpare(
+    pending: Promise<SpareShell | undefined> | undefined,
+  ): Promise<ClientChannel | undefined> {
+    const shell = await pending;
+    if (!shell) return undefined;
+    shell.channel.removeListener("exit", shell.markGone);
+    shell.channel.removeListener("close", shell.markGone);
+    if (!shell.gone && shell.client === this.client) return shell.channel;
+    shell.channel.close();
+    return undefined;
+  }
+
   /** A plain exec (no process-group wrapper): small helper commands and file transfer. */
   private async exec(command: string, stdin?: string | Buffer): Promise<ExecResult> {
     const channel = await this.openChannel(command);
@@ -628,6 +694,9 @@ export class SshExecutor implements Executor {
 
   async close(): Promise<void> {
     this.closed = true;
+    const spare = this.spare;
+    this.spare = undefined;
+    void spare?.then((shell) => shell?.channel.end());
     const client = this.client;
     this.client = undefined;
     if (!client) return;

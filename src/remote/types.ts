@@ -31,6 +31,12 @@ export interface Executor {
   /** e.g. `local` or `root@pod:22`. */
   readonly description: string;
   run(script: string, options?: RunOptions): Promise<RunResult>;
+  /**
+   * A hint that another run follows soon: start its shell now (ssh: the session and the
+   * remote account's rc files) so it is ready when run() sends the script. Nothing runs on
+   * the host before that. A run() called before this hint does not take that shell.
+   */
+  prepareRun?(): void;
   readFile(path: string): Promise<Buffer | undefined>;
   writeFile(path: string, data: string | Buffer): Promise<void>;
   close(): Promise<void>;

@@ -179,6 +179,68 @@ describe("ssh executor against a real sshd", () => {
     expect((error as Error).name).toBe("ConnectionLostError");
     expect((await ex.run("exit 7")).exitCode).toBe(7);
   });
+
+  it("a prepared shell runs nothing until its run; that run streams, exits and aborts as any", async () => {
+    const ex = await connect();
+    const marker = join(server.dir, `prepared-${process.pid}.txt`);
+    // A run started before the hint does not take the prepared shell: it is still unused.
+    const first = ex.run(`echo first > ${marker}.first`);
+    ex.prepareRun?.();
+    expect((await first).exitCode).toBe(0);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(
+      readdirSync(server.dir).filter((f) => f.startsWith(`prepared-${process.pid}.txt`)),
+    ).toEqual([`prepared-${process.pid}.txt.first`]);
+    let out = "";
+    let err = "";
+    const result = await ex.run(`echo "$PF_X $(pwd)"; echo e >&2; echo made > ${marker}; exit 4`, {
+      env: { PF_X: "it's x" },
+      cwd: join(server.dir, "prepared cwd"),
+      onStdout: (t) => (out += t),
+      onStderr: (t) => (err += t),
+    });
+    expect(result.exitCode).toBe(4);
+    expect(out).toBe(`it's x ${join(server.dir, "prepared cwd")}\n`);
+    expect(err).toBe("e\n");
+    expect(readFileSync(marker, "utf8")).toBe("made\n");
+    // Abort on a prepared shell stops its process group, as on a fresh one.
+    ex.prepareRun?.();
+    const controller = new AbortController();
+    let pids = "";
+    const error = await ex
+      .run("sleep 300 & echo $! $$; wait", {
+        signal: controller.signal,
+        onStdout: (t) => {
+          pids += t;
+          if (pids.includes("\n")) controller.abort();
+        },
+      })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InterruptedError);
+    for (const pid of pids.trim().split(" ").map(Number)) expect(isProcessAlive(pid)).toBe(false);
+  });
+
+  it("a prepared shell lost with its connection is replaced; an unused one ends with the executor", async () => {
+    const ex = await connect();
+    expect((await ex.run("true")).exitCode).toBe(0);
+    ex.prepareRun?.();
+    await new Promise((r) => setTimeout(r, 300));
+    await server.dropSessions();
+    // Let the client see the connection close (a run in that moment fails as any would).
+    await new Promise((r) => setTimeout(r, 500));
+    let out = "";
+    const result = await ex.run("echo after", { onStdout: (t) => (out += t) });
+    expect([result.exitCode, out]).toEqual([0, "after\n"]);
+    // Unused, it waits for its script; closing the executor ends it.
+    ex.prepareRun?.();
+    const waiting = () =>
+      sessionProcesses().filter((args) => args === "bash --noprofile --norc -s").length;
+    for (let i = 0; i < 50 && waiting() === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(waiting()).toBe(1);
+    await ex.close();
+    for (let i = 0; i < 50 && waiting() > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(waiting()).toBe(0);
+  });
 });
 
 describe("connecting", () => {
@@ -239,6 +301,36 @@ describe("connecting", () => {
 });
 
 /** Per-connection sshd processes are the listener's direct children. */
+/** Command lines of every process below the sshd listener (the sessions' processes). */
+function sessionProcesses(): string[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (fields[0] === "Z") continue;
+      const ppid = Number(fields[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // Gone while listing.
+    }
+  }
+  const found: string[] = [];
+  const walk = (pid: number) => {
+    for (const child of children.get(pid) ?? []) {
+      try {
+        found.push(readFileSync(`/proc/${child}/cmdline`, "utf8").split("\0").join(" ").trim());
+      } catch {
+        continue;
+      }
+      walk(child);
+    }
+  };
+  walk(server.pid);
+  return found;
+}
+
 function countConnections(): number {
   let count = 0;
   for (const entry of readdirSync("/proc")) {

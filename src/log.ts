@@ -2,15 +2,19 @@
  * One pino logger on stderr. Human-readable on a TTY (pino-pretty, in-process so lines are
  * never lost on exit), JSON lines with --log-json, optional JSON log file. Every line passes
  * through scrubSecrets() and pino's path redaction before it is written.
+ * The pino logger is built on the first line that its level lets through: building it (pino,
+ * pino-pretty, the redaction) is several milliseconds of every start, and most commands that
+ * finish quickly (a no-change upload, `config show`, anything with -q) log nothing.
  */
 import { createWriteStream, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { Writable } from "node:stream";
-import pino, { type Logger } from "pino";
+import pino from "pino";
 import pretty from "pino-pretty";
 import { scrubSecrets } from "./secrets.js";
 
-export type { Logger };
+/** What posefactory logs through: pino's methods, `(fields, message)` or `(message)`. */
+export type Logger = Pick<pino.Logger, "trace" | "debug" | "info" | "warn" | "error">;
 
 export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "silent";
 
@@ -67,7 +71,40 @@ function scrubbingStream(target: NodeJS.WritableStream): Writable {
   });
 }
 
+/** pino's numbers for its levels. */
+const LEVEL_VALUES: Record<LogLevel, number> = {
+  trace: 10,
+  debug: 20,
+  info: 30,
+  warn: 40,
+  error: 50,
+  silent: Number.POSITIVE_INFINITY,
+};
+
+const ignore = () => {};
+
 export function createLogger(options: LoggerOptions = {}): Logger {
+  // A log file is opened (and made) at once, as the user asked for it, lines or not.
+  if (options.file) return createPinoLogger(options);
+  let logger: pino.Logger | undefined;
+  const threshold = LEVEL_VALUES[options.level ?? "info"];
+  const method = (level: keyof Logger): pino.LogFn =>
+    threshold <= LEVEL_VALUES[level]
+      ? (...args: Parameters<pino.LogFn>) => {
+          logger ??= createPinoLogger(options);
+          logger[level](...args);
+        }
+      : ignore;
+  return {
+    trace: method("trace"),
+    debug: method("debug"),
+    info: method("info"),
+    warn: method("warn"),
+    error: method("error"),
+  };
+}
+
+function createPinoLogger(options: LoggerOptions): pino.Logger {
   const target = options.stream ?? process.stderr;
   const streams: pino.StreamEntry[] = [];
   const isTty = (target as { isTTY?: boolean }).isTTY === true;
@@ -100,5 +137,5 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 
 /** A logger that drops everything: for library callers that pass none. */
 export function createSilentLogger(): Logger {
-  return pino({ level: "silent" });
+  return { trace: ignore, debug: ignore, info: ignore, warn: ignore, error: ignore };
 }

@@ -120,7 +120,9 @@ export function parseConfigText(
     return `${file}:${line}:${col}`;
   };
 
-  const result = configSchema.safeParse(raw);
+  // One parse per process: zod's compiled fast path (new Function per object schema, which no
+  // code cache keeps) costs more to build than it saves here.
+  const result = configSchema.safeParse(raw, { jitless: true });
   const issues = result.success ? [] : result.error.issues;
   const unknown = issues.filter((i) => i.code === "unrecognized_keys");
   const problems = issues.filter((i) => i.code !== "unrecognized_keys");

@@ -63,14 +63,23 @@ interface Pending {
 }
 
 /**
- * `<cacheRoot>/code/<format>-<node version>-<arch>-<buildId>`: a new build or a new Node never
- * reads another's files.
+ * `<cacheRoot>/code/<format>-<node version>-<arch>-<buildId>[-<flags>]`: a new build or a new
+ * Node never reads another's files. V8 refuses cached code made under other V8 flags, so runs
+ * with node options of their own (NODE_OPTIONS, `node --...`) get a folder of their own
+ * instead of rewriting the common one at every switch.
  */
-export function codeCacheFolder(cacheRoot: string, buildId: string): string {
+export function codeCacheFolder(
+  cacheRoot: string,
+  buildId: string,
+  nodeOptions = [...process.execArgv, process.env.NODE_OPTIONS ?? ""].join(" ").trim(),
+): string {
+  const flags = nodeOptions
+    ? `-${createHash("sha256").update(nodeOptions).digest("hex").slice(0, 8)}`
+    : "";
   return join(
     cacheRoot,
     "code",
-    `${FORMAT}-node${process.versions.node}-${process.arch}-${buildId}`,
+    `${FORMAT}-node${process.versions.node}-${process.arch}-${buildId}${flags}`,
   );
 }
 
@@ -112,15 +121,9 @@ export function createBundleLoader(options: BundleLoaderOptions = {}): BundleLoa
       { resolve: nodeRequire.resolve, cache: nodeRequire.cache, main: undefined },
     );
     const run = script.runInThisContext() as (...args: unknown[]) => void;
-    run.call(
-      module.exports,
-      module.exports,
-      chunkRequire,
-      module,
-      file,
-      dir,
-      pathToFileURL(file).href,
-    );
+    // Most chunks never read import.meta.url: no URL to build for them.
+    const url = source.includes(IMPORT_META_URL) ? pathToFileURL(file).href : undefined;
+    run.call(module.exports, module.exports, chunkRequire, module, file, dir, url);
     return module.exports;
   }
 

@@ -152,8 +152,8 @@ export async function runUpload(
   }
   const folders = inputFolders(config, baseDir);
   for (const f of folders.slice(1)) await requireDir(f.dir, f.what);
-  const storage = await ctx.storage();
-  const cache = await SyncCache.open(stateDirOf(ctx));
+  // With nothing to upload, the run is the wait for the listings: start them without delay.
+  const [storage, cache] = await Promise.all([ctx.storage(), SyncCache.open(stateDirOf(ctx))]);
   const sync = {
     cache,
     concurrency: options.concurrency ?? config.sync.concurrency,

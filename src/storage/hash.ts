@@ -86,13 +86,14 @@ export class SyncCache {
   ) {}
 
   static async open(stateDir: string): Promise<SyncCache> {
-    const h = await readJson<{ version: number; files: Record<string, HashEntry> }>(
-      join(stateDir, "hash-cache.json"),
-    );
-    const r = await readJson<{
-      version: number;
-      stores: Record<string, Record<string, RemoteEntry>>;
-    }>(join(stateDir, "remote-state.json"));
+    const [h, r] = await Promise.all([
+      readJson<{ version: number; files: Record<string, HashEntry> }>(
+        join(stateDir, "hash-cache.json"),
+      ),
+      readJson<{ version: number; stores: Record<string, Record<string, RemoteEntry>> }>(
+        join(stateDir, "remote-state.json"),
+      ),
+    ]);
     return new SyncCache(
       stateDir,
       h?.version === 1 ? h.files : {},

@@ -132,6 +132,14 @@ describe("createBundleLoader", () => {
     expect(a.startsWith(join("/c", "code"))).toBe(true);
     expect(codeCacheFolder("/c", "build-b")).not.toBe(a);
   });
+
+  it("gives runs with node options (other V8 flags) a folder of their own", () => {
+    const plain = codeCacheFolder("/c", "b", "");
+    const flagged = codeCacheFolder("/c", "b", "--max-old-space-size=4096");
+    expect(flagged).not.toBe(plain);
+    expect(flagged.startsWith(plain)).toBe(true);
+    expect(codeCacheFolder("/c", "b", "--max-old-space-size=4096")).toBe(flagged);
+  });
 });
 
 function flip(bytes: Buffer, at: number): Buffer {

@@ -382,19 +382,19 @@ def measure_fast(character: Character, clip: Clip, framing: str, plan: FastPlan,
     for mesh in plan.skinned:
         if not mesh.measured:
             prepare_skinning(character, mesh)
-    computed, why = sample_poses(character, frames) if plan.skinned and not plan.rigid else (None, "unskinned meshes")
+    computed, why = sample_poses(character, frames)
     if computed is not None:
         log_poses = f"computed ({len(frames)} frames)"
-        poses, arm_world = computed
-        # A mesh parented to the armature moves with it; any other stands still (poses.py).
-        now = as_array(character.armature.matrix_world)
-        skinned_world = [
-            arm_world @ (np.linalg.inv(now) @ as_array(mesh.obj.matrix_world))
-            if mesh.obj.parent == character.armature
-            else np.broadcast_to(as_array(mesh.obj.matrix_world), arm_world.shape)
-            for mesh in plan.skinned
-        ]
-        boxes: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        poses, arm_world, mesh_world = computed
+        world_of = {mesh.name: world for mesh, world in zip(character.meshes, mesh_world)}
+        skinned_world = [world_of[mesh.obj.name] for mesh in plan.skinned]
+        # Unskinned meshes only move: their evaluated box (as the exact pass reads it), once.
+        depsgraph = bpy.context.evaluated_depsgraph_get()
+        boxes = []
+        for obj in plan.rigid:
+            local = np.array([tuple(c) for c in obj.evaluated_get(depsgraph).bound_box])
+            count = len(frames)
+            boxes.append((world_of[obj.name], np.broadcast_to(local.min(axis=0), (count, 3)), np.broadcast_to(local.max(axis=0), (count, 3))))
         root = character.armature.pose.bones.find(root_bone_name(character))
         heads = np.einsum("fij,fj->fi", arm_world, poses[:, root, :, 3])
         root_xy = {frame: (float(h[0]), float(h[1])) for frame, h in zip(frames, heads)}

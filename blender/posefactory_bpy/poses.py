@@ -5,7 +5,8 @@ skinning a Mixamo character does. For the rigs this tool meets most (Mixamo FBX,
 bones keyed by location / rotation / scale F-curves; no constraints, drivers or NLA; bones that
 inherit rotation and scale and move in their own space) the pose is a chain of matrices,
     pose_b = pose_parent @ rest_parent^-1 @ rest_b @ T(location) @ R(rotation) @ S(scale),
-with `rest` the bones' `matrix_local`: computed here for all frames with numpy. Anything else
+with `rest` the bones' `matrix_local`: computed here for all frames with numpy, with the
+armature object's keyed transform and the matrices of meshes parented to it or its bones. Anything else
 (a reason from `unsupported`) is evaluated by Blender, frame by frame, as before. The result
 is checked against Blender's own pose on one frame per clip (`sample_poses`), so a rig that
 differs in a way not listed here is caught and evaluated by Blender too.
@@ -55,8 +56,14 @@ def unsupported(character: Character) -> str | None:
     if data.action_blend_type != "REPLACE" or data.action_influence != 1.0 or getattr(data.action, "use_frame_range", False):
         return "the action blends, is weighted or has its own frame range"
     for mesh in character.meshes:
-        if mesh.parent not in (None, armature) or (mesh.parent and mesh.parent_type != "OBJECT") or mesh.constraints:
-            return f"mesh {mesh.name!r} is parented to a bone or constrained"
+        if mesh.parent not in (None, armature) or mesh.constraints:
+            return f"mesh {mesh.name!r} has another parent or constraints"
+        if mesh.parent is not None and mesh.parent_type not in ("OBJECT", "BONE"):
+            return f"mesh {mesh.name!r} is parented by {mesh.parent_type}"
+        if mesh.parent is not None and mesh.parent_type == "BONE":
+            bone = armature.data.bones.get(mesh.parent_bone)
+            if bone is None or bone.use_relative_parent:
+                return f"mesh {mesh.name!r} is parented to bone {mesh.parent_bone!r} relatively or not at all"
         if mesh.animation_data is not None and (mesh.animation_data.action is not None or mesh.animation_data.drivers):
             return f"mesh {mesh.name!r} is animated"
     for pose_bone in armature.pose.bones:
@@ -234,30 +241,50 @@ def blender_pose(character: Character, frame: int) -> tuple[np.ndarray, np.ndarr
     return pose_matrices(character.armature), world
 
 
-def sample_poses(character: Character, frames: list[int]) -> tuple[tuple[np.ndarray, np.ndarray] | None, str | None]:
-    """Every frame's pose (frames, bones, 4, 4) and armature matrix_world (frames, 4, 4)
-    computed here, checked against Blender's on one frame; or None and why (then Blender
-    must evaluate every frame)."""
+def compute_meshes(character: Character, poses: np.ndarray, worlds: np.ndarray) -> list[np.ndarray]:
+    """(frames, 4, 4) matrix_world of each of the character's meshes: standing still without a
+    parent; else the armature's (times, for a bone parent, the bone's pose moved to its tail, as
+    Blender parents to a bone) @ matrix_parent_inverse @ matrix_basis."""
+    names = {pb.name: n for n, pb in enumerate(character.armature.pose.bones)}
+    result = []
+    for mesh in character.meshes:
+        local = np.array([list(row) for row in mesh.matrix_parent_inverse]) @ np.array(
+            [list(row) for row in mesh.matrix_basis]
+        )
+        if mesh.parent is None:
+            result.append(np.broadcast_to(np.array([list(row) for row in mesh.matrix_world]), worlds.shape))
+        elif mesh.parent_type == "BONE":
+            bone = poses[:, names[mesh.parent_bone]].copy()
+            bone[:, :3, 3] += bone[:, :3, 1] * character.armature.data.bones[mesh.parent_bone].length
+            result.append(worlds @ bone @ local)
+        else:
+            result.append(worlds @ local)
+    return result
+
+
+def sample_poses(
+    character: Character, frames: list[int]
+) -> tuple[tuple[np.ndarray, np.ndarray, list[np.ndarray]] | None, str | None]:
+    """Every frame's pose (frames, bones, 4, 4), armature matrix_world (frames, 4, 4) and each
+    mesh's matrix_world, computed here and checked against Blender's on one frame; or None and
+    why (then Blender must evaluate every frame)."""
     reason = unsupported(character)
     if reason is not None:
         return None, reason
     at = np.array(frames, dtype=np.float64)
     poses, worlds = compute_poses(character, at), compute_object(character.armature, at)
+    meshes = compute_meshes(character, poses, worlds)
     # One full evaluation per clip (the dearest part on short clips): the frame whose bones
     # turned most from the first frame's, where a rig unlike this model shows most.
     turned = np.abs(poses[:, :, :3, :3] - poses[:1, :, :3, :3]).sum(axis=(1, 2, 3))
-    picks = [int(np.argmax(turned))]
+    n = int(np.argmax(turned))
+    pose, world = blender_pose(character, frames[n])
     size = max(1.0, float(np.abs(poses[:, :, :3, 3]).max()))
-    reach = max(1.0, float(np.abs(worlds[:, :3, 3]).max()))
-    for n in picks:
-        pose, world = blender_pose(character, frames[n])
-        difference = np.abs(pose - poses[n])
-        moved = np.abs(world - worlds[n])
-        if (
-            difference[:, :3, :3].max() > MATCH_TOLERANCE
-            or difference[:, :3, 3].max() > MATCH_TOLERANCE * size
-            or moved[:3, :3].max() > MATCH_TOLERANCE
-            or moved[:3, 3].max() > MATCH_TOLERANCE * reach
-        ):
+    reach = max(1.0, float(np.abs(worlds[:, :3, 3]).max()), *(float(np.abs(m[:, :3, 3]).max()) for m in meshes))
+    pairs = [(pose, poses[n], size), (world, worlds[n], reach)]
+    pairs += [(np.array([list(row) for row in mesh.matrix_world]), m[n], reach) for mesh, m in zip(character.meshes, meshes)]
+    for actual, computed, scale in pairs:
+        difference = np.abs(actual - computed)
+        if difference[..., :3, :3].max() > MATCH_TOLERANCE or difference[..., :3, 3].max() > MATCH_TOLERANCE * scale:
             return None, f"the computed pose differs from Blender's on frame {frames[n]}"
-    return (poses, worlds), None
+    return (poses, worlds, meshes), None

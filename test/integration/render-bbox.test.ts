@@ -3,8 +3,9 @@
  * the generated characters: the sample walker (FBX, rigid parts), the two-clip GLB, and a
  * realistic-size one (about 24k smoothly skinned vertices) whose blended joints exercise
  * linear blend skinning; and variants of the walker: with bone constraints (its pose then
- * read from Blender), with keys between frames (eased and stepped curves), with a static
- * shape key (the skinning starts from the mixed shape).
+ * read from Blender), with keys between frames (eased and stepped curves), with unskinned
+ * boxes parented to a bone and to the armature, with a static shape key (the skinning starts
+ * from the mixed shape).
  * The fast box must contain the exact one and differ from it only by rounding, the renders
  * must still fit, and a mesh the fast box cannot follow makes the clip fall back to the exact
  * pass, recorded in the manifest.
@@ -99,6 +100,21 @@ describeEachBlender("render: fast bounding box vs the exact pass", (blender) => 
         "        point.interpolation = 'BEZIER' if n % 2 else 'CONSTANT'",
         "    curve.update()",
       ],
+      // unskinned parts that move with the rig: a box on a bone (hand or head), one on the armature
+      propped: [
+        "import bmesh",
+        "for name, bone in (('Held', max(armature.data.bones, key=lambda b: b.head_local.z).name), ('Worn', None)):",
+        "    data = bpy.data.meshes.new(name)",
+        "    shape = bmesh.new()",
+        "    bmesh.ops.create_cube(shape, size=40.0)",
+        "    shape.to_mesh(data)",
+        "    prop = bpy.data.objects.new(name, data)",
+        "    bpy.context.scene.collection.objects.link(prop)",
+        "    prop.parent = armature",
+        "    if bone:",
+        "        prop.parent_type, prop.parent_bone = 'BONE', bone",
+        "    prop.location = (0.0, 20.0, 0.0) if bone else (60.0, 0.0, 90.0)",
+      ],
       // skinning starts from a mixed shape: half-way to every vertex 15% farther out
       shaped: [
         "mesh.shape_key_add(name='Basis')",
@@ -163,6 +179,7 @@ describeEachBlender("render: fast bounding box vs the exact pass", (blender) => 
       "dense/mixamo.com": computed,
       "shaped/mixamo.com": computed,
       "eased/mixamo.com": computed,
+      "propped/mixamo.com": computed,
       "constrained/mixamo.com": expect.stringMatching(/^by Blender \(bone .* has constraints\)/),
     });
   });
@@ -171,7 +188,14 @@ describeEachBlender("render: fast bounding box vs the exact pass", (blender) => 
     const exactClips = clipsOf(exact);
     const fastClips = clipsOf(fast);
     expect([...fastClips.keys()].sort()).toEqual([...exactClips.keys()].sort());
-    expect(fastClips.size).toBe(8); // walker 1, two-clips 2, dense 1, 1 per variant
+    expect(fastClips.size).toBe(9); // walker 1, two-clips 2, dense 1, 1 per variant
+    // the props reach beyond the walker: the box follows them
+    const walker = exactClips.get("walker/mixamo.com")!.bbox;
+    const propped = exactClips.get("propped/mixamo.com")!.bbox;
+    const grown = [0, 1, 2].map(
+      (a) => propped.max[a]! - propped.min[a]! - (walker.max[a]! - walker.min[a]!),
+    );
+    expect(Math.max(...grown), JSON.stringify({ walker, propped })).toBeGreaterThan(0.1);
     for (const [name, e] of exactClips) {
       const f = fastClips.get(name)!;
       for (let axis = 0; axis < 3; axis++) {

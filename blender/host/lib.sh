@@ -10,14 +10,22 @@ PF_EXIT_ALREADY_RUNNING=17 PF_EXIT_PULL_FAILED=20 PF_EXIT_DETECT_FAILED=21 PF_EX
 # Same prefix as the Blender scripts' messages, so the CLI shows both at info level.
 pf_say() { printf 'posefactory: %s\n' "$*"; }
 
+# Builtins where bash has them (EPOCHREALTIME: bash 5; printf %()T: 4.2), `date` elsewhere: the
+# wrapper stamps the job's end with both, and the CLI waits for that status.
 pf_now_ms() {
   local t
+  if [ -n "${EPOCHREALTIME:-}" ]; then
+    # Microseconds; the decimal point follows the locale.
+    t=${EPOCHREALTIME/[.,]/}
+    printf '%s' "${t%???}"
+    return
+  fi
   t=$(date +%s%3N 2>/dev/null)
   case "$t" in *N* | '') t=$(($(date +%s) * 1000)) ;; esac
   printf '%s' "$t"
 }
 
-pf_iso() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+pf_iso() { TZ=UTC printf '%(%Y-%m-%dT%H:%M:%SZ)T\n' -1 2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ; }
 
 # One field of status.json. Its format is fixed (one line, no spaces) so sed can read it back.
 pf_field() {

@@ -5,7 +5,6 @@
 import { sshTargetSchema, type TargetConfig } from "../config/schema.js";
 import { UsageError } from "../errors.js";
 import type { Logger } from "../log.js";
-import { createLocalExecutor } from "./local.js";
 import type { Executor } from "./types.js";
 
 export type { Executor, RunOptions, RunResult } from "./types.js";
@@ -25,7 +24,10 @@ export async function createExecutor(
   target: TargetConfig,
   options: CreateExecutorOptions,
 ): Promise<Executor> {
+  // Each executor's module loads only when used: execa (the local one) costs as much start-up
+  // time as ssh2, before an ssh target can even start connecting.
   if (target.executor === "local") {
+    const { createLocalExecutor } = await import("./local.js");
     return createLocalExecutor({
       logger: options.logger,
       baseDir: options.baseDir,
@@ -40,6 +42,7 @@ export async function createExecutor(
   if (target.executor === "slurm") {
     // Slurm's commands run here (posefactory on the login node) or over ssh on the login node.
     if (!target.ssh) {
+      const { createLocalExecutor } = await import("./local.js");
       return createLocalExecutor({
         logger: options.logger,
         baseDir: options.baseDir,

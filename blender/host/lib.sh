@@ -64,6 +64,13 @@ pf_find_python() {
   printf '%s' "${1:-python3}"
 }
 
+# Print a file as cat does, with builtins (the preflight waits for every process it starts).
+pf_print_file() {
+  local text=
+  IFS= read -r -d '' text <"$1"
+  printf '%s' "$text"
+}
+
 # posefactory's cache folder on this host (the same one detect_pose.py uses); fails without HOME.
 pf_cache_dir() {
   if [ -n "${POSEFACTORY_CACHE_DIR:-}" ]; then
@@ -97,9 +104,10 @@ $f"
   done
   dir=$(pf_cache_dir) || set -- # no cache folder (no HOME): probe, do not cache
   dir=$dir/probes
-  file="$dir/$name-$(printf '%s' "$key" | cksum | cut -d' ' -f1)"
+  file=$(printf '%s' "$key" | cksum)
+  file="$dir/$name-${file%% *}"
   if [ "$#" -gt 0 ] && [ -s "$file" ]; then
-    cat -- "$file"
+    pf_print_file "$file"
     return 0
   fi
   out=$(eval "$command" 2>/dev/null)

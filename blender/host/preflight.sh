@@ -17,6 +17,17 @@ set +e
 pf_out=$(mktemp -d) || exit 1
 trap 'rm -rf -- "$pf_out"' EXIT
 
+# The first capture group of ERE $1 on the lines of stdin (sed -n s//p | head -n 1, in builtins).
+pf_first_match() {
+  local line
+  while IFS= read -r line || [ -n "$line" ]; do
+    if [[ $line =~ $1 ]]; then
+      printf '%s' "${BASH_REMATCH[1]}"
+      return 0
+    fi
+  done
+}
+
 pf_check_blender() {
   local command=$PF_BLENDER_VERSION_COMMAND py program files=()
   # The default `blender` on a host with only setup-pod's bpy: the job renders with that (lib.sh).
@@ -29,7 +40,7 @@ pf_check_blender() {
     files=("$(command -v -- "$program" 2>/dev/null || printf '%s' "$program")")
     case "$command" in *" -c "*"import bpy"*) mapfile -t files < <(pf_package_files "${files[0]}" bpy) ;; esac
   fi
-  echo "blender: $(pf_probe blender "$command" "${files[@]}" | sed -n 's/^Blender \([0-9][0-9.]*\).*/\1/p' | head -n 1)"
+  echo "blender: $(pf_probe blender "$command" "${files[@]}" | pf_first_match '^Blender ([0-9][0-9.]*)')"
 }
 
 # The same places detect_pose.py looks (default_model_path), in the same order.
@@ -71,7 +82,7 @@ pf_check_rclone() {
     echo "rclone: "
     return 0
   }
-  echo "rclone: $(pf_probe rclone "rclone version" "$rclone" | sed -n 's/^rclone v\{0,1\}\([0-9][^ ]*\).*/\1/p' | head -n 1)"
+  echo "rclone: $(pf_probe rclone "rclone version" "$rclone" | pf_first_match '^rclone v?([0-9][^ ]*)')"
 }
 
 pf_check_blender >"$pf_out/blender" &
@@ -80,7 +91,7 @@ if [ "${PF_GPU:-0}" = 1 ]; then pf_check_gpu >"$pf_out/gpu" & fi
 if [ "${PF_RCLONE:-0}" = 1 ]; then pf_check_rclone >"$pf_out/rclone" & fi
 wait
 for pf_check in blender python gpu rclone; do
-  [ -f "$pf_out/$pf_check" ] && cat -- "$pf_out/$pf_check"
+  [ -f "$pf_out/$pf_check" ] && pf_print_file "$pf_out/$pf_check"
 done
 
 # Free space where the run folder will be: its nearest folder that exists.

@@ -23,7 +23,7 @@
  *   node scripts/bundle.mjs        (npm run build runs it after tsc)
  */
 import { createHash } from "node:crypto";
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build, transform } from "esbuild";
@@ -42,6 +42,24 @@ export const EXTERNAL = [
 const IMPORT_META_URL = "__posefactoryImportMetaUrl";
 const BUNDLE = join(root, "dist", "bin");
 
+/**
+ * A hash of everything that decides how a config validates (our source and the locked
+ * dependency versions): the key of the CLI's validated-config cache (src/config/cache.ts).
+ */
+function sourceId() {
+  const hash = createHash("sha256");
+  const files = readdirSync(join(root, "src"), { recursive: true })
+    .filter((f) => f.endsWith(".ts"))
+    .sort();
+  for (const f of [...files.map((f) => join("src", f)), "package.json", "package-lock.json"])
+    hash
+      .update(f)
+      .update("\0")
+      .update(readFileSync(join(root, f)))
+      .update("\0");
+  return hash.digest("hex").slice(0, 16);
+}
+
 const esm = await build({
   absWorkingDir: root,
   entryPoints: { cli: "src/cli.ts" },
@@ -54,6 +72,7 @@ const esm = await build({
   target: "node20",
   chunkNames: "chunks/[name]-[hash]",
   external: EXTERNAL,
+  define: { POSEFACTORY_SOURCE_ID: JSON.stringify(sourceId()) },
   minifyWhitespace: true,
   minifySyntax: true,
   logLevel: "warning",

@@ -5,11 +5,13 @@
  */
 import { setMaxListeners } from "node:events";
 import { realpathSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError, Option } from "commander";
+import { defaultCacheDir } from "./cache-dir.js";
 import { commands } from "./commands/index.js";
 import type { CommandSpec } from "./commands/types.js";
-import { loadConfig } from "./config/load.js";
+import { type ConfigCache, loadConfigCached } from "./config/cache.js";
 import type { Context, GlobalOptions } from "./context.js";
 import {
   ExitCode,
@@ -108,7 +110,7 @@ export function createProgram(options: MainOptions & { state?: RunState } = {}):
       // Checked before the config loads: a bad flag is reported as itself, and nothing runs.
       const values = parseOptionValues(spec, cmd.opts());
       const global = cmd.optsWithGlobals() as GlobalOptions;
-      const ctx = createContext(spec, global, io, options, state);
+      const ctx = await createContext(spec, global, io, options, state);
       state.exitCode = (await spec.run(args, values, ctx)) ?? 0;
     });
   }
@@ -134,13 +136,23 @@ export function parseOptionValues(
   return values;
 }
 
-function createContext(
+/** A hash of the source, set by scripts/bundle.mjs; undefined when not bundled (tsx, tsc). */
+declare const POSEFACTORY_SOURCE_ID: string | undefined;
+
+/** The bundled CLI's cache of validated configs (config/cache.ts), unless turned off. */
+function configCacheFor(env: NodeJS.ProcessEnv): ConfigCache | undefined {
+  const sourceId = typeof POSEFACTORY_SOURCE_ID === "string" ? POSEFACTORY_SOURCE_ID : undefined;
+  if (!sourceId || env.POSEFACTORY_CODE_CACHE === "0") return undefined;
+  return { dir: join(defaultCacheDir(env), "config"), sourceId };
+}
+
+async function createContext(
   spec: CommandSpec,
   global: GlobalOptions,
   io: Io,
   options: MainOptions,
   state: RunState,
-): Context {
+): Promise<Context> {
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
   const logger = createLogger({
@@ -150,14 +162,17 @@ function createContext(
     file: global.logFile,
     stream: io.stderr,
   });
-  const resolved = loadConfig({
-    configPath: global.config,
-    target: global.target,
-    cwd,
-    env,
-    required: spec.needsConfig !== false,
-    onWarning: (message) => logger.warn(message),
-  });
+  const resolved = await loadConfigCached(
+    {
+      configPath: global.config,
+      target: global.target,
+      cwd,
+      env,
+      required: spec.needsConfig !== false,
+      onWarning: (message) => logger.warn(message),
+    },
+    configCacheFor(env),
+  );
   const signal = options.signal ?? new AbortController().signal;
   let storage: Promise<Storage> | undefined;
   let executor: Promise<Executor> | undefined;

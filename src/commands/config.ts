@@ -1,4 +1,3 @@
-import { stringify } from "yaml";
 import { loadS3Credentials } from "../config/credentials.js";
 import type { CommandSpec } from "./types.js";
 
@@ -31,6 +30,9 @@ export const show: CommandSpec = {
       }
     }
     const effective = { file: path ?? null, activeTarget: targetName, credentials, ...config };
+    // Loaded on use: every other command starts without YAML (config/cache.ts). yaml is a
+    // CommonJS package: its exports are `default`, from the bundle and from Node's import().
+    const { stringify } = (await import("yaml")).default;
     ctx.output.text(stringify(effective).trimEnd());
     ctx.output.result(effective);
     return 0;

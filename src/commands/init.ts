@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { CONFIG_FILE_NAME } from "../config/load.js";
+import { CONFIG_FILE_NAME } from "../config/find.js";
 import { STARTER_CONFIG } from "../config/starter.js";
 import { UsageError } from "../errors.js";
 import { flag } from "./options.js";

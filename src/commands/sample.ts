@@ -1,7 +1,6 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { resolveUserPath } from "../config/credentials.js";
-import { localTargetSchema } from "../config/schema.js";
 import { makeSampleCharacter } from "../render/sample.js";
 import { flag } from "./options.js";
 import { defineCommand } from "./types.js";
@@ -29,6 +28,7 @@ export const command = defineCommand({
     const blender = local?.executor === "local" ? local.blender : "blender";
     ctx.logger.info("making the sample character with Blender...");
     // Always this machine's Blender, whatever the target: the sample goes in the local folder.
+    const { localTargetSchema } = await import("../config/schema.js");
     const target = localTargetSchema.parse({ executor: "local", blender });
     const { createExecutor } = await import("../remote/index.js");
     const executor = await createExecutor(target, {

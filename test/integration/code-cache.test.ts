@@ -99,6 +99,48 @@ describe("the bin's code cache", () => {
   });
 });
 
+describe("the bin's cache of the validated config", () => {
+  it("a warning on every run, an edit used at once, a broken config refused every time", async () => {
+    const s = setup();
+    const file = join(s.cwd, "posefactory.yaml");
+    writeFileSync(file, "render:\n  samples: 8\nbogus: 1\n");
+    const show = async () => {
+      const r = await posefactory(["config", "show", "--json"], s);
+      return {
+        samples: (JSON.parse(r.stdout) as { render: { samples: number } }).render.samples,
+        stderr: r.stderr,
+      };
+    };
+    const first = await show();
+    expect(first.samples).toBe(8);
+    expect(first.stderr).toMatch(/posefactory\.yaml:3:1 bogus: unknown key/);
+    expect(readdirSync(join(s.cacheRoot, "config"))).toHaveLength(1);
+    // From the cache: the same answer and the same warning.
+    expect(await show()).toEqual(first);
+    // Same size, same second: only the text tells.
+    writeFileSync(file, "render:\n  samples: 9\nbogus: 1\n");
+    expect((await show()).samples).toBe(9);
+    writeFileSync(file, "render:\n  samples: x\n");
+    for (let i = 0; i < 2; i++) {
+      const error = await posefactory(["config", "show"], s).catch(
+        (e: { code: number; stderr: string }) => e,
+      );
+      expect(error).toMatchObject({ code: 2 });
+      expect((error as { stderr: string }).stderr).toMatch(
+        /posefactory\.yaml:2:\d+ render\.samples/,
+      );
+    }
+  });
+
+  it("POSEFACTORY_CODE_CACHE=0 keeps none", async () => {
+    const s = setup();
+    s.env.POSEFACTORY_CODE_CACHE = "0";
+    writeFileSync(join(s.cwd, "posefactory.yaml"), "target: local\n");
+    await posefactory(["config", "show"], s);
+    expect(() => readdirSync(s.cacheRoot)).toThrow();
+  });
+});
+
 /** The loader's file layout: size, mtime (16 bytes), sha256 of those and the data, the data. */
 function withHash(file: Buffer, data: Buffer): Buffer {
   const header = file.subarray(0, 16);

@@ -144,13 +144,15 @@ def measure_exact(character: Character, clip: Clip, framing: str) -> ClipBox:
 # `pose_bone.matrix`, rest_i `bone.matrix_local`; when sum_j w_j <= 0.0001 v stays put.
 #
 # The exact pass has Blender skin every vertex on every frame (with normals and the rest of a
-# full depsgraph evaluation) and reads the mesh-local box (`bound_box`). The fast pass reads
-# only the armature's pose per frame (skinning switched off) and applies the formula above to
-# every vertex itself, for many frames at once: per bone, the weighted rest coordinates of the
-# vertices it drives (n, 4) times its D on each frame side by side (4, frames * 3), summed
-# over the bones: one matrix product per bone and block of frames. In float32 as Blender
-# skins; the per-frame mesh-local box then goes through matrix_world as the exact pass does,
-# so the two boxes differ only by rounding, which the pad covers.
+# full depsgraph evaluation) and reads the mesh-local box (`bound_box`). The fast pass takes
+# the armature's pose on every frame (poses.py; or from Blender, skinning switched off) and
+# applies the formula above to every vertex itself, for many frames at once: the vertices
+# driven by the same bones form a group; its rows [u_1 v, u_2 v, ...] (n, 4 * bones) times
+# the bones' D stacked, each frame side by side (4 * bones, frames * 3), are the skinned
+# coordinates of the whole group on every frame: one matrix product per group and block of
+# frames, reduced to its min and max at once. In float32 as Blender skins; the per-frame
+# mesh-local box then goes through matrix_world as the exact pass does, so the two boxes
+# differ only by rounding, which the pad covers.
 
 # Blender skins in float32, as does this (in another order), and the manifest rounds to 10 um:
 # pad that much, plus the relative error on coordinates far from the origin (float_pad).

@@ -6,10 +6,10 @@ bones keyed by location / rotation / scale F-curves; no constraints, drivers or 
 inherit rotation and scale and move in their own space) the pose is a chain of matrices,
     pose_b = pose_parent @ rest_parent^-1 @ rest_b @ T(location) @ R(rotation) @ S(scale),
 with `rest` the bones' `matrix_local`: computed here for all frames with numpy, with the
-armature object's keyed transform and the matrices of meshes parented to it or its bones. Anything else
-(a reason from `unsupported`) is evaluated by Blender, frame by frame, as before. The result
-is checked against Blender's own pose on one frame per clip (`sample_poses`), so a rig that
-differs in a way not listed here is caught and evaluated by Blender too.
+armature object's keyed transform and the matrices of meshes parented to it or its bones.
+Anything else (a reason from `unsupported`) is evaluated by Blender, frame by frame, as
+before. The result is checked against Blender's own on one frame per clip (`sample_poses`),
+so a rig that differs in a way not listed here is caught and evaluated by Blender too.
 """
 
 from __future__ import annotations
@@ -107,8 +107,10 @@ def evaluate(fcurve: bpy.types.FCurve, frames: np.ndarray) -> np.ndarray:
 
 
 def quaternion_matrices(q: np.ndarray) -> np.ndarray:
-    """(frames, 4) w, x, y, z -> (frames, 3, 3); Blender normalises before converting."""
-    w, x, y, z = (q / np.linalg.norm(q, axis=1, keepdims=True)).T  # (n, 4): any frames and bones
+    """(n, 4) w, x, y, z -> (n, 3, 3); Blender normalises first (a zero quaternion: identity)."""
+    length = np.linalg.norm(q, axis=1, keepdims=True)
+    unit = np.where(length > 0, q / np.where(length > 0, length, 1.0), [1.0, 0.0, 0.0, 0.0])
+    w, x, y, z = unit.T
     return np.stack(
         [
             np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], axis=1),
@@ -139,8 +141,8 @@ def rotation_matrices(mode: str, quaternion: np.ndarray, euler: np.ndarray) -> n
 
 
 def compute_object(armature: bpy.types.Object, frames: np.ndarray) -> np.ndarray:
-    """(frames, 4, 4) the armature object's matrix_world (it has no parent): location +
-    delta, rotation then delta rotation, scale times delta scale, as Blender composes them."""
+    """(frames, 4, 4) the armature object's matrix_world (it has no parent): location + delta,
+    delta rotation @ rotation, scale times delta scale, as Blender composes them."""
     count = len(frames)
     channels = {
         "location": np.array(armature.location)[None].repeat(count, 0),
@@ -157,7 +159,7 @@ def compute_object(armature: bpy.types.Object, frames: np.ndarray) -> np.ndarray
         mode, np.array(armature.delta_rotation_quaternion)[None], np.array(armature.delta_rotation_euler)[None]
     )
     world = np.zeros((count, 4, 4))
-    world[:, :3, :3] = (rotation @ delta) * (channels["scale"] * np.array(armature.delta_scale))[:, None, :]
+    world[:, :3, :3] = (delta @ rotation) * (channels["scale"] * np.array(armature.delta_scale))[:, None, :]
     world[:, :3, 3] = channels["location"] + np.array(armature.delta_location)
     world[:, 3, 3] = 1.0
     return world

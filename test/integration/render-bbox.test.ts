@@ -3,9 +3,9 @@
  * the generated characters: the sample walker (FBX, rigid parts), the two-clip GLB, and a
  * realistic-size one (about 24k smoothly skinned vertices) whose blended joints exercise
  * linear blend skinning; and variants of the walker: with bone constraints (its pose then
- * read from Blender), with keys between frames (eased and stepped curves), with unskinned
- * boxes parented to a bone and to the armature, with a static shape key (the skinning starts
- * from the mixed shape).
+ * read from Blender), with keys between frames (eased and stepped curves), with Euler
+ * rotations and a delta transform on the armature, with unskinned boxes parented to a bone and
+ * to the armature, with a static shape key (the skinning starts from the mixed shape).
  * The fast box must contain the exact one and differ from it only by rounding, the renders
  * must still fit, and a mesh the fast box cannot follow makes the clip fall back to the exact
  * pass, recorded in the manifest.
@@ -100,6 +100,18 @@ describeEachBlender("render: fast bounding box vs the exact pass", (blender) => 
         "        point.interpolation = 'BEZIER' if n % 2 else 'CONSTANT'",
         "    curve.update()",
       ],
+      // bones turned by Euler angles in three orders (keyed), the armature by a delta rotation too
+      turned: [
+        "for n, bone in enumerate(armature.pose.bones):",
+        "    bone.rotation_mode = ('XYZ', 'ZXY', 'YZX')[n % 3]",
+        "    bone.rotation_euler = (0.1, -0.2, 0.3)",
+        "    bone.keyframe_insert('rotation_euler', frame=1)",
+        "    bone.rotation_euler = (-0.2, 0.3, 0.1)",
+        "    bone.keyframe_insert('rotation_euler', frame=30)",
+        "armature.rotation_mode = 'XYZ'",
+        "armature.delta_rotation_euler = (0.0, 0.0, 0.5)",
+        "armature.delta_scale = (1.2, 1.2, 1.2)",
+      ],
       // unskinned parts that move with the rig: a box on a bone (hand or head), one on the armature
       propped: [
         "import bmesh",
@@ -180,6 +192,7 @@ describeEachBlender("render: fast bounding box vs the exact pass", (blender) => 
       "shaped/mixamo.com": computed,
       "eased/mixamo.com": computed,
       "propped/mixamo.com": computed,
+      "turned/mixamo.com": computed,
       "constrained/mixamo.com": expect.stringMatching(/^by Blender \(bone .* has constraints\)/),
     });
   });
@@ -188,7 +201,7 @@ describeEachBlender("render: fast bounding box vs the exact pass", (blender) => 
     const exactClips = clipsOf(exact);
     const fastClips = clipsOf(fast);
     expect([...fastClips.keys()].sort()).toEqual([...exactClips.keys()].sort());
-    expect(fastClips.size).toBe(9); // walker 1, two-clips 2, dense 1, 1 per variant
+    expect(fastClips.size).toBe(10); // walker 1, two-clips 2, dense 1, 1 per variant
     // the props reach beyond the walker: the box follows them
     const walker = exactClips.get("walker/mixamo.com")!.bbox;
     const propped = exactClips.get("propped/mixamo.com")!.bbox;

@@ -11,10 +11,13 @@ import { codeCacheFolder, createBundleLoader } from "./code-cache.js";
 
 /** A hash of every file under dist/bin/, set by scripts/bundle.mjs. */
 declare const POSEFACTORY_BUILD_ID: string;
+/** The chunks never cached (the AWS SDK's), relative to dist/bin/, set by scripts/bundle.mjs. */
+declare const POSEFACTORY_UNCACHED_CHUNKS: string[];
 
 const enabled = process.env.POSEFACTORY_CODE_CACHE !== "0";
 const loader = createBundleLoader({
   cacheDir: enabled ? codeCacheFolder(defaultCacheDir(), POSEFACTORY_BUILD_ID) : undefined,
+  uncached: POSEFACTORY_UNCACHED_CHUNKS,
 });
 // At exit, so the functions the command ran are compiled and go into the cache too.
 process.on("exit", () => loader.saveCache());

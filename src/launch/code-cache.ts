@@ -44,6 +44,8 @@ export interface BundleLoaderOptions {
    * nothing.
    */
   cacheDir?: string;
+  /** Chunks (names relative to the first chunk's folder) always compiled from source. */
+  uncached?: readonly string[];
 }
 
 export interface BundleLoader {
@@ -98,9 +100,10 @@ export function createBundleLoader(options: BundleLoaderOptions = {}): BundleLoa
     modules.set(file, module);
     const source = fs.readFileSync(file, "utf8");
     const { size, mtimeMs } = fs.statSync(file);
-    const cacheFile = options.cacheDir
-      ? join(options.cacheDir, `${name.split(sep).join("__")}.bin`)
-      : undefined;
+    const cacheFile =
+      options.cacheDir && !options.uncached?.includes(name)
+        ? join(options.cacheDir, `${name.split(sep).join("__")}.bin`)
+        : undefined;
     const cachedData = cacheFile ? readCacheFile(cacheFile, size, mtimeMs) : undefined;
     // The same wrapper as Node's CommonJS loader, plus the chunk's import.meta.url.
     const wrapped = `(function (exports, require, module, __filename, __dirname, ${IMPORT_META_URL}) {${source}\n})`;

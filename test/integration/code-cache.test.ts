@@ -115,8 +115,12 @@ describe("the bin's cache of the validated config", () => {
     expect(first.samples).toBe(8);
     expect(first.stderr).toMatch(/posefactory\.yaml:3:1 bogus: unknown key/);
     expect(readdirSync(join(s.cacheRoot, "config"))).toHaveLength(1);
-    // From the cache: the same answer and the same warning.
-    expect(await show()).toEqual(first);
+    // From the cache: the same answer and the same warning (its line's time may differ).
+    const second = await show();
+    expect(second.samples).toBe(8);
+    expect(second.stderr.replace(/\d\d:\d\d:\d\d/g, "")).toBe(
+      first.stderr.replace(/\d\d:\d\d:\d\d/g, ""),
+    );
     // Same size, same second: only the text tells.
     writeFileSync(file, "render:\n  samples: 9\nbogus: 1\n");
     expect((await show()).samples).toBe(9);

@@ -85,6 +85,18 @@ describe("createBundleLoader", () => {
     expect(second.stats.compiled).toEqual([]);
   });
 
+  it("never caches the chunks it is told not to", () => {
+    const { entry, cacheDir } = writeBundle();
+    const uncached = [join("chunks", "shared.js")];
+    const first = createBundleLoader({ cacheDir, uncached });
+    first.require(entry);
+    first.saveCache();
+    expect(readdirSync(cacheDir)).toEqual(["cli.js.bin"]);
+    const second = createBundleLoader({ cacheDir, uncached });
+    second.require(entry);
+    expect(second.stats).toEqual({ fromCache: ["cli.js"], compiled: uncached });
+  });
+
   const damages: [string, (bytes: Buffer) => Buffer][] = [
     ["a flipped byte in V8's data", (b) => flip(b, b.length - 5)],
     ["a flipped byte in the hash", (b) => flip(b, 20)],

@@ -141,15 +141,15 @@ async function checkTargetReady(s: State): Promise<void> {
     await Promise.all([...toRenderOf(s).map((c) => c.file), ...assets].map((f) => stat(f)))
   ).reduce((n, st) => n + st.size, 0);
   const needs = needsOf(s.config, s.target, { count: toRenderOf(s).length, inputBytes });
-  const checking = runPreflight(executor, needs, ctx.signal);
-  // The render job's shell starts while the host answers and the upload runs; it gets its
-  // script only when the job starts.
-  executor.prepareRun?.();
-  const checks = await checking;
+  const checks = await runPreflight(executor, needs, ctx.signal);
   const skip = preflightSkips(ctx.env);
   for (const c of checks.filter((c) => !c.ok && skip.includes(c.name.replace(/^remote /, ""))))
     ctx.logger.warn(`preflight: ${c.name} skipped (POSEFACTORY_PREFLIGHT_SKIP): ${c.detail}`);
   assertPreflight(checks, `Target \`${ctx.resolved.targetName}\` (${executor.description})`, skip);
+  // The render job's shell starts while the upload runs (it gets its script only when the
+  // job starts). Not during the preflight: on a busy host both login shells' rc files then
+  // compete, and the preflight is what the user waits for.
+  executor.prepareRun?.();
   ctx.logger.info(
     `preflight on ${executor.description}: ${checks.map((c) => `${c.name.replace(/^remote /, "")} ${c.ok ? "ok" : "skipped"}`).join(", ")}`,
   );

@@ -1,7 +1,8 @@
 /**
  * Signed S3 requests without the AWS SDK: AWS Signature Version 4 with node:crypto, sent with
  * node:http(s) over keep-alive sockets. Used for what a no-change sync needs (ListObjectsV2,
- * HEAD) and for downloads (GET), so such runs never load the SDK.
+ * HEAD), for downloads (GET) and single-request uploads (PUT, the payload signed by its
+ * sha256), so only multipart uploads and deletes load the SDK.
  *
  *   const s3 = new S3Requests({ bucket, endpoint, region, forcePathStyle, credentials });
  *   const { body } = await s3.send({ method: "GET", query: { "list-type": "2", prefix } });
@@ -31,11 +32,17 @@ export interface S3RequestsOptions {
 }
 
 export interface S3Request {
-  method: "GET" | "HEAD";
+  method: "GET" | "HEAD" | "PUT";
   /** The object key; absent for bucket-level requests (a listing). */
   key?: string;
   query?: Record<string, string | undefined>;
   signal?: AbortSignal;
+  /** A PUT's body: bytes, or a stream of exactly `headers["content-length"]` bytes. */
+  body?: Uint8Array | Readable;
+  /** Its sha256 hex, signed as x-amz-content-sha256 (AWS S3 refuses other bytes). */
+  payloadHash?: string;
+  /** More headers to send and sign, lower-case names. */
+  headers?: Record<string, string>;
 }
 
 export interface S3Response {
@@ -262,6 +269,8 @@ export class S3Requests {
       host,
       path,
       query,
+      headers: req.headers,
+      payloadHash: req.payloadHash,
       region: this.options.region,
       credentials: this.options.credentials,
       date: new Date(),
@@ -332,7 +341,12 @@ export class S3Requests {
       outgoing.setTimeout(idleTimeout, () =>
         fail(timeoutError(`Connection timed out after ${idleTimeout} ms`)),
       );
-      outgoing.end();
+      const body = req.body;
+      if (body === undefined || body instanceof Uint8Array) outgoing.end(body);
+      else {
+        body.once("error", fail);
+        body.pipe(outgoing);
+      }
     });
   }
 

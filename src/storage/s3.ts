@@ -1,17 +1,19 @@
 /**
  * Storage on S3-compatible object stores (Cloudflare R2 in production, s3rver in tests).
- * Listings, HEADs, downloads (GET) and the doctor check go through s3-request.ts (SigV4 with
- * node:crypto, no SDK); uploads and deletes go through @aws-sdk/client-s3 and
- * @aws-sdk/lib-storage, loaded on the first such request, so a sync with nothing to upload
- * and any download never load the SDK (its load and its per-request middleware were most of
- * those runs' time).
+ * Listings, HEADs, downloads (GET), single-request uploads (PUT) and the doctor check go
+ * through s3-request.ts (SigV4 with node:crypto, no SDK); multipart uploads and deletes go
+ * through @aws-sdk/client-s3 and @aws-sdk/lib-storage, loaded on the first such request, so
+ * only files of 100 MiB or more and deletes ever load the SDK (its load and its per-request
+ * middleware were most of those runs' time). A PUT signs its body's sha256 as
+ * x-amz-content-sha256: a store that checks it (AWS S3 does) refuses bytes that changed
+ * after they were hashed.
  *
  *   const storage = createS3Storage({ bucket, prefix, endpoint, region: "auto",
  *     forcePathStyle: true, credentials, logger });
  *
  * Choices that matter:
- * - Checksums only WHEN_REQUIRED: the SDK's default CRC32 + aws-chunked bodies are refused
- *   by R2 (501) and stored as data by s3rver. Streamed bodies always carry ContentLength.
+ * - The SDK's checksums only WHEN_REQUIRED: its default CRC32 + aws-chunked bodies are
+ *   refused by R2 (501) and stored as data by s3rver. Streamed bodies always carry their length.
  * - Files at or above the multipart threshold (default 100 MiB, like rclone's 200 MiB cutoff:
  *   below it one PUT is cheaper for the store and retries stay affordable) go multipart with
  *   equal-size parts (R2 rejects unequal non-final parts); lib-storage cuts the stream into
@@ -210,9 +212,8 @@ export class S3Storage implements Storage {
     return this.sdkClients;
   }
 
-  async prepareTransfers(): Promise<void> {
-    await this.sdk();
-  }
+  /** Nothing to load ahead: single PUTs go without the SDK (only multipart and deletes need it). */
+  async prepareTransfers(): Promise<void> {}
 
   private retry<T>(
     what: string,
@@ -483,19 +484,31 @@ export class S3Storage implements Storage {
     sha256: string,
     options: { contentType?: string; signal?: AbortSignal },
   ): Promise<PutResult> {
-    const { sdk, client } = await this.sdk();
-    const out = await client.send(
-      new sdk.PutObjectCommand({
-        Bucket: this.options.bucket,
-        Key: key,
-        Body: body,
-        ContentLength: body.byteLength,
-        ContentType: options.contentType,
-        Metadata: this.metadata(sha256),
-      }),
-      { abortSignal: options.signal },
-    );
-    return { etag: stripQuotes(out.ETag) };
+    return this.put(key, body, body.byteLength, sha256, options);
+  }
+
+  /** One signed PUT without the SDK; its payload hash is the content's sha256. */
+  private async put(
+    key: string,
+    body: Uint8Array | Readable,
+    size: number,
+    sha256: string,
+    options: { contentType?: string; signal?: AbortSignal },
+  ): Promise<PutResult> {
+    const { headers } = await this.requests.send({
+      method: "PUT",
+      key,
+      body,
+      payloadHash: sha256,
+      headers: {
+        "content-length": String(size),
+        ...(options.contentType ? { "content-type": options.contentType } : {}),
+        "x-amz-meta-sha256": sha256,
+      },
+      signal: options.signal,
+    });
+    const etag = headers.etag;
+    return { etag: stripQuotes(typeof etag === "string" ? etag : undefined) };
   }
 
   async getBytes(key: string, options: { signal?: AbortSignal } = {}): Promise<Buffer | undefined> {
@@ -545,19 +558,7 @@ export class S3Storage implements Storage {
   ): Promise<PutResult> {
     const source = options.onProgress ? body.pipe(countingStream(options.onProgress)) : body;
     body.once("error", (error) => source.destroy(error));
-    const { sdk, client } = await this.sdk();
-    const out = await client.send(
-      new sdk.PutObjectCommand({
-        Bucket: this.options.bucket,
-        Key: key,
-        Body: source,
-        ContentLength: size,
-        ContentType: options.contentType,
-        Metadata: this.metadata(options.sha256),
-      }),
-      { abortSignal: options.signal },
-    );
-    return { etag: stripQuotes(out.ETag) };
+    return this.put(key, source, size, options.sha256, options);
   }
 
   private async uploadMultipart(

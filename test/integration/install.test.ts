@@ -1,11 +1,13 @@
 /**
- * Install as users do: `npm pack` the project, install the tarball globally into a temporary
- * prefix, and run `posefactory` from that PATH; then the `pf_*` aliases in real zsh and bash,
- * read from the rc file as `posefactory aliases` tells users to. Packed once for the file.
+ * Install as users do: `npm pack` a copy of the project's files as a checkout has them (no
+ * dist/: the pack must build it, package.json's prepack), install the tarball globally into a
+ * temporary prefix, and run `posefactory` from that PATH; then the `pf_*` aliases in real zsh
+ * and bash, read from the rc file as `posefactory aliases` tells users to. Packed once for the
+ * file.
  */
 import { execFile } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { delimiter, join } from "node:path";
+import { cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { delimiter, dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanEnv, makeTempDir, ROOT } from "../helpers/cli.js";
@@ -28,9 +30,23 @@ function userEnv(): NodeJS.ProcessEnv {
 
 beforeAll(async () => {
   mkdirSync(tmp.home, { recursive: true });
-  // dist/ was built by the global setup; pack exactly what `files` in package.json ships.
+  // The files git has (tracked, or new and not ignored), without the dist/ the tests use.
+  const source = join(tmp.dir, "source");
+  const listed = await run(
+    "git",
+    ["ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+    {
+      cwd: ROOT,
+      maxBuffer: 64 * 1024 * 1024,
+    },
+  );
+  for (const file of listed.stdout.split("\0").filter(Boolean)) {
+    mkdirSync(dirname(join(source, file)), { recursive: true });
+    cpSync(join(ROOT, file), join(source, file));
+  }
+  symlinkSync(join(ROOT, "node_modules"), join(source, "node_modules"));
   const packed = await run("npm", ["pack", "--json", "--pack-destination", tmp.dir], {
-    cwd: ROOT,
+    cwd: source,
     maxBuffer: 64 * 1024 * 1024,
   });
   const [info] = JSON.parse(packed.stdout) as { filename: string; files: { path: string }[] }[];

@@ -33,7 +33,7 @@ import numpy as np
 from mathutils import Vector
 
 from .character import Character, Clip
-from .poses import MATCH_TOLERANCE, pose_matrices, sample_poses
+from .poses import MATCH_TOLERANCE, as_array, pose_matrices, sample_poses
 
 
 @dataclass
@@ -173,13 +173,11 @@ class SkinnedMesh:
     measured: bool = False
     bones: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))  # slot -> pose bone index
     rest_inv: np.ndarray = field(default_factory=lambda: np.zeros((0, 4, 4)))  # per slot: bone.matrix_local^-1
-    skinned: int = 0  # vertices with deform weights
     # Vertices grouped by the set of slots (bones) that drive them: per group, its slots and
     # (vertices, 4 * slots) each vertex's homogeneous rest coordinates times each slot's weight.
     group_slots: list[np.ndarray] = field(default_factory=list)
     group_weighted: list[np.ndarray] = field(default_factory=list)
     rest_box: np.ndarray | None = None  # (2, 3) mesh-local box of vertices that may stay at rest
-    empty: bool = False  # no vertices: bound_box is the origin
 
 
 @dataclass
@@ -239,10 +237,6 @@ def classify_meshes(character: Character) -> FastPlan | str:
             return "the armature has B-Bones (curved bone deformation)"
         skinned.append(SkinnedMesh(obj, mod))
     return FastPlan(skinned=skinned, rigid=rigid)
-
-
-def as_array(matrix) -> np.ndarray:  # noqa: ANN001 - mathutils.Matrix
-    return np.array([list(row) for row in matrix], dtype=np.float64)
 
 
 def read_weights(character: Character, obj: bpy.types.Object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -320,10 +314,8 @@ def prepare_skinning(character: Character, mesh: SkinnedMesh) -> None:
         weighted = dense[members][:, slots, None] * homogeneous[members][:, None, :]  # (n, slots, 4)
         mesh.group_slots.append(slots)
         mesh.group_weighted.append(weighted.reshape(len(members), -1).astype(np.float32))
-    mesh.skinned = int((total > 0).sum())
     resting = coords[total <= STATIC_WEIGHT]
     mesh.rest_box = np.array([resting.min(axis=0), resting.max(axis=0)]) if len(resting) else None
-    mesh.empty = count == 0
     pose_names = [pb.name for pb in character.armature.pose.bones]
     bones = character.armature.data.bones
     mesh.bones = used
@@ -336,11 +328,11 @@ def skinned_boxes(mesh: SkinnedMesh, poses: np.ndarray, to_armature: np.ndarray)
     frames = len(poses)
     lo = np.full((frames, 3), np.inf)
     hi = np.full((frames, 3), -np.inf)
-    if mesh.empty:
+    if mesh.rest_box is None and not mesh.group_weighted:  # no vertices: bound_box is the origin
         return np.zeros((frames, 3)), np.zeros((frames, 3))
     if mesh.rest_box is not None:
         lo, hi = np.minimum(lo, mesh.rest_box[0]), np.maximum(hi, mesh.rest_box[1])
-    if not mesh.skinned:
+    if not mesh.group_weighted:  # every vertex stays at rest
         return lo, hi
     block = max(1, BLOCK_VALUES // (12 * len(mesh.bones)))
     for start in range(0, frames, block):

@@ -31,6 +31,10 @@ EULER_ORDERS = ("XYZ", "XZY", "YXZ", "YZX", "ZXY", "ZYX")
 MATCH_TOLERANCE = 1e-5
 
 
+def as_array(matrix) -> np.ndarray:  # noqa: ANN001 - mathutils.Matrix
+    return np.array([list(row) for row in matrix], dtype=np.float64)
+
+
 def action_fcurves(data: bpy.types.AnimData) -> list[bpy.types.FCurve]:
     """The F-curves the assigned action plays on its owner (Blender 4.4+: the slot's channelbag)."""
     action = data.action
@@ -184,7 +188,7 @@ def compute_poses(character: Character, frames: np.ndarray) -> np.ndarray:
         name = match.group(1).replace('\\"', '"').replace("\\\\", "\\")
         if name in index:
             channels[match.group(2)][:, index[name], fcurve.array_index] = evaluate(fcurve, frames)
-    rest = np.array([[list(row) for row in pb.bone.matrix_local] for pb in pose_bones])
+    rest = np.array([as_array(pb.bone.matrix_local) for pb in pose_bones])
     rest_inv = np.linalg.inv(rest)
     # Every bone's T(location) @ R(rotation) @ S(scale) on every frame: (frames, bones, 4, 4)
     local = np.zeros((count, len(pose_bones), 4, 4))
@@ -239,7 +243,7 @@ def pose_matrices(armature: bpy.types.Object) -> np.ndarray:
 def blender_pose(character: Character, frame: int) -> tuple[np.ndarray, np.ndarray]:
     """Blender's own pose and armature matrix_world on `frame` (a full evaluation)."""
     bpy.context.scene.frame_set(frame)
-    world = np.array([list(row) for row in character.armature.matrix_world])
+    world = as_array(character.armature.matrix_world)
     return pose_matrices(character.armature), world
 
 
@@ -250,11 +254,9 @@ def compute_meshes(character: Character, poses: np.ndarray, worlds: np.ndarray) 
     names = {pb.name: n for n, pb in enumerate(character.armature.pose.bones)}
     result = []
     for mesh in character.meshes:
-        local = np.array([list(row) for row in mesh.matrix_parent_inverse]) @ np.array(
-            [list(row) for row in mesh.matrix_basis]
-        )
+        local = as_array(mesh.matrix_parent_inverse) @ as_array(mesh.matrix_basis)
         if mesh.parent is None:
-            result.append(np.broadcast_to(np.array([list(row) for row in mesh.matrix_world]), worlds.shape))
+            result.append(np.broadcast_to(as_array(mesh.matrix_world), worlds.shape))
         elif mesh.parent_type == "BONE":
             bone = poses[:, names[mesh.parent_bone]].copy()
             bone[:, :3, 3] += bone[:, :3, 1] * character.armature.data.bones[mesh.parent_bone].length
@@ -284,7 +286,7 @@ def sample_poses(
     size = max(1.0, float(np.abs(poses[:, :, :3, 3]).max()))
     reach = max(1.0, float(np.abs(worlds[:, :3, 3]).max()), *(float(np.abs(m[:, :3, 3]).max()) for m in meshes))
     pairs = [(pose, poses[n], size), (world, worlds[n], reach)]
-    pairs += [(np.array([list(row) for row in mesh.matrix_world]), m[n], reach) for mesh, m in zip(character.meshes, meshes)]
+    pairs += [(as_array(mesh.matrix_world), m[n], reach) for mesh, m in zip(character.meshes, meshes)]
     for actual, computed, scale in pairs:
         difference = np.abs(actual - computed)
         if difference[..., :3, :3].max() > MATCH_TOLERANCE or difference[..., :3, 3].max() > MATCH_TOLERANCE * scale:

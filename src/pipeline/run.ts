@@ -68,11 +68,11 @@ export async function runPipeline(options: PipelineOptions, ctx: Context): Promi
     steps.some((s) => s.id === "render") && !(options.resume && done.has("render"));
   if (renderPending && toRender.length > 0 && state.target.executor === "ssh") {
     // Before anything is uploaded or rendered: refuse a host that lacks a part (exit 2). The
-    // storage code (the AWS SDK) loads while the host answers: the user waits for the longer.
-    const loading = Promise.all([
-      import("../storage/commands.js"),
-      state.ctx.storage().then((storage) => storage.prepareTransfers?.()),
-    ]).catch(() => undefined); // the upload step meets the same error and reports it
+    // storage code loads while the host answers: the user waits for the longer. An error
+    // there waits for the upload step, which meets it again and reports it.
+    const loading = Promise.all([import("../storage/commands.js"), state.ctx.storage()]).catch(
+      () => undefined,
+    );
     await checkTargetReady(state);
     await loading;
   }

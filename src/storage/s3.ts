@@ -212,9 +212,6 @@ export class S3Storage implements Storage {
     return this.sdkClients;
   }
 
-  /** Nothing to load ahead: single PUTs go without the SDK (only multipart and deletes need it). */
-  async prepareTransfers(): Promise<void> {}
-
   private retry<T>(
     what: string,
     fn: () => Promise<T>,

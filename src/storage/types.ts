@@ -56,11 +56,6 @@ export interface Storage {
     options?: { signal?: AbortSignal; onProgress?: (n: number) => void },
   ): Promise<ObjectInfo>;
   delete(key: string, options?: { signal?: AbortSignal }): Promise<void>;
-  /**
-   * Load what moving data needs (S3: the AWS SDK) ahead of the first transfer, e.g. while the
-   * caller waits on another machine. Optional; transfers load it themselves anyway.
-   */
-  prepareTransfers?(): Promise<void>;
   /** Cheap reachability/permission check for `doctor`: throws a UserError saying what to fix. */
   check(options?: { signal?: AbortSignal }): Promise<void>;
 }

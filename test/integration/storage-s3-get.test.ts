@@ -114,35 +114,25 @@ describe("S3Storage downloads without the SDK", () => {
     expect((missing as Error).message).toContain("NoSuchKey (HTTP 404)");
     expect(await s.getBytes("nope/a.bin")).toBeUndefined();
 
-    const wrongKey = s3StorageFor(server.endpoint, { accessKeyId: "NOT-A-KEY" });
-    for (const get of [
-      () => wrongKey.getFile("x.bin", join(dir, "x.bin")),
-      () => wrongKey.getBytes("x.bin"),
-    ]) {
-      const error = await get().catch((e: unknown) => e);
-      const sdk = wrongKey.translate(
-        await sdkGetError({ key: "x.bin", accessKeyId: "NOT-A-KEY" }),
-        "GET x.bin",
-      );
-      expect(isStorageError(error, "credentials")).toBe(true);
-      expect((error as Error).message).toBe((sdk as Error).message);
-    }
-
-    const noBucket = s3StorageFor(server.endpoint, { bucket: "no-such-bucket" });
-    for (const get of [
-      () => noBucket.getFile("x.bin", join(dir, "x.bin")),
-      () => noBucket.getBytes("x.bin"),
-    ]) {
-      const error = await get().catch((e: unknown) => e);
-      const sdk = noBucket.translate(
-        await sdkGetError({ key: "x.bin", bucket: "no-such-bucket" }),
-        "GET x.bin",
-      );
-      expect(isStorageError(error, "bucket")).toBe(true);
-      expect((error as Error).message).toBe((sdk as Error).message);
+    const cases = [
+      { kind: "credentials", options: { accessKeyId: "NOT-A-KEY" } },
+      { kind: "bucket", options: { bucket: "no-such-bucket" } },
+    ] as const;
+    const stores = cases.map(({ options }) => s3StorageFor(server.endpoint, options));
+    for (const [n, { kind, options }] of cases.entries()) {
+      const store = stores[n]!;
+      for (const get of [
+        () => store.getFile("x.bin", join(dir, "x.bin")),
+        () => store.getBytes("x.bin"),
+      ]) {
+        const error = await get().catch((e: unknown) => e);
+        const sdk = store.translate(await sdkGetError({ key: "x.bin", ...options }), "GET x.bin");
+        expect(isStorageError(error, kind)).toBe(true);
+        expect((error as Error).message).toBe((sdk as Error).message);
+      }
     }
     expect(leftIn(dir)).toEqual([]);
-    for (const x of [s, wrongKey, noBucket]) x.destroy();
+    for (const x of [s, ...stores]) x.destroy();
   });
 
   it("an abort mid-download rejects with an AbortError and leaves no file and no .part", async () => {

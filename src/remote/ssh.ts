@@ -405,8 +405,6 @@ export class SshExecutor implements Executor {
       } as ConnectConfig;
       client.once("ready", () => {
         ready = true;
-        // Small requests (each run is a few packets) must not wait for Nagle.
-        if (!sock) client.setNoDelay(true);
         if (isTarget) this.client = client;
         this.logger.debug(
           { host: hop.host, port: hop.port, user: hop.user, via: sock ? "jump/proxy" : "tcp" },
@@ -435,6 +433,10 @@ export class SshExecutor implements Executor {
         this.inFlight.clear();
       });
       client.connect(config);
+      // At once, not on "ready": with Nagle on, the client's small packets of the key exchange
+      // and authentication wait for the server's delayed ACK (~40 ms each on Linux), which made
+      // a connect 80 ms instead of 35 ms to a local sshd. ssh2 creates its socket in connect().
+      client.setNoDelay(true);
     });
   }
 

@@ -11,6 +11,7 @@ import { listCharacterFiles } from "../render/job.js";
 import { BLENDER_DIR } from "../render/sample.js";
 import { createRunId, parseRunId } from "../run/id.js";
 import { annotationsPath, hostRunDir, localRunDir, localRunsDir } from "../run/paths.js";
+import { SyncCache } from "../storage/hash.js";
 import { VERSION } from "../version.js";
 import {
   canonicalJson,
@@ -51,7 +52,13 @@ export async function planRun(options: PipelineOptions, ctx: Context): Promise<S
   const runId = previous?.runId ?? newId ?? createRunId();
 
   const charactersDir = resolveUserPath(config.characters, baseDir);
-  const files = await listCharacterFiles(charactersDir);
+  // The hash cache `upload` keeps: a character hashed once (for its render key) is not read
+  // again, neither on the next run nor by this run's upload.
+  const hashCache = await SyncCache.open(stateDir);
+  const files = await listCharacterFiles(charactersDir, (file, size, mtimeMs) =>
+    hashCache.hash(file, size, mtimeMs, ctx.signal),
+  );
+  await hashCache.save();
   if (files.length === 0) {
     throw new UserError(
       `No character files (.fbx, .glb, .gltf, .blend) in ${charactersDir}: add some, or run \`posefactory sample\``,
@@ -148,6 +155,7 @@ export async function planRun(options: PipelineOptions, ctx: Context): Promise<S
     detect,
     characters,
     inputFiles,
+    hashCache,
     record,
     hostRunDir: hostRunDir(target.workdir, runId),
     executor: () => ctx.executor(),

@@ -67,14 +67,18 @@ export async function runPipeline(options: PipelineOptions, ctx: Context): Promi
   const renderPending =
     steps.some((s) => s.id === "render") && !(options.resume && done.has("render"));
   if (renderPending && toRender.length > 0 && state.target.executor === "ssh") {
-    // Before anything is uploaded or rendered: refuse a host that lacks a part (exit 2). The
-    // storage code loads while the host answers: the user waits for the longer. An error
-    // there waits for the upload step, which meets it again and reports it.
-    const loading = Promise.all([import("../storage/commands.js"), state.ctx.storage()]).catch(
-      () => undefined,
-    );
+    // Before anything is uploaded or rendered: refuse a host that lacks a part (exit 2).
+    // While the host answers, the upload is planned (local hashes and one listing of storage:
+    // reads only), so the upload step only sends. An error there waits for the upload step,
+    // which reports it: a host's problem is still reported first.
+    void state.executor().catch(() => undefined);
+    const uploadPending =
+      steps.some((s) => s.id === "upload") && !(options.resume && done.has("upload"));
+    state.upload = uploadPending
+      ? import("../storage/commands.js").then((m) => m.prepareUpload({}, ctx, state.hashCache))
+      : undefined;
+    state.upload?.catch(() => undefined);
     await checkTargetReady(state);
-    await loading;
   }
   ctx.logger.info(
     `run ${state.runId}: ${toRender.length} to render, ${state.characters.length - toRender.length} reused, on ${ctx.resolved.targetName}`,
@@ -164,7 +168,9 @@ function buildSteps(options: PipelineOptions): Step<State>[] {
       skip: (s) => (toRenderOf(s).length === 0 ? "nothing to render" : undefined),
       async run(s) {
         const { runUpload } = await import("../storage/commands.js");
-        const result = await runUpload({}, s.ctx);
+        const prepared = s.upload;
+        s.upload = undefined;
+        const result = await runUpload({}, s.ctx, prepared);
         s.record.counts.uploaded += result.uploaded;
         return `${result.uploaded} uploaded, ${result.skipped} unchanged`;
       },

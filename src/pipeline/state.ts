@@ -5,6 +5,8 @@ import type { JobRunner } from "../jobs/types.js";
 import type { Executor } from "../remote/types.js";
 import type { CharacterFile } from "../render/job.js";
 import type { Manifest } from "../run/manifest.js";
+import type { PreparedUpload } from "../storage/commands.js";
+import type { SyncCache } from "../storage/hash.js";
 import type { RunRecord } from "./run-record.js";
 
 export interface PipelineOptions {
@@ -71,6 +73,10 @@ export interface State {
    * backgrounds/..., animations/...: the files `upload` sends); empty on the local target.
    */
   inputFiles: string[];
+  /** The project's hash cache (`.posefactory/hash-cache.json`), shared with the upload. */
+  hashCache: SyncCache;
+  /** The upload's plan, made while the host's preflight runs (ssh targets). */
+  upload?: Promise<PreparedUpload>;
   record: RunRecord;
   manifest?: Manifest;
   executor(): Promise<Executor>;

@@ -5,14 +5,13 @@
  * (manifest, annotations, run.json); its name, a folder of every output path and a storage
  * key segment, is a readable slug of it (src/run/names.ts).
  */
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { readdir } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { extname, join } from "node:path";
 import { hasRigs } from "../config/rigs.js";
 import type { Config } from "../config/schema.js";
 import { UserError } from "../errors.js";
 import { uniqueSlugs } from "../run/names.js";
+import { hashFile } from "../storage/hash.js";
 import { type Job, jobSchema } from "./job.schema.js";
 
 export const CHARACTER_EXTENSIONS = [".fbx", ".glb", ".gltf", ".blend"] as const;
@@ -52,18 +51,18 @@ export function isCharacterFile(fileName: string): boolean {
   return (CHARACTER_EXTENSIONS as readonly string[]).includes(extname(fileName).toLowerCase());
 }
 
-export function hashFile(path: string): Promise<string> {
-  return new Promise((resolvePromise, reject) => {
-    const hash = createHash("sha256");
-    createReadStream(path)
-      .on("data", (chunk) => hash.update(chunk))
-      .on("error", reject)
-      .on("end", () => resolvePromise(hash.digest("hex")));
-  });
-}
+/** sha256 of a file of this size and mtime (a cache's lookup, or a hash of its bytes). */
+export type HashOf = (file: string, size: number, mtimeMs: number) => Promise<string>;
 
-/** The character files of a folder (not recursive), sorted by name, with their sha256. */
-export async function listCharacterFiles(dir: string): Promise<CharacterFile[]> {
+/**
+ * The character files of a folder (not recursive), sorted by name, with their sha256. `hash`
+ * is what the pipeline passes: its project's hash cache, so an unchanged character (they run
+ * to hundreds of megabytes) is not read again on every run.
+ */
+export async function listCharacterFiles(
+  dir: string,
+  hash: HashOf = (file, size) => hashFile(file, undefined, size),
+): Promise<CharacterFile[]> {
   let entries: string[];
   try {
     entries = (await readdir(dir, { withFileTypes: true }))
@@ -96,11 +95,12 @@ export async function listCharacterFiles(dir: string): Promise<CharacterFile[]> 
   const result: CharacterFile[] = [];
   for (const [i, fileName] of files.entries()) {
     const file = join(dir, fileName);
+    const { size, mtimeMs } = await stat(file);
     result.push({
       name: slugs[i]!,
       displayName: displayNames[i]!,
       file,
-      sha256: await hashFile(file),
+      sha256: await hash(file, size, mtimeMs),
     });
   }
   return result;

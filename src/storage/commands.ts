@@ -33,6 +33,7 @@ import {
   type UploadSummary,
   walkFiles,
 } from "./sync.js";
+import type { Storage } from "./types.js";
 
 export interface TransferCommandOptions {
   dryRun?: boolean;
@@ -137,11 +138,24 @@ function mergePlans(a: UploadPlan, b: UploadPlan): UploadPlan {
   };
 }
 
-export async function runUpload(
-  options: TransferCommandOptions,
+/** An upload whose plan is made: what `runUpload` then carries out. */
+export interface PreparedUpload {
+  plan: UploadPlan;
+  storage: Storage;
+  cache: SyncCache;
+}
+
+/**
+ * Plan an upload: local listings and hashes, one listing of storage. Only reads, so the
+ * pipeline plans while the host's preflight runs, and uploads once the host passed it.
+ * `cache`: a hash cache the caller already opened (the pipeline's, which hashed the
+ * characters), saved by `runUpload`.
+ */
+export async function prepareUpload(
+  options: Pick<TransferCommandOptions, "delete" | "concurrency">,
   ctx: Context,
-): Promise<UploadResult> {
-  const startedAt = performance.now();
+  cache?: SyncCache,
+): Promise<PreparedUpload> {
   const { config, baseDir } = ctx.resolved;
   const charactersDir = resolveUserPath(config.characters, baseDir);
   const charactersStat = await stat(charactersDir).catch(() => undefined);
@@ -153,21 +167,49 @@ export async function runUpload(
   const folders = inputFolders(config, baseDir);
   for (const f of folders.slice(1)) await requireDir(f.dir, f.what);
   // With nothing to upload, the run is the wait for the listings: start them without delay.
-  const [storage, cache] = await Promise.all([ctx.storage(), SyncCache.open(stateDirOf(ctx))]);
-  const sync = {
-    cache,
-    concurrency: options.concurrency ?? config.sync.concurrency,
-    delete: options.delete,
-    signal: ctx.signal,
-    logger: ctx.logger,
-  };
+  const [storage, opened] = await Promise.all([
+    ctx.storage(),
+    cache ?? SyncCache.open(stateDirOf(ctx)),
+  ]);
   try {
     // Every folder's listing in flight at once: with nothing to upload, waiting for them is
     // the run.
     const plans = await Promise.all(
-      folders.map((f) => planUpload(storage, f.dir, `${inputsKey(storage.prefix, f.part)}/`, sync)),
+      folders.map((f) =>
+        planUpload(storage, f.dir, `${inputsKey(storage.prefix, f.part)}/`, {
+          ...syncOptions(options, ctx),
+          cache: opened,
+        }),
+      ),
     );
-    const plan = plans.reduce(mergePlans);
+    return { plan: plans.reduce(mergePlans), storage, cache: opened };
+  } catch (error) {
+    await opened.save();
+    throw error;
+  }
+}
+
+function syncOptions(
+  options: Pick<TransferCommandOptions, "delete" | "concurrency">,
+  ctx: Context,
+) {
+  return {
+    concurrency: options.concurrency ?? ctx.resolved.config.sync.concurrency,
+    delete: options.delete,
+    signal: ctx.signal,
+    logger: ctx.logger,
+  };
+}
+
+/** `posefactory upload`; `prepared`: a plan made earlier by prepareUpload with these options. */
+export async function runUpload(
+  options: TransferCommandOptions,
+  ctx: Context,
+  prepared?: Promise<PreparedUpload>,
+): Promise<UploadResult> {
+  const startedAt = performance.now();
+  const { plan, storage, cache } = await (prepared ?? prepareUpload(options, ctx));
+  try {
     if (options.dryRun) {
       return {
         dryRun: true,
@@ -182,7 +224,7 @@ export async function runUpload(
     const summary = await executeUpload(
       storage,
       plan,
-      { ...sync, progress: progressFor("upload", ctx) },
+      { ...syncOptions(options, ctx), cache, progress: progressFor("upload", ctx) },
       startedAt,
     );
     return { dryRun: false, plan, ...summary };

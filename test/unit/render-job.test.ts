@@ -1,5 +1,5 @@
 /** Pure parts of src/render: job building, names, run ids, the Blender command, manifests. */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -20,6 +20,7 @@ import {
 import { BLENDER_DIR } from "../../src/render/sample.js";
 import { createRunId, isValidRunId } from "../../src/run/id.js";
 import { parseManifest } from "../../src/run/manifest.js";
+import { SyncCache } from "../../src/storage/hash.js";
 
 describe("character names", () => {
   it("keeps the file name without its extension exactly", () => {
@@ -52,6 +53,30 @@ describe("listCharacterFiles", () => {
       "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb",
     );
     expect(files[0]!.file).toBe(join(dir, "a b.glb"));
+  });
+
+  it("hashes through a hash cache: a file the cache knows at its size and mtime is not read again", async () => {
+    const cacheDir = mkdtempSync(join(tmpdir(), "pf-chars-cache-"));
+    try {
+      const cache = await SyncCache.open(cacheDir);
+      const viaCache = () =>
+        listCharacterFiles(dir, (file, size, mtimeMs) => cache.hash(file, size, mtimeMs));
+      const first = await viaCache();
+      await cache.save();
+      const file = join(dir, "a b.glb");
+      const { size, mtimeMs } = statSync(file);
+      expect((await SyncCache.open(cacheDir)).cachedHash(file, size, mtimeMs)).toBe(
+        first[0]!.sha256,
+      );
+      // The cache answers for an unchanged file, whatever its bytes: they are not read. Any
+      // change of size or mtime reads them again.
+      cache.rememberHash(file, size, mtimeMs, "0".repeat(64));
+      expect((await viaCache())[0]!.sha256).toBe("0".repeat(64));
+      utimesSync(file, new Date(), new Date(mtimeMs + 5000));
+      expect((await viaCache())[0]!.sha256).toBe(first[0]!.sha256);
+    } finally {
+      rmSync(cacheDir, { recursive: true, force: true });
+    }
   });
 
   it("refuses two files that would be the same character, and a missing folder", async () => {

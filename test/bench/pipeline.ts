@@ -7,7 +7,8 @@
  * alternate the two, each on a fresh project prefix and pod folder (everything is new to
  * upload). The pod's probe cache (blender/host/lib.sh pf_probe) starts empty, so round 1 is
  * a pod posefactory never saw and the later rounds one it has (a user's second run).
- * Then a no-change re-run of the pipeline. Prints each round, the medians and the ratio.
+ * Then a no-change re-run of the pipeline. Prints each round, the medians and the ratio. Last,
+ * the plan of a run with large characters, again (hash cache) vs sha256sum of them.
  * Goal: pipeline <= 1.0x the alias chain.
  *
  * Both sides start Blender through the same small wrapper that records when Blender ran, so
@@ -16,6 +17,7 @@
  * the steadier figure.
  */
 import { execFile, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -212,6 +214,22 @@ try {
   );
   console.log(
     `posefactory pipeline, nothing changed:                 median ${median(again).toFixed(2)} s  (ratio ${(median(again) / total(old)).toFixed(3)}x)`,
+  );
+
+  // Real characters run to hundreds of megabytes, and a run's plan needs each one's sha256
+  // (its render key). Anchor: the first plan, which hashes them, as every run's plan did
+  // before it hashed through the project's hash cache.
+  const big = makeProject(ROUNDS + 1);
+  const [count, megabytes] = [4, 64];
+  for (let i = 0; i < count; i++)
+    writeFileSync(join(big, "characters", `big-${i}.fbx`), randomBytes(megabytes << 20));
+  const dryRun = () =>
+    timed(() => run(process.execPath, [BIN, "-q", "pipeline", "--dry-run"], { cwd: big, env }));
+  const first = await dryRun();
+  const later: number[] = [];
+  for (let i = 0; i < 3; i++) later.push(await dryRun());
+  console.log(
+    `plan of a run with ${count} x ${megabytes} MB characters (pipeline --dry-run): first ${first.toFixed(2)} s (hashes them), again median ${median(later).toFixed(2)} s (ratio ${(median(later) / first).toFixed(2)}x)`,
   );
 } finally {
   await Promise.all([s3.stop(), sshd.stop()]);

@@ -23,7 +23,7 @@ import bpy
 from mathutils import Euler
 
 from .job import OutputSpec, RenderSpec
-from .log import log
+from .log import log, without_render_status
 
 GPU_BACKENDS = ["OPTIX", "CUDA", "HIP", "ONEAPI", "METAL"]
 
@@ -232,4 +232,5 @@ def render_image(camera: bpy.types.Object, path: Path, extra_outputs: bpy.types.
     scene.render.filepath = str(path)
     if extra_outputs is not None:  # `directory` in Blender 5.0+, `base_path` before
         setattr(extra_outputs, "directory" if hasattr(extra_outputs, "directory") else "base_path", str(path.parent))
-    bpy.ops.render.render(write_still=True)
+    with without_render_status():
+        bpy.ops.render.render(write_still=True)

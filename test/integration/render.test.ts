@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { annotationsSchema } from "../../src/detect/schema.js";
+import type { Logger } from "../../src/log.js";
 import type { Job } from "../../src/render/job.schema.js";
 import type { Manifest } from "../../src/render/manifest.js";
 import {
@@ -36,8 +37,18 @@ interface Rendered {
   alpha: Map<string, AlphaImage>;
 }
 
-async function renderAndRead(job: Job, blender: TestBlender): Promise<Rendered> {
-  const manifest = await renderJob(job, { blender });
+async function renderAndRead(
+  job: Job,
+  blender: TestBlender,
+  blenderLines: string[] = [],
+): Promise<Rendered> {
+  // Blender's own lines reach the logger's debug level (src/render/blender.ts forwardLine).
+  const keep = (fields: unknown) => {
+    const line = (fields as { blender?: string }).blender;
+    if (line !== undefined) blenderLines.push(line);
+  };
+  const logger = { trace: keep, debug: keep, info: keep, warn: keep, error: keep } as Logger;
+  const manifest = await renderJob(job, { blender, logger });
   const alpha = new Map<string, AlphaImage>();
   for (const character of manifest.characters) {
     for (const image of character.images)
@@ -69,6 +80,7 @@ describeEachBlender(
   (blender) => {
     let temp: ReturnType<typeof makeTempDir>;
     let square: Rendered;
+    const blenderLines: string[] = [];
 
     beforeAll(async () => {
       temp = makeTempDir("pf-render-");
@@ -88,9 +100,17 @@ describeEachBlender(
           },
         }),
         blender,
+        blenderLines,
       );
     });
     afterAll(() => temp?.cleanup());
+
+    it("leaves Blender's per-sample status lines out of its output, keeping a line per saved image", () => {
+      const images = square.manifest.characters.reduce((n, c) => n + c.images.length, 0);
+      expect(blenderLines.filter((l) => l.startsWith("Fra:"))).toEqual([]);
+      // "Saved: '<path>'", after a time and a category in Blender 5's log format.
+      expect(blenderLines.filter((l) => /\bSaved: '/.test(l))).toHaveLength(images);
+    });
 
     it("renders every image of the job, each framed inside the image", () => {
       const walker = square.manifest.characters.find((c) => c.name === "walker")!;

@@ -132,7 +132,14 @@ try {
     const seconds = await timed(async () => {
       const up = { env: rcloneEnv };
       await run("rclone", ["copy", join(temp.dir, "characters"), `r2:bench/${key}/inputs`], up);
-      await run("rclone", ["copy", BLENDER_DIR, `r2:bench/${key}/inputs/blender`], up);
+      // The same files posefactory sends: not the __pycache__ folders a local Python left.
+      const scripts = [
+        BLENDER_DIR,
+        `r2:bench/${key}/inputs/blender`,
+        "--exclude",
+        "__pycache__/**",
+      ];
+      await run("rclone", ["copy", ...scripts], up);
       await run("ssh", [...sshArgs, podScript], { env: rcloneEnv, maxBuffer: 64 << 20 });
       await run("rclone", ["copy", `r2:bench/${key}/out`, join(temp.dir, `${key}-download`)], up);
     });

@@ -58,7 +58,10 @@ export async function planRun(options: PipelineOptions, ctx: Context): Promise<S
   const files = await listCharacterFiles(charactersDir, (file, size, mtimeMs) =>
     hashCache.hash(file, size, mtimeMs, ctx.signal),
   );
-  await hashCache.save();
+  // Only a cache: a folder it cannot be written to costs the next run the hashing, not this run.
+  await hashCache
+    .save()
+    .catch((error: Error) => ctx.logger.debug(`hash cache not saved: ${error.message}`));
   if (files.length === 0) {
     throw new UserError(
       `No character files (.fbx, .glb, .gltf, .blend) in ${charactersDir}: add some, or run \`posefactory sample\``,

@@ -48,8 +48,18 @@ def without_render_status() -> Iterator[None]:
     """
     sys.stdout.flush()
     _flush_c_stdio()
-    saved = os.dup(1)
-    with tempfile.TemporaryFile() as capture:
+    try:
+        capture = tempfile.TemporaryFile()
+    except OSError:  # no room for a temporary file: the render's output as it comes
+        yield
+        return
+    try:
+        saved = os.dup(1)
+    except OSError:  # no stdout to filter
+        capture.close()
+        yield
+        return
+    with capture:
         os.dup2(capture.fileno(), 1)
         failed = True
         try:
@@ -66,8 +76,9 @@ def without_render_status() -> Iterator[None]:
                 kept = lines[-40:]
             else:
                 kept = [line for line in lines if not line.startswith(b"Fra:") or _STATUS_WORTH_KEEPING.search(line)]
-            if kept:
-                os.write(1, b"".join(kept))
+            data = b"".join(kept)
+            while data:
+                data = data[os.write(1, data) :]
 
 
 _STATUS_WORTH_KEEPING = re.compile(rb"error|warning|cancel", re.IGNORECASE)

@@ -33,6 +33,8 @@ export async function runReuseStep(s: State): Promise<string> {
     if (entry) reused.push(entry);
     earlier ??= manifest;
   }
+  // The downloads above shared the run's sync cache: written once (a failed step loses only it).
+  await s.hashCache.save();
   s.manifest = await writeMergedManifest(
     s.localRunDir,
     s.manifest,
@@ -46,7 +48,7 @@ async function downloadPart(s: State, runId: string, parts: string[], to: string
   const { downloadPrefix } = await import("../storage/sync.js");
   const storage = await s.ctx.storage();
   const result = await downloadPrefix(storage, `${runKey(storage.prefix, runId, ...parts)}/`, to, {
-    stateDir: s.stateDir,
+    cache: s.hashCache,
     signal: s.ctx.signal,
     logger: s.ctx.logger,
   });

@@ -71,6 +71,7 @@ export async function runPipeline(options: PipelineOptions, ctx: Context): Promi
     // While the host answers, the upload is planned (local hashes and one listing of storage:
     // reads only), so the upload step only sends. An error there waits for the upload step,
     // which reports it: a host's problem is still reported first.
+    // Connecting first: its module loads before the storage code does.
     void state.executor().catch(() => undefined);
     const uploadPending =
       steps.some((s) => s.id === "upload") && !(options.resume && done.has("upload"));
@@ -211,7 +212,7 @@ function buildSteps(options: PipelineOptions): Step<State>[] {
       skip: (s) => (toRenderOf(s).length === 0 ? "nothing was rendered" : undefined),
       async run(s) {
         const { runDownload } = await import("../storage/commands.js");
-        const result = await runDownload(s.runId, {}, s.ctx);
+        const result = await runDownload(s.runId, {}, s.ctx, s.hashCache);
         s.record.counts.downloaded += result.downloaded;
         s.manifest = readManifestFile(join(s.localRunDir, RunFiles.manifest));
         return `${result.downloaded} files, ${result.verified} verified by sha256`;

@@ -242,10 +242,12 @@ export async function findLatestRunId(ctx: Context): Promise<string | undefined>
   return runs.filter(isValidRunId).sort().at(-1);
 }
 
+/** `posefactory download`; `cache`: a sync cache the caller opened (the pipeline's), saved here. */
 export async function runDownload(
   runId: string | undefined,
   options: TransferCommandOptions,
   ctx: Context,
+  cache?: SyncCache,
 ): Promise<DownloadResult> {
   const storage = await ctx.storage();
   const runsPrefix = runsKeyPrefix(storage.prefix);
@@ -258,13 +260,13 @@ export async function runDownload(
   const { config, baseDir } = ctx.resolved;
   const localDir = localRunDir(resolveUserPath(config.data, baseDir), id);
   const result = await downloadPrefix(storage, `${runKey(storage.prefix, id)}/`, localDir, {
-    stateDir: stateDirOf(ctx),
+    ...(cache ? { cache } : { stateDir: stateDirOf(ctx) }),
     concurrency: options.concurrency ?? config.sync.concurrency,
     dryRun: options.dryRun,
     signal: ctx.signal,
     logger: ctx.logger,
     progress: progressFor("download", ctx),
-  });
+  }).finally(() => cache?.save());
   if (result.downloaded + result.skipped === 0) {
     throw new UserError(
       `Run ${id} has no files in ${storage.location}: list the runs with \`posefactory runs\`.`,

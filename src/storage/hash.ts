@@ -78,7 +78,8 @@ export interface RemoteEntry {
 
 /** The hash cache and the remote state of one project, kept in `<stateDir>/`. */
 export class SyncCache {
-  private dirty = false;
+  /** Which of the two files has changes to write. */
+  private dirty = { hashes: false, remote: false };
   private constructor(
     private readonly stateDir: string,
     private readonly hashes: Record<string, HashEntry>,
@@ -113,7 +114,7 @@ export class SyncCache {
 
   rememberHash(file: string, size: number, mtimeMs: number, sha256: string): void {
     this.hashes[file] = { size, mtimeMs, sha256 };
-    this.dirty = true;
+    this.dirty.hashes = true;
   }
 
   /** Hash `file` unless the cache already knows it at this size and mtime. */
@@ -144,27 +145,31 @@ export class SyncCache {
       this.remote[store] = forStore;
     }
     forStore[key] = entry;
-    this.dirty = true;
+    this.dirty.remote = true;
   }
 
   forgetRemote(store: string, key: string): void {
     const forStore = this.remote[store];
     if (forStore && key in forStore) {
       delete forStore[key];
-      this.dirty = true;
+      this.dirty.remote = true;
     }
   }
 
+  /** Writes the file(s) with changes; the remote state grows with every run, the hashes not. */
   async save(): Promise<void> {
-    if (!this.dirty || !this.stateDir) return;
-    this.dirty = false;
-    await writeJsonAtomic(join(this.stateDir, "hash-cache.json"), {
-      version: 1,
-      files: this.hashes,
-    });
-    await writeJsonAtomic(join(this.stateDir, "remote-state.json"), {
-      version: 1,
-      stores: this.remote,
-    });
+    if (!this.stateDir) return;
+    const { hashes, remote } = this.dirty;
+    this.dirty = { hashes: false, remote: false };
+    if (hashes)
+      await writeJsonAtomic(join(this.stateDir, "hash-cache.json"), {
+        version: 1,
+        files: this.hashes,
+      });
+    if (remote)
+      await writeJsonAtomic(join(this.stateDir, "remote-state.json"), {
+        version: 1,
+        stores: this.remote,
+      });
   }
 }

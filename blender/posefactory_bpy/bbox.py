@@ -335,6 +335,11 @@ def skinned_boxes(mesh: SkinnedMesh, poses: np.ndarray, to_armature: np.ndarray)
     if not mesh.group_weighted:  # every vertex stays at rest
         return lo, hi
     block = max(1, BLOCK_VALUES // (12 * len(mesh.bones)))
+    # One buffer for every group's skinned coordinates: a fresh array per group (megabytes on
+    # a long clip) is a fresh mapping from the OS each time, and its page faults cost more
+    # than the products themselves.
+    largest = max(len(weighted) for weighted in mesh.group_weighted)
+    buffer = np.empty(largest * 3 * min(block, frames), dtype=np.float32)
     for start in range(0, frames, block):
         end = min(start + block, frames)
         # D of each slot on each frame, mesh-local rest -> mesh-local posed: (frames, slots, 4, 4)
@@ -345,7 +350,8 @@ def skinned_boxes(mesh: SkinnedMesh, poses: np.ndarray, to_armature: np.ndarray)
         block_lo = np.full(columns.shape[2], np.inf, dtype=np.float32)
         block_hi = np.full(columns.shape[2], -np.inf, dtype=np.float32)
         for slots, weighted in zip(mesh.group_slots, mesh.group_weighted):
-            skinned = weighted @ columns[slots].reshape(4 * len(slots), -1)  # sum over the slots
+            skinned = buffer[: len(weighted) * columns.shape[2]].reshape(len(weighted), -1)
+            np.matmul(weighted, columns[slots].reshape(4 * len(slots), -1), out=skinned)  # sum over the slots
             block_lo = np.minimum(block_lo, skinned.min(axis=0))
             block_hi = np.maximum(block_hi, skinned.max(axis=0))
         lo[start:end] = np.minimum(lo[start:end], block_lo.reshape(-1, 3))

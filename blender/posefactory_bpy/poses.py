@@ -29,6 +29,8 @@ EULER_ORDERS = ("XYZ", "XZY", "YXZ", "YZX", "ZXY", "ZYX")
 # Blender's pose is float32; this chain is float64. A difference above this (relative to the
 # rig's size) on a checked frame means the rig does something not modelled here.
 MATCH_TOLERANCE = 1e-5
+# Frames computed together in compute_poses (its temporaries: frames * bones * 16 floats each).
+POSE_BLOCK_FRAMES = 64
 
 
 def as_array(matrix) -> np.ndarray:  # noqa: ANN001 - mathutils.Matrix
@@ -214,31 +216,35 @@ def compute_poses(character: Character, frames: np.ndarray) -> np.ndarray:
         channel[:, bone, component] = values
     rest = np.array([as_array(pb.bone.matrix_local) for pb in pose_bones])
     rest_inv = np.linalg.inv(rest)
-    # Every bone's T(location) @ R(rotation) @ S(scale) on every frame: (frames, bones, 4, 4)
-    local = np.zeros((count, len(pose_bones), 4, 4))
-    modes = [pb.rotation_mode for pb in pose_bones]
-    for mode in set(modes):
-        bones = np.array([n for n, m in enumerate(modes) if m == mode])
-        if mode == "QUATERNION":
-            rotation = quaternion_matrices(quaternion[:, bones].reshape(-1, 4))
-        else:
-            rotation = euler_matrices(euler[:, bones].reshape(-1, 3), mode)
-        local[:, bones, :3, :3] = rotation.reshape(count, len(bones), 3, 3)
-    local[:, :, :3, :3] *= scale[:, :, None, :]  # R @ S: columns scaled
-    local[:, :, :3, 3] = location
-    local[:, :, 3, 3] = 1.0
     # Down the hierarchy a level at a time: every bone of a level from its parent's pose.
     offset = rest.copy()  # a root's pose is rest @ local; a child's parent pose @ its offset @ local
     parents = np.array([index[pb.parent.name] if pb.parent is not None else -1 for pb in pose_bones])
     children = parents >= 0
     offset[children] = rest_inv[parents[children]] @ rest[children]
-    moved = offset[None] @ local  # (frames, bones, 4, 4)
-    poses = np.zeros_like(moved)
-    for level in hierarchy_levels(parents):
-        top = parents[level] < 0
-        poses[:, level[top]] = moved[:, level[top]]
-        below = level[~top]
-        poses[:, below] = poses[:, parents[below]] @ moved[:, below]
+    levels = [(level[parents[level] < 0], level[parents[level] >= 0]) for level in hierarchy_levels(parents)]
+    modes = [pb.rotation_mode for pb in pose_bones]
+    by_mode = {mode: np.array([n for n, m in enumerate(modes) if m == mode]) for mode in set(modes)}
+    poses = np.empty((count, len(pose_bones), 4, 4))
+    # A block of frames at a time: the temporaries stay small (a whole long clip's were tens of
+    # MB each, fresh pages from the OS every time); every frame is computed as before.
+    for first in range(0, count, POSE_BLOCK_FRAMES):
+        at = slice(first, min(first + POSE_BLOCK_FRAMES, count))
+        # Every bone's T(location) @ R(rotation) @ S(scale) on these frames: (frames, bones, 4, 4)
+        local = np.zeros((at.stop - at.start, len(pose_bones), 4, 4))
+        for mode, bones in by_mode.items():
+            if mode == "QUATERNION":
+                rotation = quaternion_matrices(quaternion[at, bones].reshape(-1, 4))
+            else:
+                rotation = euler_matrices(euler[at, bones].reshape(-1, 3), mode)
+            local[:, bones, :3, :3] = rotation.reshape(len(local), len(bones), 3, 3)
+        local[:, :, :3, :3] *= scale[at, :, None, :]  # R @ S: columns scaled
+        local[:, :, :3, 3] = location[at]
+        local[:, :, 3, 3] = 1.0
+        moved = offset[None] @ local
+        block = poses[at]
+        for top, below in levels:
+            block[:, top] = moved[:, top]
+            block[:, below] = block[:, parents[below]] @ moved[:, below]
     return poses
 
 

@@ -113,9 +113,9 @@ def evaluate(fcurve: bpy.types.FCurve, frames: np.ndarray) -> np.ndarray:
 
 
 def evaluate_all(fcurves: list[bpy.types.FCurve], frames: np.ndarray) -> np.ndarray:
-    """(fcurves, frames) `evaluate` of each F-curve. A baked curve (a key on every frame:
-    Mixamo's, imported glTF) is read into one shared array and checked for all at once, which
-    saves numpy's per-call overhead on hundreds of short curves; any other goes to `evaluate`."""
+    """(fcurves, frames) `evaluate` of each F-curve. A baked curve (a key on every frame, as
+    in Mixamo's FBX) is read into one shared array and checked for all at once, which saves
+    numpy's per-call overhead on hundreds of short curves; any other goes to `evaluate`."""
     count = len(frames)
     keys = np.zeros((len(fcurves), count * 2), dtype=np.float32)  # rows of x0, y0, x1, y1, ...
     baked = np.zeros(len(fcurves), dtype=bool)

@@ -113,9 +113,10 @@ def evaluate(fcurve: bpy.types.FCurve, frames: np.ndarray) -> np.ndarray:
 
 
 def evaluate_all(fcurves: list[bpy.types.FCurve], frames: np.ndarray) -> np.ndarray:
-    """(fcurves, frames) `evaluate` of each F-curve. A baked curve (a key on every frame, as
-    in Mixamo's FBX) is read into one shared array and checked for all at once, which saves
-    numpy's per-call overhead on hundreds of short curves; any other goes to `evaluate`."""
+    """(fcurves, frames) `evaluate` of each F-curve, curves with the same key times at once: on
+    hundreds of short curves numpy's per-call overhead was most of the pose computation. A
+    baked curve (a key on every frame, as in Mixamo's FBX) is read into one shared array; the
+    others are grouped by their key times (a glTF clip: its sampled channels, its constant ones)."""
     count = len(frames)
     keys = np.zeros((len(fcurves), count * 2), dtype=np.float32)  # rows of x0, y0, x1, y1, ...
     baked = np.zeros(len(fcurves), dtype=bool)
@@ -126,9 +127,59 @@ def evaluate_all(fcurves: list[bpy.types.FCurve], frames: np.ndarray) -> np.ndar
             baked[n] = True
     baked &= (keys[:, 0::2] == frames[None]).all(axis=1)  # frames are whole numbers: exact in float32
     values = keys[:, 1::2].astype(np.float64)
+    groups: dict[bytes, tuple[np.ndarray, list[int], list[np.ndarray]]] = {}
     for n in np.flatnonzero(~baked):
-        values[n] = evaluate(fcurves[n], frames)
+        points = fcurves[n].keyframe_points
+        read = np.empty(len(points) * 2, dtype=np.float32)
+        points.foreach_get("co", read)
+        x = read[0::2]
+        group = groups.setdefault(x.tobytes(), (x, [], []))
+        group[1].append(int(n))
+        group[2].append(read[1::2])
+    for x, members, ys in groups.values():
+        curves = [fcurves[n] for n in members]
+        values[members] = evaluate_group(curves, x.astype(np.float64), np.array(ys, dtype=np.float64), frames)
     return values
+
+
+def evaluate_group(curves: list[bpy.types.FCurve], x: np.ndarray, y: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """`evaluate` of curves whose keys are at the same times `x`, their values the rows of `y`."""
+    count = len(x)
+    if count == 0:
+        return np.zeros((len(curves), len(frames)))
+    at = np.clip(np.searchsorted(x, frames), 0, count - 1)
+    if ((x[at] == frames) | (frames < x[0]) | (frames > x[-1])).all():
+        return np.where(frames > x[-1], y[:, -1:], y[:, at])  # a curve passes through its keys
+    if (np.diff(x) <= 0).any() or not np.isfinite(y).all():  # repeated keys: each as Blender says
+        return np.array([evaluate(curve, frames) for curve in curves])
+    modes = np.empty((len(curves), count), dtype=np.int32)
+    for row, curve in zip(modes, curves):
+        curve.keyframe_points.foreach_get("interpolation", row)
+    linear = (modes[:, :-1] == LINEAR).all(axis=1)
+    constant = ~linear & (modes[:, :-1] == CONSTANT).all(axis=1)
+    result = np.empty((len(curves), len(frames)))
+    if linear.any():
+        result[linear] = interpolate_linear(x, y[linear], frames)
+    if constant.any():
+        result[constant] = y[constant][:, np.clip(np.searchsorted(x, frames, side="right") - 1, 0, count - 1)]
+    for n in np.flatnonzero(~linear & ~constant):
+        result[n] = evaluate(curves[n], frames)
+    return result
+
+
+def interpolate_linear(x: np.ndarray, y: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """np.interp(frames, x, row) for every row of `y` at once, with np.interp's own arithmetic
+    (x increasing): the end values held before and after the keys."""
+    last = len(x) - 1
+    j = np.searchsorted(x, frames, side="right") - 1  # x[j] <= frame < x[j + 1]
+    inner = (j >= 0) & (j < last)
+    k = np.clip(j, 0, max(last - 1, 0))
+    held = np.where(j < 0, y[:, :1], y[:, -1:])
+    if last == 0:
+        return np.broadcast_to(held, (len(y), len(frames))).copy()
+    slope = (y[:, k + 1] - y[:, k]) / (x[k + 1] - x[k])
+    between = np.where(x[k] == frames, y[:, k], slope * (frames - x[k]) + y[:, k])
+    return np.where(inner, between, held)
 
 
 def quaternion_matrices(q: np.ndarray) -> np.ndarray:

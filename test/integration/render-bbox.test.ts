@@ -83,7 +83,8 @@ describeEachBlender("render: fast bounding box vs the exact pass", (blender) => 
         "    limit.min_x = limit.min_y = limit.min_z = -0.3",
         "    limit.max_x = limit.max_y = limit.max_z = 0.3",
       ],
-      // keys between frames: every third kept, eased (Blender evaluates) or stepped (numpy)
+      // keys between frames: every third kept, eased (Blender evaluates), stepped or linear
+      // (numpy: the curves share their key times, so they are interpolated together)
       eased: [
         "data = armature.animation_data",
         "try:",
@@ -97,7 +98,7 @@ describeEachBlender("render: fast bounding box vs the exact pass", (blender) => 
         "        if i % 3:",
         "            points.remove(points[i], fast=True)",
         "    for point in points:",
-        "        point.interpolation = 'BEZIER' if n % 2 else 'CONSTANT'",
+        "        point.interpolation = ('BEZIER', 'CONSTANT', 'LINEAR')[n % 3]",
         "    curve.update()",
       ],
       // bones turned by Euler angles in three orders (keyed), the armature by a delta rotation too

@@ -202,7 +202,19 @@ export function fingerprintOf(publicKeyPath: string): string {
   return match[0];
 }
 
+/**
+ * A free port below the kernel's ephemeral range. A port from listen(0) is an ephemeral one:
+ * once closed, any outgoing connection on the machine (the other test files' clients) may be
+ * given it before sshd binds it, or between a restart's stop and start, and sshd then exits
+ * with "Address already in use"; a client polling it for the banner could even connect to
+ * itself. Below the range no connection is ever given the port.
+ */
 export async function findFreePort(): Promise<number> {
+  const low = ephemeralPortsStart();
+  for (let attempt = 0; attempt < 100 && low > 10_000; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * (low - 10_000));
+    if (await listenOnce(port)) return port;
+  }
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once("error", reject);
@@ -210,6 +222,26 @@ export async function findFreePort(): Promise<number> {
       const address = srv.address();
       srv.close(() => resolve(typeof address === "object" && address ? address.port : 0));
     });
+  });
+}
+
+function ephemeralPortsStart(): number {
+  try {
+    const [low] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8")
+      .trim()
+      .split(/\s+/);
+    return Number(low) || 32_768;
+  } catch {
+    return 32_768; // not Linux: Linux's default
+  }
+}
+
+/** True when a listener could bind 127.0.0.1:port just now. */
+function listenOnce(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
   });
 }
 

@@ -150,7 +150,7 @@ def evaluate_group(curves: list[bpy.types.FCurve], x: np.ndarray, y: np.ndarray,
     at = np.clip(np.searchsorted(x, frames), 0, count - 1)
     if ((x[at] == frames) | (frames < x[0]) | (frames > x[-1])).all():
         return np.where(frames > x[-1], y[:, -1:], y[:, at])  # a curve passes through its keys
-    if (np.diff(x) <= 0).any() or not np.isfinite(y).all():  # repeated keys: each as Blender says
+    if (np.diff(x) <= 0).any() or not np.isfinite(y).all():  # repeated key times, NaN: one by one
         return np.array([evaluate(curve, frames) for curve in curves])
     modes = np.empty((len(curves), count), dtype=np.int32)
     for row, curve in zip(modes, curves):

@@ -91,25 +91,16 @@ def unsupported(character: Character) -> str | None:
 
 
 def evaluate(fcurve: bpy.types.FCurve, frames: np.ndarray) -> np.ndarray:
-    """The F-curve's values on the frames: read off the keys where every frame has one (a baked
-    clip: Mixamo's, imported glTF) or lies outside them (held); linear and constant keys in
-    numpy; any other interpolation by Blender."""
-    count = len(fcurve.keyframe_points)
-    if count == 0:
-        return np.zeros(len(frames))
-    keys = np.empty(count * 2, dtype=np.float32)  # Blender's own type: read 3x faster than float64
+    """The F-curve's values on the frames (evaluate_group, for one curve)."""
+    x, y = read_keys(fcurve)
+    return evaluate_group([fcurve], x.astype(np.float64), y.astype(np.float64)[None], frames)[0]
+
+
+def read_keys(fcurve: bpy.types.FCurve) -> tuple[np.ndarray, np.ndarray]:
+    """The keys' frames and values, float32 (Blender's own type: read 3x faster than float64)."""
+    keys = np.empty(len(fcurve.keyframe_points) * 2, dtype=np.float32)
     fcurve.keyframe_points.foreach_get("co", keys)
-    x, y = keys[0::2].astype(np.float64), keys[1::2].astype(np.float64)
-    at = np.clip(np.searchsorted(x, frames), 0, count - 1)
-    if ((x[at] == frames) | (frames < x[0]) | (frames > x[-1])).all():
-        return np.where(frames > x[-1], y[-1], y[at])  # a curve passes through its keys
-    modes = np.empty(count, dtype=np.int32)
-    fcurve.keyframe_points.foreach_get("interpolation", modes)
-    if (modes[:-1] == LINEAR).all():
-        return np.interp(frames, x, y)  # holds the end values: CONSTANT extrapolation
-    if (modes[:-1] == CONSTANT).all():
-        return y[np.clip(np.searchsorted(x, frames, side="right") - 1, 0, count - 1)]
-    return np.array([fcurve.evaluate(float(f)) for f in frames])
+    return keys[0::2], keys[1::2]
 
 
 def evaluate_all(fcurves: list[bpy.types.FCurve], frames: np.ndarray) -> np.ndarray:
@@ -129,13 +120,10 @@ def evaluate_all(fcurves: list[bpy.types.FCurve], frames: np.ndarray) -> np.ndar
     values = keys[:, 1::2].astype(np.float64)
     groups: dict[bytes, tuple[np.ndarray, list[int], list[np.ndarray]]] = {}
     for n in np.flatnonzero(~baked):
-        points = fcurves[n].keyframe_points
-        read = np.empty(len(points) * 2, dtype=np.float32)
-        points.foreach_get("co", read)
-        x = read[0::2]
+        x, y = read_keys(fcurves[n])
         group = groups.setdefault(x.tobytes(), (x, [], []))
         group[1].append(int(n))
-        group[2].append(read[1::2])
+        group[2].append(y)
     for x, members, ys in groups.values():
         curves = [fcurves[n] for n in members]
         values[members] = evaluate_group(curves, x.astype(np.float64), np.array(ys, dtype=np.float64), frames)
@@ -143,15 +131,15 @@ def evaluate_all(fcurves: list[bpy.types.FCurve], frames: np.ndarray) -> np.ndar
 
 
 def evaluate_group(curves: list[bpy.types.FCurve], x: np.ndarray, y: np.ndarray, frames: np.ndarray) -> np.ndarray:
-    """`evaluate` of curves whose keys are at the same times `x`, their values the rows of `y`."""
+    """The values on the frames of curves whose keys are at the same times `x` (their values: the
+    rows of `y`): read off the keys where every frame has one or lies outside them (held);
+    linear and constant keys in numpy; any other interpolation by Blender."""
     count = len(x)
     if count == 0:
         return np.zeros((len(curves), len(frames)))
     at = np.clip(np.searchsorted(x, frames), 0, count - 1)
     if ((x[at] == frames) | (frames < x[0]) | (frames > x[-1])).all():
         return np.where(frames > x[-1], y[:, -1:], y[:, at])  # a curve passes through its keys
-    if (np.diff(x) <= 0).any() or not np.isfinite(y).all():  # repeated key times, NaN: one by one
-        return np.array([evaluate(curve, frames) for curve in curves])
     modes = np.empty((len(curves), count), dtype=np.int32)
     for row, curve in zip(modes, curves):
         curve.keyframe_points.foreach_get("interpolation", row)
@@ -159,11 +147,14 @@ def evaluate_group(curves: list[bpy.types.FCurve], x: np.ndarray, y: np.ndarray,
     constant = ~linear & (modes[:, :-1] == CONSTANT).all(axis=1)
     result = np.empty((len(curves), len(frames)))
     if linear.any():
-        result[linear] = interpolate_linear(x, y[linear], frames)
+        if (np.diff(x) > 0).all() and np.isfinite(y[linear]).all():
+            result[linear] = interpolate_linear(x, y[linear], frames)
+        else:  # repeated key times, NaN: np.interp's own handling, a curve at a time
+            result[linear] = [np.interp(frames, x, row) for row in y[linear]]
     if constant.any():
         result[constant] = y[constant][:, np.clip(np.searchsorted(x, frames, side="right") - 1, 0, count - 1)]
     for n in np.flatnonzero(~linear & ~constant):
-        result[n] = evaluate(curves[n], frames)
+        result[n] = [curves[n].evaluate(float(f)) for f in frames]
     return result
 
 

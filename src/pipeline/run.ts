@@ -168,16 +168,22 @@ function buildSteps(options: PipelineOptions): Step<State>[] {
       enabled: (s) => s.target.executor === "ssh" || s.target.executor === "slurm",
       skip: (s) => (toRenderOf(s).length === 0 ? "nothing to render" : undefined),
       async run(s) {
-        const { runUpload } = await import("../storage/commands.js");
-        const prepared = s.upload;
+        const { prepareUpload, runUpload } = await import("../storage/commands.js");
+        // Planned during the preflight (ssh), else now; either way with the run's hash cache:
+        // a second instance would save its stale copy over this one's changes.
+        const prepared = s.upload ?? prepareUpload({}, s.ctx, s.hashCache);
         s.upload = undefined;
         const result = await runUpload({}, s.ctx, prepared);
         s.record.counts.uploaded += result.uploaded;
         return `${result.uploaded} uploaded, ${result.skipped} unchanged`;
       },
       async plan(s) {
-        const { runUpload } = await import("../storage/commands.js");
-        const result = await runUpload({ dryRun: true }, s.ctx);
+        const { prepareUpload, runUpload } = await import("../storage/commands.js");
+        const result = await runUpload(
+          { dryRun: true },
+          s.ctx,
+          prepareUpload({}, s.ctx, s.hashCache),
+        );
         return result.plan.uploads.length > 0
           ? result.plan.uploads.map((u) => `put ${u.key} (${u.size} bytes, ${u.reason})`)
           : ["nothing to upload"];

@@ -8,7 +8,8 @@
  * upload). The pod's probe cache (blender/host/lib.sh pf_probe) starts empty, so round 1 is
  * a pod posefactory never saw and the later rounds one it has (a user's second run).
  * Then a no-change re-run of the pipeline. Prints each round, the medians and the ratio. Last,
- * the plan of a run with large characters, again (hash cache) vs sha256sum of them.
+ * the plan of a run with large characters: again (through the hash cache) vs the first (it
+ * hashes them).
  * Goal: pipeline <= 1.0x the alias chain.
  *
  * Both sides start Blender through the same small wrapper that records when Blender ran, so

@@ -1,9 +1,10 @@
 /**
  * Install as users do: `npm pack` a copy of the project's files as a checkout has them (no
- * dist/: the pack must build it, package.json's prepack), install the tarball globally into a
- * temporary prefix, and run `posefactory` from that PATH; then the `pf_*` aliases in real zsh
- * and bash, read from the rc file as `posefactory aliases` tells users to. Packed once for the
- * file.
+ * dist/: the pack must build it, package.json's prepare), install the tarball globally into a
+ * temporary prefix, and run `posefactory` from that PATH; the same copy as a git repository,
+ * installed as a dependency from git (npm then runs prepare in its own clone); then the `pf_*`
+ * aliases in real zsh and bash, read from the rc file as `posefactory aliases` tells users to.
+ * Packed once for the file.
  */
 import { execFile } from "node:child_process";
 import { cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
@@ -19,6 +20,7 @@ const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
 };
 
 const tmp = makeTempDir("pf-install-");
+const source = join(tmp.dir, "source");
 const prefix = join(tmp.dir, "prefix");
 const bin = join(prefix, "bin");
 let files: string[] = [];
@@ -31,7 +33,6 @@ function userEnv(): NodeJS.ProcessEnv {
 beforeAll(async () => {
   mkdirSync(tmp.home, { recursive: true });
   // The files git has (tracked, or new and not ignored), without the dist/ the tests use.
-  const source = join(tmp.dir, "source");
   const listed = await run(
     "git",
     ["ls-files", "-z", "--cached", "--others", "--exclude-standard"],
@@ -97,6 +98,43 @@ describe("npm pack + npm install --global", () => {
     });
     const summary = JSON.parse(stdout) as { uploads: string[] };
     expect(summary.uploads).toContain("inputs/blender/render.py");
+  });
+});
+
+describe("npm install from git", () => {
+  const consumer = join(tmp.dir, "consumer");
+
+  beforeAll(async () => {
+    const git = (...args: string[]) =>
+      run("git", ["-c", "user.name=t", "-c", "user.email=t@example.com", ...args], {
+        cwd: source,
+      });
+    await git("init", "-q");
+    // The copy's node_modules is a link to this checkout's: never part of what npm clones.
+    writeFileSync(join(source, ".git", "info", "exclude"), "/node_modules\n");
+    await git("add", "-A");
+    await git("commit", "-q", "-m", "checkout");
+    mkdirSync(consumer, { recursive: true });
+    writeFileSync(join(consumer, "package.json"), '{"name": "consumer", "private": true}\n');
+    await run(
+      "npm",
+      [
+        "install",
+        "--prefer-offline",
+        "--no-audit",
+        "--no-fund",
+        "--loglevel=error",
+        `git+file://${source}`,
+      ],
+      { cwd: consumer, maxBuffer: 64 * 1024 * 1024 },
+    );
+  }, 600_000);
+
+  it("builds the bin in npm's clone: the installed posefactory starts", async () => {
+    const { stdout } = await run(join(consumer, "node_modules", ".bin", "posefactory"), [
+      "--version",
+    ]);
+    expect(stdout.trim()).toBe(pkg.version);
   });
 });
 

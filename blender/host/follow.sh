@@ -36,23 +36,24 @@ PF_PGID=$(pf_field pgid)
 # With GNU tail: `tail -f` prints each write as it happens (inotify) and, given --pid, prints
 # everything written up to that process's end before it exits. That process is our own
 # sleep, ended once status.json says the job is over (not the job's wrapper: it can linger
-# as a zombie where PID 1 does not reap). status.json is read with builtins every 10 ms,
-# waiting with `read -t` on a pipe nobody writes to: the job's end shows within ~20 ms (the
-# loop below: up to PF_POLL, 0.1 s) and the host spends a third of that loop's CPU on it.
-if tail --pid=$$ -c 0 /dev/null 2>/dev/null && exec {nap}<> <(:); then
+# as a zombie where PID 1 does not reap). A second tail follows status.json by name (-F: the
+# wrapper replaces it with a rename) and prints its line at each change, so the loop below
+# sleeps in `read` until status.json changes, or for a second to check that the caller and
+# the job are still there: the job's end shows at once, and nothing polls during the render
+# (where inotify is missing, that tail polls every 0.1 s).
+if tail --pid=$$ -c 0 /dev/null 2>/dev/null && exec {changes}< <(exec tail -n 1 -F -s 0.1 status.json 2>/dev/null); then
+  watcher=$!
   sleep infinity >/dev/null 2>&1 &
   keeper=$!
   tail -c +$((off + 1)) -f -s 0.01 --pid="$keeper" job.log &
   tailer=$!
-  n=0
   while pf_still_running; do
-    n=$((n + 1))
     # The caller went away (tail died writing to it), or the job's processes vanished.
-    if ! kill -0 "$tailer" 2>/dev/null; then break; fi
-    if [ $((n % 100)) -eq 0 ] && ! pf_group_alive; then break; fi
-    read -r -t 0.01 -u "$nap" _ || :
+    if ! kill -0 "$tailer" 2>/dev/null || ! pf_group_alive; then break; fi
+    # End of file: the watcher is gone (status.json removed); poll instead.
+    read -r -t 1 -u "$changes" _ || [ $? -gt 128 ] || sleep 0.1
   done
-  kill "$keeper" 2>/dev/null
+  kill "$keeper" "$watcher" 2>/dev/null
   wait "$keeper" 2>/dev/null
   wait "$tailer"
   if ! pf_still_running; then cat status.json >&2; fi

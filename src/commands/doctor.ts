@@ -139,7 +139,7 @@ async function checkTarget(ctx: Context): Promise<Check[]> {
         });
         return executor;
       },
-      preflight: (ex) => runPreflight(ex, needs, ctx.signal),
+      preflight: (ex) => runPreflight(ex, needs, { signal: ctx.signal }),
       signal: ctx.signal,
     });
   } finally {

@@ -235,16 +235,29 @@ export function preflightSkips(env: NodeJS.ProcessEnv): string[] {
 }
 
 /** Run the preflight script on the target: the checks, in one round trip. */
+export interface PreflightOptions {
+  signal?: AbortSignal;
+  env?: Record<string, string>;
+  /**
+   * A run follows (the pipeline's job): check in the shell that run gets (Executor.runAhead),
+   * so the host logs in once for both.
+   */
+  runFollows?: boolean;
+}
+
 export async function runPreflight(
   executor: Executor,
   needs: RunNeeds,
-  signal?: AbortSignal,
-  env?: Record<string, string>,
+  options: PreflightOptions = {},
 ): Promise<Check[]> {
   let out = "";
-  const result = await executor.run(buildPreflightScript(needs), {
-    signal,
-    env,
+  const run =
+    options.runFollows && executor.runAhead
+      ? executor.runAhead.bind(executor)
+      : executor.run.bind(executor);
+  const result = await run(buildPreflightScript(needs), {
+    signal: options.signal,
+    env: options.env,
     onStdout: (chunk) => {
       out += chunk;
     },

@@ -146,14 +146,15 @@ async function checkTargetReady(s: State): Promise<void> {
     await Promise.all([...toRenderOf(s).map((c) => c.file), ...assets].map((f) => stat(f)))
   ).reduce((n, st) => n + st.size, 0);
   const needs = needsOf(s.config, s.target, { count: toRenderOf(s).length, inputBytes });
-  const checks = await runPreflight(executor, needs, ctx.signal);
+  const checks = await runPreflight(executor, needs, { signal: ctx.signal, runFollows: true });
   const skip = preflightSkips(ctx.env);
   for (const c of checks.filter((c) => !c.ok && skip.includes(c.name.replace(/^remote /, ""))))
     ctx.logger.warn(`preflight: ${c.name} skipped (POSEFACTORY_PREFLIGHT_SKIP): ${c.detail}`);
   assertPreflight(checks, `Target \`${ctx.resolved.targetName}\` (${executor.description})`, skip);
-  // The render job's shell starts while the upload runs (it gets its script only when the
-  // job starts). Not during the preflight: on a busy host both login shells' rc files then
-  // compete, and the preflight is what the user waits for.
+  // The render job starts in the preflight's shell (runAhead), which waits for it while the
+  // upload runs. Where there is no such shell (an executor without runAhead), the job's shell
+  // starts now, while the upload runs; not during the preflight: on a busy host both login
+  // shells' rc files would compete, and the preflight is what the user waits for.
   executor.prepareRun?.();
   ctx.logger.info(
     `preflight on ${executor.description}: ${checks.map((c) => `${c.name.replace(/^remote /, "")} ${c.ok ? "ok" : "skipped"}`).join(", ")}`,

@@ -11,6 +11,7 @@
  * reconnects (with the same bounded retry as the first connect).
  */
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { basename, dirname, join } from "node:path";
@@ -24,6 +25,7 @@ import { sleep } from "../sleep.js";
 import { ConnectionLostError } from "./connection.js";
 import { HostKeyError, type HostKeyPolicy, knownHostsPath, verifyHostKey } from "./host-keys.js";
 import type { CreateExecutorOptions } from "./index.js";
+import { MarkerScanner } from "./marker.js";
 import {
   BASH_STDIN_ARGS,
   buildCommand,
@@ -176,6 +178,8 @@ const RUN_COMMAND = `if command -v setsid >/dev/null 2>&1; then exec setsid -w b
 interface SpareShell {
   client: Client;
   channel: ClientChannel;
+  /** Its process group, when a runAhead read the shell's first line already. */
+  pgid?: number;
   /** It exited or closed before a run took it (the connection dropped, the host killed it). */
   gone: boolean;
   markGone: () => void;
@@ -486,20 +490,111 @@ export class SshExecutor implements Executor {
   }
 
   async run(script: string, options: RunOptions = {}): Promise<RunResult> {
-    const { signal } = options;
-    if (signal?.aborted) throw new InterruptedError();
+    if (options.signal?.aborted) throw new InterruptedError();
     const text = buildScript({ script, env: options.env, cwd: options.cwd });
     // Taken before the first await: a prepareRun() after this call is for the next run.
     const spare = this.spare;
     this.spare = undefined;
-    const channel = (await this.takeSpare(spare)) ?? (await this.openChannel(RUN_COMMAND, signal));
+    const shell = await this.takeSpare(spare);
+    const channel = shell?.channel ?? (await this.openChannel(RUN_COMMAND, options.signal));
+    return this.drive(channel, shell?.pgid, options, { text });
+  }
+
+  /**
+   * run() in the shell the next run() takes, which then waits for that run's script: the two
+   * share one session and one login (the rc files), and the next run starts at once. The
+   * script runs in a subshell with stdin from /dev/null (its exports, cd and exit stay there;
+   * it cannot read the next script), and ends at a marker with a random name on stdout (with
+   * its exit code) and on stderr (marker.ts). A run() called meanwhile waits for it, then
+   * takes the shell.
+   */
+  async runAhead(script: string, options: RunOptions = {}): Promise<RunResult> {
+    if (options.signal?.aborted) throw new InterruptedError();
+    const marker = `PF_AHEAD_${randomBytes(8).toString("hex")}`;
+    const text = [
+      "(",
+      `${buildScript({ script, env: options.env, cwd: options.cwd })}) </dev/null`,
+      `printf '\\0${marker} %s\\n' "$?"`,
+      `printf '\\0${marker}\\n' >&2`,
+      "",
+    ].join("\n");
+    const previous = this.spare;
+    let handOver: (shell: SpareShell | undefined) => void = () => undefined;
+    // The next run's shell, once this script is done (undefined: it failed, open another).
+    this.spare = new Promise((resolve) => (handOver = resolve));
+    try {
+      const shell = await this.takeSpare(previous);
+      const channel = shell?.channel ?? (await this.openChannel(RUN_COMMAND, options.signal));
+      let pgid = shell?.pgid;
+      let waiting = false;
+      const result = await this.drive(channel, pgid, options, {
+        text,
+        marker,
+        onPgid: (p) => {
+          pgid = p;
+        },
+        onMarkers: () => {
+          waiting = true;
+        },
+      });
+      // Ended at the markers: the shell waits for the next script. Else it is gone.
+      handOver(waiting ? this.keepAsSpare(channel, pgid) : undefined);
+      return result;
+    } catch (error) {
+      handOver(undefined);
+      throw error;
+    }
+  }
+
+  /** A channel whose bash waits for its next script, as a spare for the next run(). */
+  private keepAsSpare(channel: ClientChannel, pgid: number | undefined): SpareShell | undefined {
+    const client = this.client;
+    if (!client || this.closed) {
+      channel.end();
+      return undefined;
+    }
+    const shell: SpareShell = {
+      client,
+      channel,
+      pgid,
+      gone: false,
+      markGone: () => {
+        shell.gone = true;
+      },
+    };
+    channel.once("exit", shell.markGone);
+    channel.once("close", shell.markGone);
+    return shell;
+  }
+
+  /**
+   * Send `text` to a run's shell and stream its output. Without `marker` stdin ends after the
+   * text and the run is over when the channel closes; with it, the run is over at the marker
+   * lines (runAhead) and the channel stays open. `pgid`: the shell's process group when its
+   * first line was read already (a shell that ran a runAhead).
+   */
+  private drive(
+    channel: ClientChannel,
+    knownPgid: number | undefined,
+    options: RunOptions,
+    how: {
+      text: string;
+      marker?: string;
+      onPgid?: (pgid: number) => void;
+      onMarkers?: () => void;
+    },
+  ): Promise<RunResult> {
+    const { signal } = options;
     const encoding = options.encoding ?? "utf8";
     const stdoutDecoder = new StringDecoder(encoding);
     const stderrDecoder = new StringDecoder(encoding);
     let header = Buffer.alloc(0);
-    let pgid: number | undefined;
+    let pgid = knownPgid;
     let onPgid: (() => void) | undefined;
     let stderrTail = "";
+    const { marker } = how;
+    const outEnd = marker ? new MarkerScanner(`\0${marker} `) : undefined;
+    const errEnd = marker ? new MarkerScanner(`\0${marker}\n`) : undefined;
 
     return new Promise<RunResult>((resolve, reject) => {
       let settled = false;
@@ -510,6 +605,12 @@ export class SshExecutor implements Executor {
         settled = true;
         signal?.removeEventListener("abort", onAbort);
         this.inFlight.delete(fail);
+        if (marker) {
+          channel.removeListener("data", onData);
+          channel.stderr.removeListener("data", onStderrData);
+          channel.removeListener("exit", onExit);
+          channel.removeListener("close", onClose);
+        }
         fn();
       };
       const fail = (error: Error) => finish(() => reject(error));
@@ -546,36 +647,56 @@ export class SshExecutor implements Executor {
       // Aborted while connecting or starting: the event has already fired.
       if (signal?.aborted) onAbort();
 
-      channel.on("data", (data: Buffer) => {
+      // A runAhead's script is over when both of its markers arrived.
+      const maybeDone = () => {
+        if (outEnd?.found === undefined || errEnd?.found === undefined) return;
+        const code = Number(outEnd.found.trim());
+        how.onMarkers?.();
+        finish(() =>
+          resolve({
+            exitCode: Number.isInteger(code) ? code : 1,
+            stderrTail: tailLines(stderrTail),
+          }),
+        );
+      };
+      const onData = (data: Buffer) => {
         if (pgid === undefined) {
           header = Buffer.concat([header, data]);
           const newline = header.indexOf(10);
           if (newline < 0) return;
           const line = header.subarray(0, newline).toString("latin1");
           pgid = line.startsWith(PGID_PREFIX) ? Number(line.slice(PGID_PREFIX.length)) : Number.NaN;
+          how.onPgid?.(pgid);
           onPgid?.();
           data = header.subarray(newline + 1);
           header = Buffer.alloc(0);
           if (data.length === 0) return;
         }
-        const chunk = stdoutDecoder.write(data);
+        let chunk = stdoutDecoder.write(data);
+        if (outEnd) chunk = outEnd.push(chunk);
         if (chunk) options.onStdout?.(chunk);
-      });
-      channel.stderr.on("data", (data: Buffer) => {
-        const chunk = stderrDecoder.write(data);
-        if (!chunk) return;
-        stderrTail = (stderrTail + chunk).slice(-STDERR_TAIL_BYTES);
-        options.onStderr?.(chunk);
-      });
+        maybeDone();
+      };
+      const onStderrData = (data: Buffer) => {
+        let chunk = stderrDecoder.write(data);
+        if (errEnd) chunk = errEnd.push(chunk);
+        if (chunk) {
+          stderrTail = (stderrTail + chunk).slice(-STDERR_TAIL_BYTES);
+          options.onStderr?.(chunk);
+        }
+        maybeDone();
+      };
       let exitCode: number | undefined;
-      channel.on("exit", (code: number | null, signalName?: string) => {
+      const onExit = (code: number | null, signalName?: string) => {
         exitCode = code ?? 128 + signalNumber(signalName);
-      });
-      channel.on("close", () => {
+      };
+      const onClose = () => {
         onPgid?.();
-        const restOut = stdoutDecoder.end();
+        const flush = (rest: string, scanner: MarkerScanner | undefined) =>
+          scanner ? scanner.end(rest) : rest;
+        const restOut = flush(stdoutDecoder.end(), outEnd);
         if (restOut) options.onStdout?.(restOut);
-        const restErr = stderrDecoder.end();
+        const restErr = flush(stderrDecoder.end(), errEnd);
         if (restErr) options.onStderr?.(restErr);
         if (aborted) {
           void (stopping ?? Promise.resolve()).then(() =>
@@ -594,8 +715,13 @@ export class SshExecutor implements Executor {
         }
         const code = exitCode;
         finish(() => resolve({ exitCode: code, stderrTail: tailLines(stderrTail) }));
-      });
-      channel.end(text);
+      };
+      channel.on("data", onData);
+      channel.stderr.on("data", onStderrData);
+      channel.on("exit", onExit);
+      channel.on("close", onClose);
+      if (marker) channel.write(how.text);
+      else channel.end(how.text);
     });
   }
 
@@ -637,12 +763,12 @@ export class SshExecutor implements Executor {
   /** The prepared shell when it is still usable on the current connection. */
   private async takeSpare(
     pending: Promise<SpareShell | undefined> | undefined,
-  ): Promise<ClientChannel | undefined> {
+  ): Promise<SpareShell | undefined> {
     const shell = await pending;
     if (!shell) return undefined;
     shell.channel.removeListener("exit", shell.markGone);
     shell.channel.removeListener("close", shell.markGone);
-    if (!shell.gone && shell.client === this.client) return shell.channel;
+    if (!shell.gone && shell.client === this.client) return shell;
     shell.channel.close();
     return undefined;
   }

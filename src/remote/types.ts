@@ -37,6 +37,12 @@ export interface Executor {
    * the host before that. A run() called before this hint does not take that shell.
    */
   prepareRun?(): void;
+  /**
+   * run() in the shell the next run() gets (ssh: one session and one login for both, and that
+   * run starts at once). The script runs in a subshell with stdin from /dev/null; the shell
+   * then waits for the next run's script. Where absent, call run().
+   */
+  runAhead?(script: string, options?: RunOptions): Promise<RunResult>;
   readFile(path: string): Promise<Buffer | undefined>;
   writeFile(path: string, data: string | Buffer): Promise<void>;
   close(): Promise<void>;

@@ -36,7 +36,7 @@ describe("preflight", () => {
     });
     const needs = needsOf(configSchema.parse({}), target, { count: 1, inputBytes: 10 });
     const executor = createLocalExecutor({ logger: createSilentLogger(), baseDir: temp.dir });
-    const checks = await runPreflight(executor, needs, undefined, { PF_PREFIX: prefix });
+    const checks = await runPreflight(executor, needs, { env: { PF_PREFIX: prefix } });
     const byName = Object.fromEntries(checks.map((c) => [c.name, c]));
     expect(byName["remote python"]?.detail).toBe(`Python 3.11.9 (${prefix}/venv/bin/python)`);
     expect(byName["remote mediapipe"]).toMatchObject({ ok: true });
@@ -45,7 +45,7 @@ describe("preflight", () => {
     expect(() => assertPreflight(checks, "pod")).not.toThrow();
 
     // Without setup-pod's prefix: python3 has no mediapipe here, and there is no model.
-    const bare = await runPreflight(executor, needs, undefined, { PF_PREFIX: join(temp.dir, "x") });
+    const bare = await runPreflight(executor, needs, { env: { PF_PREFIX: join(temp.dir, "x") } });
     expect(() => assertPreflight(bare, "pod")).toThrow(/remote mediapipe[\s\S]*setup-pod/);
     expect(() => assertPreflight(bare, "pod", ["mediapipe", "model"])).not.toThrow();
 
@@ -54,19 +54,19 @@ describe("preflight", () => {
       count: 1,
       inputBytes: 10,
     });
-    const noHeavy = await runPreflight(executor, both, undefined, { PF_PREFIX: prefix });
+    const noHeavy = await runPreflight(executor, both, { env: { PF_PREFIX: prefix } });
     const model = noHeavy.find((c) => c.name === "remote model");
     expect(model).toMatchObject({ ok: false });
     expect(model?.detail).toContain("pose_landmarker_heavy.task");
     expect(model?.detail).toContain(`found: ${prefix}/models/pose_landmarker_full.task`);
     expect(() => assertPreflight(noHeavy, "pod")).toThrow(/remote model[\s\S]*setup-pod/);
     writeFileSync(join(prefix, "models", "pose_landmarker_heavy.task"), "model");
-    const withHeavy = await runPreflight(executor, both, undefined, { PF_PREFIX: prefix });
+    const withHeavy = await runPreflight(executor, both, { env: { PF_PREFIX: prefix } });
     expect(withHeavy.find((c) => c.name === "remote model")).toMatchObject({ ok: true });
 
     // A run bigger than the disk is refused with what to do.
     const huge = { ...needs, bytes: 1e18 };
-    const full = await runPreflight(executor, huge, undefined, { PF_PREFIX: prefix });
+    const full = await runPreflight(executor, huge, { env: { PF_PREFIX: prefix } });
     expect(() => assertPreflight(full, "pod")).toThrow(/remote disk: .* needs about/);
   });
 
@@ -94,9 +94,7 @@ describe("preflight", () => {
       POSEFACTORY_CACHE_DIR: join(temp.dir, "pod-cache"),
     };
     const blender = async () =>
-      (await runPreflight(executor, needs, undefined, env)).find(
-        (c) => c.name === "remote blender",
-      );
+      (await runPreflight(executor, needs, { env })).find((c) => c.name === "remote blender");
 
     // A probe that printed nothing is not remembered: the fix shows on the next run.
     fakeBlender("");
@@ -130,9 +128,7 @@ describe("preflight", () => {
       blenderVersionCommand: `${join(venv, "bin", "python")} -c 'import bpy; print("Blender " + bpy.app.version_string)'`,
     };
     const moduleBlender = async () =>
-      (await runPreflight(executor, moduleNeeds, undefined, env)).find(
-        (c) => c.name === "remote blender",
-      );
+      (await runPreflight(executor, moduleNeeds, { env })).find((c) => c.name === "remote blender");
     expect(await moduleBlender()).toMatchObject({ ok: true, detail: "Blender 4.5.15" });
     expect(await moduleBlender()).toMatchObject({ ok: true });
     expect(count()).toBe(4);

@@ -243,6 +243,86 @@ describe("ssh executor against a real sshd", () => {
   });
 });
 
+describe("runAhead: a script in the next run's shell", () => {
+  it("returns the script's output and exit code; the next run continues in that shell, untouched by it", async () => {
+    const ex = await connect();
+    let out = "";
+    let err = "";
+    const ahead = await ex.runAhead!(
+      'echo "ahead $$ $PF_X $(pwd)"; echo warn >&2; cat; printf "no newline"; exit 3',
+      {
+        env: { PF_X: "it's x" },
+        cwd: join(server.dir, "ahead cwd"),
+        onStdout: (t) => (out += t),
+        onStderr: (t) => (err += t),
+      },
+    );
+    expect(ahead.exitCode).toBe(3);
+    expect(ahead.stderrTail).toBe("warn");
+    expect(err).toBe("warn\n");
+    // `cat` read nothing: the next run's script is not its stdin.
+    const [line, rest] = out.split("\n");
+    expect(rest).toBe("no newline");
+    const [, shellPid, x, cwd] = /^ahead (\d+) (.*) (\/.*)$/.exec(line!)!;
+    expect([x, cwd]).toEqual(["it's x", join(server.dir, "ahead cwd")]);
+    // The same bash ($$ of a subshell is its parent's), without the script's env or cwd.
+    let next = "";
+    const result = await ex.run('echo "next $$ ${PF_X-unset}"; exit 5', {
+      onStdout: (t) => (next += t),
+    });
+    expect([result.exitCode, next]).toEqual([5, `next ${shellPid} unset\n`]);
+    // That shell is used up: the run after it gets a new one.
+    let third = "";
+    await ex.run("echo $$", { onStdout: (t) => (third += t) });
+    expect(third.trim()).not.toBe(shellPid);
+  });
+
+  it("a run called while the script runs waits for it and takes its shell", async () => {
+    const ex = await connect();
+    const marker = join(server.dir, `ahead-${process.pid}.txt`);
+    const ahead = ex.runAhead!(`sleep 0.5; echo $$ > ${marker}`);
+    let out = "";
+    const run = ex.run(`cat ${marker}; echo $$`, { onStdout: (t) => (out += t) });
+    expect((await ahead).exitCode).toBe(0);
+    expect((await run).exitCode).toBe(0);
+    const [written, pid] = out.trim().split("\n");
+    expect(written).toBe(pid);
+  });
+
+  it("aborting it stops its process group; the next run opens a new shell", async () => {
+    const ex = await connect();
+    const controller = new AbortController();
+    let pids = "";
+    const error = await ex.runAhead!("sleep 300 & echo $! $$; wait", {
+      signal: controller.signal,
+      onStdout: (t) => {
+        pids += t;
+        if (pids.includes("\n")) controller.abort();
+      },
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InterruptedError);
+    const [sleepPid, shellPid] = pids.trim().split(" ").map(Number);
+    expect(isProcessAlive(sleepPid!)).toBe(false);
+    expect(isProcessAlive(shellPid!)).toBe(false);
+    let out = "";
+    const result = await ex.run("echo $$", { onStdout: (t) => (out += t) });
+    expect(result.exitCode).toBe(0);
+    expect(Number(out.trim())).not.toBe(shellPid);
+  });
+
+  it("its shell, never taken, ends with the executor", async () => {
+    const ex = await connect();
+    const before = sessionProcesses().filter((a) => a === "bash --noprofile --norc -s").length;
+    expect((await ex.runAhead!("true")).exitCode).toBe(0);
+    const waiting = () =>
+      sessionProcesses().filter((a) => a === "bash --noprofile --norc -s").length - before;
+    expect(waiting()).toBe(1);
+    await ex.close();
+    for (let i = 0; i < 50 && waiting() > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(waiting()).toBe(0);
+  });
+});
+
 describe("connecting", () => {
   it("retries while sshd is not answering yet (a pod that just started) and then connects", async () => {
     await server.pause();

@@ -3,7 +3,8 @@
  * user's old alias chain doing the same render against the same local servers:
  *   rclone copy characters/ + blender/ up; ssh pod 'rclone copy down; blender ...; rclone copy up';
  *   rclone copy the results down.
- * posefactory runs as a user runs it: the bundled CLI (`npm run build`) as a process. Rounds
+ * posefactory runs as a user runs it: the bundled CLI (`npm run build`) as a process, without
+ * this machine's NODE_EXTRA_CA_CERTS (helpers/cli.ts withoutExtraCa; its cost is printed). Rounds
  * alternate the two, each on a fresh project prefix and pod folder (everything is new to
  * upload). The pod's probe cache (blender/host/lib.sh pf_probe) starts empty, so round 1 is
  * a pod posefactory never saw and the later rounds one it has (a user's second run).
@@ -27,7 +28,14 @@ import { buildJob, listCharacterFiles } from "../../src/render/job.js";
 import { blenderScriptCommand } from "../../src/render/launcher.js";
 import { BLENDER_DIR } from "../../src/render/sample.js";
 import { getSampleCharacters } from "../helpers/blender.js";
-import { BIN, cleanEnv, makeTempDir, ROOT } from "../helpers/cli.js";
+import {
+  BIN,
+  cleanEnv,
+  extraCaSeconds,
+  makeTempDir,
+  ROOT,
+  withoutExtraCa,
+} from "../helpers/cli.js";
 import { startS3rver } from "../helpers/s3rver.js";
 import { opensshArgs, startSshd } from "../helpers/sshd.js";
 
@@ -68,9 +76,12 @@ try {
     detect: { enabled: false },
   };
   const walker = (await getSampleCharacters()).fbx;
-  const env = cleanEnv(
-    { POSEFACTORY_S3_ACCESS_KEY_ID: "S3RVER", POSEFACTORY_S3_SECRET_ACCESS_KEY: "S3RVER" },
-    temp.home,
+  // As on a user's machine: without this machine's NODE_EXTRA_CA_CERTS (withoutExtraCa).
+  const env = withoutExtraCa(
+    cleanEnv(
+      { POSEFACTORY_S3_ACCESS_KEY_ID: "S3RVER", POSEFACTORY_S3_SECRET_ACCESS_KEY: "S3RVER" },
+      temp.home,
+    ),
   );
   // The old way: rclone configured by environment, OpenSSH for the pod.
   const rcloneEnv: NodeJS.ProcessEnv = {
@@ -223,6 +234,11 @@ try {
   console.log(
     `posefactory pipeline, nothing changed:                 median ${median(again).toFixed(2)} s  (ratio ${(median(again) / total(old)).toFixed(3)}x)`,
   );
+  const extraCa = extraCaSeconds();
+  if (extraCa !== undefined)
+    console.log(
+      `the CLI ran without this machine's NODE_EXTRA_CA_CERTS (not a user's), which adds ${(extraCa * 1000).toFixed(0)} ms to a node start: with it the ratio would be ${((total(ours) + extraCa) / total(old)).toFixed(2)}x`,
+    );
 
   // Real characters run to hundreds of megabytes, and a run's plan needs each one's sha256
   // (its render key). Anchor: the first plan, which hashes them, as every run's plan did

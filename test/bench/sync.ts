@@ -10,6 +10,8 @@
  * (POSEFACTORY_CODE_CACHE=0), and of tsc's plain dist/cli.js (the anchor), interleaved.
  * rclone runs with --transfers 8 (posefactory's default concurrency), AWS_CA_BUNDLE removed,
  * and its remote configured only through RCLONE_CONFIG_* variables.
+ * The CLI runs without this machine's NODE_EXTRA_CA_CERTS, as on a user's machine
+ * (withoutExtraCa); its no-change runs with it are printed too.
  * Goals: no-change run <= 0.5x rclone's; first upload <= 1.0x rclone's.
  * Then downloads: BENCH_DOWNLOAD_FILES (default 300) small files of a run and its
  * sha256sums.txt, pushed with rclone as a render host does, into an empty folder by
@@ -23,7 +25,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { uploadDir } from "../../src/storage/sync.js";
-import { BIN } from "../helpers/cli.js";
+import { BIN, extraCaSeconds, withoutExtraCa } from "../helpers/cli.js";
 import { startS3rver } from "../helpers/s3rver.js";
 import { s3StorageFor, writeTree } from "../helpers/storage.js";
 
@@ -84,7 +86,7 @@ try {
     RCLONE_CONFIG: "/dev/null",
   };
   const cliEnv = {
-    ...baseEnv,
+    ...withoutExtraCa(baseEnv),
     // The bin's code cache starts empty: the first upload writes it, as a user's first run.
     POSEFACTORY_CACHE_DIR: join(work, "cache"),
     POSEFACTORY_S3_ACCESS_KEY_ID: "S3RVER",
@@ -96,6 +98,9 @@ try {
     string,
     [number[], number[]]
   >;
+  // The CLI in this machine's own environment too, when that differs (see withoutExtraCa).
+  const asIsEnv = { ...cliEnv, NODE_EXTRA_CA_CERTS: baseEnv.NODE_EXTRA_CA_CERTS };
+  const asIs: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     // Fresh prefixes and fresh local state each round: the first run really is a first run.
     const rcloneDest = `bench:bench/rclone-${round}/`;
@@ -134,6 +139,7 @@ try {
     for (let again = 0; again < NO_CHANGE_RUNS; again++) {
       times.rclone![1].push(run("rclone", rcloneArgs, rcloneEnv));
       times.cli![1].push(run(process.execPath, cliArgs, cliEnv, cliDir));
+      if (baseEnv.NODE_EXTRA_CA_CERTS) asIs.push(run(process.execPath, cliArgs, asIsEnv, cliDir));
       times.engine![1].push(await engineRun());
     }
   }
@@ -179,6 +185,11 @@ try {
     const a = median(again) / r.again;
     console.log(
       `ratio ${name}/rclone: first upload ${f.toFixed(2)} (goal <= 1.00 ${f <= 1 ? "met" : "MISSED"}), no-change ${a.toFixed(2)} (goal <= 0.50 ${a <= 0.5 ? "met" : "MISSED"})`,
+    );
+  }
+  if (asIs.length > 0) {
+    console.log(
+      `this machine's NODE_EXTRA_CA_CERTS (not a user's: see withoutExtraCa) adds ${((extraCaSeconds() ?? 0) * 1000).toFixed(0)} ms to every node start: with it, the CLI's no-change run is ${fmt(median(asIs))} [${asIs.map((x) => x.toFixed(2)).join(", ")}], ratio ${(median(asIs) / r.again).toFixed(2)}`,
     );
   }
 

@@ -40,6 +40,35 @@ export function makeTempDir(prefix = "pf-test-"): {
   };
 }
 
+/**
+ * The benches' environment for the CLI as a user's machine has it: without NODE_EXTRA_CA_CERTS.
+ * Machines like the CI's set it for their proxy, and Node 20 then parses that bundle at every
+ * start, before any of our code runs (`node -e 0`: ~25 ms without it, ~65 ms with it here);
+ * loopback servers need no CA. The benches print what it costs (extraCaSeconds).
+ */
+export function withoutExtraCa(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { NODE_EXTRA_CA_CERTS: _, ...rest } = env;
+  return rest;
+}
+
+/** Median seconds NODE_EXTRA_CA_CERTS adds to a bare `node -e 0`; undefined when it is not set. */
+export function extraCaSeconds(runs = 5): number | undefined {
+  if (!process.env.NODE_EXTRA_CA_CERTS) return undefined;
+  const time = (env: NodeJS.ProcessEnv) => {
+    const start = process.hrtime.bigint();
+    spawnSync(process.execPath, ["-e", "0"], { env });
+    return Number(process.hrtime.bigint() - start) / 1e9;
+  };
+  const median = (values: number[]) => values.sort((a, b) => a - b)[values.length >> 1]!;
+  const withCa: number[] = [];
+  const without: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    withCa.push(time(process.env));
+    without.push(time(withoutExtraCa(process.env)));
+  }
+  return median(withCa) - median(without);
+}
+
 /** A clean environment: no inherited POSEFACTORY_* or AWS_* variables leak into tests. */
 export function cleanEnv(extra: Record<string, string> = {}, home?: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};

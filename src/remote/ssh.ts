@@ -553,18 +553,7 @@ export class SshExecutor implements Executor {
       channel.end();
       return undefined;
     }
-    const shell: SpareShell = {
-      client,
-      channel,
-      pgid,
-      gone: false,
-      markGone: () => {
-        shell.gone = true;
-      },
-    };
-    channel.once("exit", shell.markGone);
-    channel.once("close", shell.markGone);
-    return shell;
+    return watchSpare(client, channel, pgid);
   }
 
   /**
@@ -743,17 +732,7 @@ export class SshExecutor implements Executor {
                 resolve(undefined);
                 return;
               }
-              const shell: SpareShell = {
-                client,
-                channel,
-                gone: false,
-                markGone: () => {
-                  shell.gone = true;
-                },
-              };
-              channel.once("exit", shell.markGone);
-              channel.once("close", shell.markGone);
-              resolve(shell);
+              resolve(watchSpare(client, channel));
             });
           }),
       )
@@ -834,6 +813,22 @@ export class SshExecutor implements Executor {
       setTimeout(resolve, 2000).unref();
     });
   }
+}
+
+/** A shell waiting for its next script, marked gone when its channel exits or closes. */
+function watchSpare(client: Client, channel: ClientChannel, pgid?: number): SpareShell {
+  const shell: SpareShell = {
+    client,
+    channel,
+    pgid,
+    gone: false,
+    markGone: () => {
+      shell.gone = true;
+    },
+  };
+  channel.once("exit", shell.markGone);
+  channel.once("close", shell.markGone);
+  return shell;
 }
 
 /** Jump hosts are not the pinned target: record them on first use unless the target is strict. */

@@ -234,7 +234,6 @@ export function preflightSkips(env: NodeJS.ProcessEnv): string[] {
     .filter((s) => s !== "");
 }
 
-/** Run the preflight script on the target: the checks, in one round trip. */
 export interface PreflightOptions {
   signal?: AbortSignal;
   env?: Record<string, string>;
@@ -245,6 +244,7 @@ export interface PreflightOptions {
   runFollows?: boolean;
 }
 
+/** Run the preflight script on the target: the checks, in one round trip. */
 export async function runPreflight(
   executor: Executor,
   needs: RunNeeds,

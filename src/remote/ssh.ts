@@ -1,7 +1,8 @@
 /**
  * The ssh Executor (ssh2). One connection, reused for everything a command does; every
  * run is an exec channel whose stdin carries the whole script to `bash --noprofile --norc -s`,
- * so secrets and long arguments never reach a command line.
+ * so secrets and long arguments never reach a command line (a runAhead script and the run
+ * after it share one channel: the first ends at a marker, the second ends stdin).
  *
  * Stopping: logged in as root, OpenSSH ignores signal requests and closing a channel
  * leaves the process running. So each run starts under `setsid`, reports its process group

@@ -123,7 +123,12 @@ if pf_step push; then
   elif pf_step detect; then
     cat job.log >>logs/job.log 2>/dev/null
   fi
-  pf_rclone copy . "$(pf_remote "$PF_RUN_KEY")" --exclude /job.sh --exclude '/.pf-*' \
+  # After a render every file is new to storage (a new run, or a render done again): sent
+  # without listing the run's key first (one request per 1000 keys saved). A push alone (the
+  # resume of a failed push) skips what arrived the first time.
+  fresh=()
+  if pf_step render; then fresh=(--no-check-dest); fi
+  pf_rclone copy . "$(pf_remote "$PF_RUN_KEY")" ${fresh[@]+"${fresh[@]}"} --exclude /job.sh --exclude '/.pf-*' \
     --exclude /job.log --exclude /status.json --exclude /inputs.txt --exclude /assets/ --exclude /stop-requested || {
     pf_say "pushing results failed"
     exit "$PF_EXIT_PUSH_FAILED"

@@ -526,20 +526,16 @@ export class SshExecutor implements Executor {
     try {
       const shell = await this.takeSpare(previous);
       const channel = shell?.channel ?? (await this.openChannel(RUN_COMMAND, options.signal));
-      let pgid = shell?.pgid;
-      let waiting = false;
-      const result = await this.drive(channel, pgid, options, {
+      // Ended at the markers: the shell waits for the next script. Else it is gone.
+      let next: SpareShell | undefined;
+      const result = await this.drive(channel, shell?.pgid, options, {
         text,
         marker,
-        onPgid: (p) => {
-          pgid = p;
-        },
-        onMarkers: () => {
-          waiting = true;
+        onMarkers: (pgid) => {
+          next = this.keepAsSpare(channel, pgid);
         },
       });
-      // Ended at the markers: the shell waits for the next script. Else it is gone.
-      handOver(waiting ? this.keepAsSpare(channel, pgid) : undefined);
+      handOver(next);
       return result;
     } catch (error) {
       handOver(undefined);
@@ -570,8 +566,8 @@ export class SshExecutor implements Executor {
     how: {
       text: string;
       marker?: string;
-      onPgid?: (pgid: number) => void;
-      onMarkers?: () => void;
+      /** The markers arrived (the shell waits for its next script), with its process group. */
+      onMarkers?: (pgid: number | undefined) => void;
     },
   ): Promise<RunResult> {
     const { signal } = options;
@@ -641,7 +637,7 @@ export class SshExecutor implements Executor {
       const maybeDone = () => {
         if (outEnd?.found === undefined || errEnd?.found === undefined) return;
         const code = Number(outEnd.found.trim());
-        how.onMarkers?.();
+        how.onMarkers?.(pgid);
         finish(() =>
           resolve({
             exitCode: Number.isInteger(code) ? code : 1,
@@ -656,7 +652,6 @@ export class SshExecutor implements Executor {
           if (newline < 0) return;
           const line = header.subarray(0, newline).toString("latin1");
           pgid = line.startsWith(PGID_PREFIX) ? Number(line.slice(PGID_PREFIX.length)) : Number.NaN;
-          how.onPgid?.(pgid);
           onPgid?.();
           data = header.subarray(newline + 1);
           header = Buffer.alloc(0);

@@ -206,6 +206,7 @@ def render_clip(
             "facingDeg": facing_deg,
             **({"bboxFallback": box.fallback} if box.fallback else {}),
             **({"bboxPoses": box.poses} if box.poses else {}),
+            **({"bboxWeights": box.weights} if box.weights else {}),
             "framing": box.framing,
             "cameras": cameras,
         }

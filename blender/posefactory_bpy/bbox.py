@@ -46,6 +46,7 @@ class ClipBox:
     seconds: float = 0.0
     mode: str = "exact"  # the method that measured it: "fast" or "exact"
     poses: str | None = None  # fast: how the armature's poses were found (computed, or by Blender and why)
+    weights: str | None = None  # fast: how the skinned meshes' weights were read ("nodes", "vertices", both: "+")
     fallback: str | None = None  # why "fast" was asked for and "exact" used
 
     @property
@@ -162,6 +163,11 @@ STATIC_WEIGHT = 1e-3
 # Bones' matrices per block of frames (bones * frames * 12 float32), about 4 MB, and the
 # skinned coordinates of a group of vertices at most that many times its size.
 BLOCK_VALUES = 1 << 20
+# Meshes from this many vertices have their weights read by geometry nodes (read_by_nodes: a
+# fixed ~3 ms, then well under the ~1.2 us per vertex of reading them one by one), on Blender
+# 4.0+: Blender 3.4 reads them one by one in ~0.65 us a vertex, faster than its nodes do.
+NODES_FROM_VERTICES = 4000
+NODES_FROM_BLENDER = (4, 0, 0)
 
 
 @dataclass
@@ -178,6 +184,7 @@ class SkinnedMesh:
     group_slots: list[np.ndarray] = field(default_factory=list)
     group_weighted: list[np.ndarray] = field(default_factory=list)
     rest_box: np.ndarray | None = None  # (2, 3) mesh-local box of vertices that may stay at rest
+    weights_read: str = ""  # how its weights were read: "nodes" (read_by_nodes) or "vertices"
 
 
 @dataclass
@@ -239,34 +246,108 @@ def classify_meshes(character: Character) -> FastPlan | str:
     return FastPlan(skinned=skinned, rigid=rigid)
 
 
-def read_weights(character: Character, obj: bpy.types.Object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every (vertex, pose bone index, weight > 0) of a deforming bone's group, in vertex order."""
+def deforming_groups(character: Character, obj: bpy.types.Object) -> list[tuple[bpy.types.VertexGroup, int]]:
+    """The mesh's vertex groups that a deforming bone moves, each with its pose bone's index."""
     pose_names = {pb.name: n for n, pb in enumerate(character.armature.pose.bones)}
     deforming = {b.name for b in character.armature.data.bones if b.use_deform}
-    bone_of_group = np.full(max((g.index for g in obj.vertex_groups), default=-1) + 2, -1, dtype=int)
-    for g in obj.vertex_groups:
-        if g.name in deforming and g.name in pose_names:
-            bone_of_group[g.index] = pose_names[g.name]
+    return [(g, pose_names[g.name]) for g in obj.vertex_groups if g.name in deforming and g.name in pose_names]
+
+
+def read_rest(character: Character, mesh: SkinnedMesh) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What the armature modifier starts from: (vertices, 3) coordinates (the mesh's own, or
+    with shape keys the evaluated mesh while the modifier is off: static keys mixed in), and
+    every (vertex, pose bone index, weight > 0) of a deforming bone's vertex group."""
+    groups = deforming_groups(character, mesh.obj)
+    bone_of = np.array([bone for _, bone in groups], dtype=int)
+    worth = bpy.app.version >= NODES_FROM_BLENDER and len(mesh.obj.data.vertices) >= NODES_FROM_VERTICES
+    by_nodes = read_by_nodes(mesh, [g.name for g, _ in groups]) if groups and worth else None
+    if by_nodes is not None:
+        mesh.weights_read = "nodes"
+        coords, weights = by_nodes
+        column, vertex = np.nonzero(weights > 0)
+        return coords, vertex, bone_of[column], weights[column, vertex].astype(np.float64)
+    mesh.weights_read = "vertices"
+    vertex, column, weight = read_by_vertex(mesh.obj, [g.index for g, _ in groups])
+    return rest_coordinates(mesh), vertex, bone_of[column], weight
+
+
+# The Python API has no bulk read of vertex groups (calls per vertex and per weight: 11 ms of
+# a Mixamo character on Blender 4.5, a third of the fast pass on a short clip). Geometry nodes
+# hand them over instead: a mesh turned into points and back (Mesh to Points, Points to
+# Vertices) keeps its vertices in order and each vertex group as a float attribute, which
+# foreach_get reads in one call.
+def read_by_nodes(mesh: SkinnedMesh, names: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
+    """(vertices, 3) rest coordinates and (len(names), vertices) the weights of the named vertex
+    groups (float32, as Blender keeps them), from the mesh evaluated through a node group with
+    the armature modifier off; None where the nodes cannot tell a group apart from the mesh's
+    other data or this Blender lacks them (then read_by_vertex)."""
+    data = mesh.obj.data
+    taken = {a.name for a in data.attributes} | {uv.name for uv in data.uv_layers}
+    if any(name in taken or name.startswith(".") for name in names):
+        return None  # an attribute or UV map of the same name, or a hidden one: by vertex
+    tree = bpy.data.node_groups.new(".posefactory vertex groups", "GeometryNodeTree")
+    modifier = mesh.obj.modifiers.new(".posefactory vertex groups", "NODES")
+    try:
+        build_points_and_back(tree)
+        modifier.node_group = tree
+        mesh.modifier.show_viewport = False
+        evaluated = mesh.obj.evaluated_get(bpy.context.evaluated_depsgraph_get()).data
+        if len(evaluated.vertices) != len(data.vertices):
+            return None
+        weights = np.empty((len(names), len(data.vertices)), dtype=np.float32)
+        for row, name in zip(weights, names):
+            attribute = evaluated.attributes.get(name)
+            if attribute is None or attribute.domain != "POINT" or attribute.data_type != "FLOAT":
+                return None
+            attribute.data.foreach_get("value", row)
+        return vertex_coordinates(evaluated), weights
+    except (RuntimeError, KeyError, TypeError):  # a Blender without these nodes or sockets
+        return None
+    finally:
+        mesh.modifier.show_viewport = True
+        mesh.obj.modifiers.remove(modifier)
+        bpy.data.node_groups.remove(tree)
+
+
+def build_points_and_back(tree: bpy.types.NodeTree) -> None:
+    """Geometry in -> Mesh to Points -> Points to Vertices -> Geometry out."""
+    if hasattr(tree, "interface"):  # Blender 4.0+
+        tree.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
+        tree.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
+    else:
+        tree.inputs.new("NodeSocketGeometry", "Geometry")
+        tree.outputs.new("NodeSocketGeometry", "Geometry")
+    points = tree.nodes.new("GeometryNodeMeshToPoints")
+    vertices = tree.nodes.new("GeometryNodePointsToVertices")
+    tree.links.new(tree.nodes.new("NodeGroupInput").outputs[0], points.inputs["Mesh"])
+    tree.links.new(points.outputs[0], vertices.inputs["Points"])
+    tree.links.new(vertices.outputs[0], tree.nodes.new("NodeGroupOutput").inputs[0])
+
+
+def read_by_vertex(obj: bpy.types.Object, indices: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (vertex, n, weight > 0) of the vertex group indices[n], vertex by vertex."""
+    if not indices:
+        return np.zeros(0, dtype=int), np.zeros(0, dtype=int), np.zeros(0)
+    column = np.full(max((g.index for g in obj.vertex_groups), default=-1) + 2, -1, dtype=int)
+    column[indices] = np.arange(len(indices))
     counts: list[int] = []
     groups: list[int] = []
     weights: list[float] = []
-    for vert in obj.data.vertices:  # no foreach_get for vertex groups: one flat loop
+    for vert in obj.data.vertices:
         entries = vert.groups
         counts.append(len(entries))
         for entry in entries:
             groups.append(entry.group)
             weights.append(entry.weight)
     vertex = np.repeat(np.arange(len(counts)), counts)
-    group = np.minimum(np.array(groups, dtype=int), len(bone_of_group) - 1)  # -1 column: not a bone
-    bone = bone_of_group[group] if len(group) else np.zeros(0, dtype=int)
+    slot = column[np.minimum(np.array(groups, dtype=int), len(column) - 1)]  # last: not one of them
     weight = np.array(weights, dtype=np.float64)
-    keep = (bone >= 0) & (weight > 0)
-    return vertex[keep], bone[keep], weight[keep]
+    keep = (slot >= 0) & (weight > 0)
+    return vertex[keep], slot[keep], weight[keep]
 
 
 def rest_coordinates(mesh: SkinnedMesh) -> np.ndarray:
-    """(vertices, 3) the coordinates the armature modifier starts from: the mesh's own, or with
-    shape keys, the evaluated mesh while the modifier is off (static keys mixed in)."""
+    """(vertices, 3) the coordinates the armature modifier starts from (read_rest)."""
     if mesh.obj.data.shape_keys is None:
         return vertex_coordinates(mesh.obj.data)
     mesh.modifier.show_viewport = False
@@ -282,38 +363,37 @@ def vertex_coordinates(data: bpy.types.Mesh) -> np.ndarray:
     return coords.reshape(-1, 3).astype(np.float64)
 
 
-def slot_sets(used: np.ndarray) -> np.ndarray:
-    """(vertices, words) each row of booleans (vertex, slot) packed into 64-bit words: equal
-    rows, equal keys (sorting these is much faster than np.unique over boolean rows)."""
-    packed = np.packbits(used, axis=1)
-    width = -(-packed.shape[1] // 8) * 8
-    padded = np.zeros((len(used), width), dtype=np.uint8)
-    padded[:, : packed.shape[1]] = packed
-    return padded.view(np.uint64)
-
-
 def prepare_skinning(character: Character, mesh: SkinnedMesh) -> None:
     """`mesh`'s rest coordinates times their weights, per bone (weights from the original mesh:
     the same vertices, no other modifier is active)."""
-    coords = rest_coordinates(mesh)
+    coords, vertex, bone, weight = read_rest(character, mesh)
     count = len(coords)
-    vertex, bone, weight = read_weights(character, mesh.obj)
-    used, slot = np.unique(bone, return_inverse=True)
+    used, slot = np.unique(bone, return_inverse=True)  # slots in pose bone order
     total = np.bincount(vertex, weights=weight, minlength=count)
-    homogeneous = np.hstack([coords, np.ones((count, 1))])
-    dense = np.zeros((count, len(used)))
-    dense[vertex, slot] = weight / total[vertex]
+    # Each skinned vertex as a row of its slots (ascending, -1 after them) and one of its shares
+    # of the total weight: a few columns (the most bones on one vertex), not one per bone.
+    skinned = np.flatnonzero(total > 0)  # every entry's vertex: its weight is > 0
+    entries = np.lexsort((slot, vertex))
+    vertex, slot, weight = vertex[entries], slot[entries], weight[entries]
+    row = np.searchsorted(skinned, vertex)
+    rank = np.arange(len(vertex)) - np.searchsorted(vertex, vertex)
+    width = int(rank.max(initial=-1)) + 1
+    slots_of = np.full((len(skinned), width), -1)
+    slots_of[row, rank] = slot
+    shares = np.zeros((len(skinned), width))
+    shares[row, rank] = weight / total[vertex]
     # Vertices driven by the same set of slots form a group: one matrix product for all of it.
-    skinned = np.flatnonzero(total > 0)
-    keys = slot_sets(dense[skinned] > 0)
-    order = np.lexsort(keys.T[::-1])
-    changes = np.flatnonzero((keys[order][1:] != keys[order][:-1]).any(axis=1)) + 1
+    order = np.lexsort(slots_of.T[::-1]) if width else np.zeros(0, dtype=int)
+    slots_of, shares = slots_of[order], shares[order]
+    homogeneous = np.hstack([coords[skinned[order]], np.ones((len(order), 1))])
+    changes = np.flatnonzero((slots_of[1:] != slots_of[:-1]).any(axis=1)) + 1
+    starts = np.r_[0, changes, len(order)] if len(order) else np.zeros(1, dtype=int)
     mesh.group_slots, mesh.group_weighted = [], []
-    for members in np.split(skinned[order], changes):
-        slots = np.flatnonzero(dense[members[0]] > 0)
-        weighted = dense[members][:, slots, None] * homogeneous[members][:, None, :]  # (n, slots, 4)
+    for first, end in zip(starts[:-1], starts[1:]):
+        slots = slots_of[first][slots_of[first] >= 0]
+        weighted = shares[first:end, : len(slots), None] * homogeneous[first:end, None, :]  # (n, slots, 4)
         mesh.group_slots.append(slots)
-        mesh.group_weighted.append(weighted.reshape(len(members), -1).astype(np.float32))
+        mesh.group_weighted.append(weighted.reshape(end - first, -1).astype(np.float32))
     resting = coords[total <= STATIC_WEIGHT]
     mesh.rest_box = np.array([resting.min(axis=0), resting.max(axis=0)]) if len(resting) else None
     pose_names = [pb.name for pb in character.armature.pose.bones]
@@ -425,6 +505,7 @@ def measure_fast(character: Character, clip: Clip, framing: str, plan: FastPlan,
         seconds=time.perf_counter() - started,
         mode="fast",
         poses=log_poses,
+        weights="+".join(sorted({mesh.weights_read for mesh in plan.skinned})) or None,
     )
 
 

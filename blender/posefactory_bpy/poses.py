@@ -15,6 +15,7 @@ so a rig that differs in a way not listed here is caught and evaluated by Blende
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 import bpy
 import numpy as np
@@ -29,6 +30,8 @@ EULER_ORDERS = ("XYZ", "XZY", "YXZ", "YZX", "ZXY", "ZYX")
 # Blender's pose is float32; this chain is float64. A difference above this (relative to the
 # rig's size) on a checked frame means the rig does something not modelled here.
 MATCH_TOLERANCE = 1e-5
+# The pose bone channels compute_poses reads (the names are F-curve paths' last parts too).
+CHANNEL_SIZES = (("location", 3), ("rotation_quaternion", 4), ("rotation_euler", 3), ("scale", 3))
 # Frames computed together in compute_poses (its temporaries: frames * bones * 16 floats each).
 POSE_BLOCK_FRAMES = 64
 
@@ -49,7 +52,30 @@ def action_fcurves(data: bpy.types.AnimData) -> list[bpy.types.FCurve]:
     return list(action.fcurves)
 
 
-def unsupported(character: Character) -> str | None:
+class Curve(NamedTuple):
+    """An F-curve of the armature's action and what its path animates (read once per clip)."""
+
+    fcurve: bpy.types.FCurve
+    path: str
+    bone: str | None  # the pose bone it moves; None: the armature object, or not a transform
+    channel: str | None  # location, rotation_quaternion, rotation_euler or scale; None: other
+
+
+def read_curves(data: bpy.types.AnimData) -> list[Curve]:
+    curves = []
+    for fcurve in action_fcurves(data):
+        path = fcurve.data_path
+        match = CHANNEL.match(path) or OBJECT_CHANNEL.match(path)
+        if match is None:
+            curves.append(Curve(fcurve, path, None, None))
+        elif match.re is CHANNEL:
+            curves.append(Curve(fcurve, path, match.group(1).replace('\\"', '"').replace("\\\\", "\\"), match.group(2)))
+        else:
+            curves.append(Curve(fcurve, path, None, match.group(1)))
+    return curves
+
+
+def unsupported(character: Character, curves: list[Curve]) -> str | None:
     """Why this character's pose cannot be computed here (Blender then evaluates it), or None."""
     armature = character.armature
     data = armature.animation_data
@@ -80,11 +106,11 @@ def unsupported(character: Character) -> str | None:
             return f"bone {pose_bone.name!r} rotates by {pose_bone.rotation_mode}"
         if not bone.use_inherit_rotation or bone.inherit_scale != "FULL" or not bone.use_local_location:
             return f"bone {pose_bone.name!r} does not inherit its parent's full transform"
-    for fcurve in action_fcurves(data):
+    for fcurve, path, _, channel in curves:
         if fcurve.mute or fcurve.modifiers or fcurve.extrapolation != "CONSTANT":
-            return f"F-curve {fcurve.data_path} is muted, has modifiers or extrapolates"
-        if not CHANNEL.match(fcurve.data_path) and not OBJECT_CHANNEL.match(fcurve.data_path):
-            return f"F-curve {fcurve.data_path} animates more than transforms"
+            return f"F-curve {path} is muted, has modifiers or extrapolates"
+        if channel is None:
+            return f"F-curve {path} animates more than transforms"
     if armature.rotation_mode not in ("QUATERNION", *EULER_ORDERS):
         return f"the armature rotates by {armature.rotation_mode}"
     return None
@@ -207,7 +233,7 @@ def rotation_matrices(mode: str, quaternion: np.ndarray, euler: np.ndarray) -> n
     return quaternion_matrices(quaternion) if mode == "QUATERNION" else euler_matrices(euler, mode)
 
 
-def compute_object(armature: bpy.types.Object, frames: np.ndarray) -> np.ndarray:
+def compute_object(armature: bpy.types.Object, curves: list[Curve], frames: np.ndarray) -> np.ndarray:
     """(frames, 4, 4) the armature object's matrix_world (it has no parent): location + delta,
     delta rotation @ rotation, scale times delta scale, as Blender composes them."""
     count = len(frames)
@@ -217,9 +243,9 @@ def compute_object(armature: bpy.types.Object, frames: np.ndarray) -> np.ndarray
         "rotation_euler": np.array(armature.rotation_euler)[None].repeat(count, 0),
         "scale": np.array(armature.scale)[None].repeat(count, 0),
     }
-    for fcurve in action_fcurves(armature.animation_data):
-        if OBJECT_CHANNEL.match(fcurve.data_path):
-            channels[fcurve.data_path][:, fcurve.array_index] = evaluate(fcurve, frames)
+    for fcurve, _, bone, channel in curves:
+        if bone is None and channel is not None:
+            channels[channel][:, fcurve.array_index] = evaluate(fcurve, frames)
     mode = armature.rotation_mode
     rotation = rotation_matrices(mode, channels["rotation_quaternion"], channels["rotation_euler"])
     delta = rotation_matrices(
@@ -232,31 +258,24 @@ def compute_object(armature: bpy.types.Object, frames: np.ndarray) -> np.ndarray
     return world
 
 
-def compute_poses(character: Character, frames: np.ndarray) -> np.ndarray:
+def compute_poses(character: Character, curves: list[Curve], frames: np.ndarray) -> np.ndarray:
     """(frames, bones, 4, 4) `pose_bone.matrix` of every pose bone on every frame."""
     armature = character.armature
     pose_bones = list(armature.pose.bones)
     index = {pb.name: n for n, pb in enumerate(pose_bones)}
     count = len(frames)
     # Channels: the pose bones' current values, replaced by their F-curves where keyed.
-    location = np.array([list(pb.location) for pb in pose_bones])[None].repeat(count, 0)
-    quaternion = np.array([list(pb.rotation_quaternion) for pb in pose_bones])[None].repeat(count, 0)
-    euler = np.array([list(pb.rotation_euler) for pb in pose_bones])[None].repeat(count, 0)
-    scale = np.array([list(pb.scale) for pb in pose_bones])[None].repeat(count, 0)
-    channels = {"location": location, "rotation_quaternion": quaternion, "rotation_euler": euler, "scale": scale}
+    channels = {name: read_channel(armature.pose.bones, name, size)[None].repeat(count, 0) for name, size in CHANNEL_SIZES}
+    location, quaternion, euler, scale = channels.values()
     keyed: list[tuple[np.ndarray, int, int]] = []  # (channel, bone, component) of each curve
     fcurves: list[bpy.types.FCurve] = []
-    for fcurve in action_fcurves(armature.animation_data):
-        match = CHANNEL.match(fcurve.data_path)
-        if match is None:
-            continue
-        name = match.group(1).replace('\\"', '"').replace("\\\\", "\\")
-        if name in index:
-            keyed.append((channels[match.group(2)], index[name], fcurve.array_index))
+    for fcurve, _, bone, channel in curves:
+        if bone in index and channel is not None:
+            keyed.append((channels[channel], index[bone], fcurve.array_index))
             fcurves.append(fcurve)
     for (channel, bone, component), values in zip(keyed, evaluate_all(fcurves, frames)):
         channel[:, bone, component] = values
-    rest = np.array([as_array(pb.bone.matrix_local) for pb in pose_bones])
+    rest = rest_matrices(armature)
     rest_inv = np.linalg.inv(rest)
     # Down the hierarchy a level at a time: every bone of a level from its parent's pose.
     offset = rest.copy()  # a root's pose is rest @ local; a child's parent pose @ its offset @ local
@@ -288,6 +307,23 @@ def compute_poses(character: Character, frames: np.ndarray) -> np.ndarray:
             block[:, top] = moved[:, top]
             block[:, below] = block[:, parents[below]] @ moved[:, below]
     return poses
+
+
+def read_channel(pose_bones: bpy.types.bpy_prop_collection, name: str, size: int) -> np.ndarray:
+    """(bones, size) one transform channel of every pose bone, in one read (Blender's float32)."""
+    flat = np.empty(len(pose_bones) * size, dtype=np.float32)
+    pose_bones.foreach_get(name, flat)
+    return flat.astype(np.float64).reshape(-1, size)
+
+
+def rest_matrices(armature: bpy.types.Object) -> np.ndarray:
+    """(pose bones, 4, 4) each pose bone's `bone.matrix_local`, in one read."""
+    bones = armature.data.bones
+    flat = np.empty(len(bones) * 16, dtype=np.float32)
+    bones.foreach_get("matrix_local", flat)  # column-major, as pose_matrices reads
+    index = {bone.name: n for n, bone in enumerate(bones)}
+    order = [index[pb.name] for pb in armature.pose.bones]
+    return flat.astype(np.float64).reshape(-1, 4, 4).transpose(0, 2, 1)[order]
 
 
 def hierarchy_levels(parents: np.ndarray) -> list[np.ndarray]:
@@ -344,11 +380,13 @@ def sample_poses(
     """Every frame's pose (frames, bones, 4, 4), armature matrix_world (frames, 4, 4) and each
     mesh's matrix_world, computed here and checked against Blender's on one frame; or None and
     why (then Blender must evaluate every frame)."""
-    reason = unsupported(character)
+    data = character.armature.animation_data
+    curves = read_curves(data) if data is not None and data.action is not None else []
+    reason = unsupported(character, curves)
     if reason is not None:
         return None, reason
     at = np.array(frames, dtype=np.float64)
-    poses, worlds = compute_poses(character, at), compute_object(character.armature, at)
+    poses, worlds = compute_poses(character, curves, at), compute_object(character.armature, curves, at)
     meshes = compute_meshes(character, poses, worlds)
     # One full evaluation per clip (the dearest part on short clips): the frame whose bones
     # turned most from the first frame's, where a rig unlike this model shows most.

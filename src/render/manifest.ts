@@ -41,6 +41,11 @@ export const clipSchema = z.object({
    * poses.py, no scene evaluation) or "by Blender (<why>)".
    */
   bboxPoses: z.string().optional(),
+  /**
+   * How the fast method read the skinned meshes' vertex weights: "nodes" (through a geometry
+   * node group, Blender 4+ on large meshes), "vertices" (vertex by vertex), or both joined by "+".
+   */
+  bboxWeights: z.string().optional(),
   framing: z.enum(["follow", "static"]).optional(),
   cameras: z.array(cameraSchema),
 });

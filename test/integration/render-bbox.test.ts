@@ -5,10 +5,12 @@
  * linear blend skinning; and variants of the walker: with bone constraints (its pose then
  * read from Blender), with keys between frames (eased and stepped curves), with Euler
  * rotations and a delta transform on the armature, with unskinned boxes parented to a bone and
- * to the armature, with a static shape key (the skinning starts from the mixed shape).
- * The fast box must contain the exact one and differ from it only by rounding, the renders
- * must still fit, and a mesh the fast box cannot follow makes the clip fall back to the exact
- * pass, recorded in the manifest.
+ * to the armature and a small skinned one, with a static shape key (the skinning starts from
+ * the mixed shape).
+ * The fast box must contain the exact one and differ from it only by rounding (with the
+ * weights read through geometry nodes or vertex by vertex), the renders must still fit, and a
+ * mesh the fast box cannot follow makes the clip fall back to the exact pass, recorded in the
+ * manifest.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -127,6 +129,23 @@ describeEachBlender("render: fast bounding box vs the exact pass", (blender) => 
         "    if bone:",
         "        prop.parent_type, prop.parent_bone = 'BONE', bone",
         "    prop.location = (0.0, 20.0, 0.0) if bone else (60.0, 0.0, 90.0)",
+        // and a small skinned one (its weights read vertex by vertex): a strap blended over
+        // the top bone and its parent
+        "top = max(armature.data.bones, key=lambda b: b.head_local.z)",
+        "data = bpy.data.meshes.new('Strap')",
+        "shape = bmesh.new()",
+        "bmesh.ops.create_cube(shape, size=30.0)",
+        "shape.to_mesh(data)",
+        "strap = bpy.data.objects.new('Strap', data)",
+        "bpy.context.scene.collection.objects.link(strap)",
+        "strap.parent = armature",
+        "strap.location = top.head_local",
+        "strap.modifiers.new('Armature', 'ARMATURE').object = armature",
+        "upper, lower = strap.vertex_groups.new(name=top.name), strap.vertex_groups.new(name=top.parent.name)",
+        "for v in data.vertices:",
+        "    upper.add([v.index], 1.0 if v.co.z > 0 else 0.5, 'REPLACE')",
+        "    if v.co.z <= 0:",
+        "        lower.add([v.index], 0.5, 'REPLACE')",
       ],
       // skinning starts from a mixed shape: half-way to every vertex 15% farther out
       shaped: [
@@ -196,6 +215,16 @@ describeEachBlender("render: fast bounding box vs the exact pass", (blender) => 
       "turned/mixamo.com": computed,
       "constrained/mixamo.com": expect.stringMatching(/^by Blender \(bone .* has constraints\)/),
     });
+    // Weights through geometry nodes on Blender 4+ for a large mesh, else vertex by vertex
+    // (bbox.py read_rest); the renders below show the node group left nothing behind.
+    const clips = clipsOf(fast);
+    expect(clips.get("dense/mixamo.com")?.bboxWeights).toBe(
+      blender.id === "binary" ? "vertices" : "nodes",
+    );
+    expect(clips.get("propped/mixamo.com")?.bboxWeights).toBe(
+      blender.id === "binary" ? "vertices" : "nodes+vertices",
+    );
+    expect(clips.get("smoothed/mixamo.com")?.bboxWeights).toBeUndefined();
   });
 
   it("the fast box contains the exact one and differs from it only by rounding", () => {

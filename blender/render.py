@@ -14,12 +14,19 @@ posefactory_bpy.entry makes both launchers exit 2 for it).
 from __future__ import annotations
 
 import argparse
+import gc
+import os
 import sys
 import time
 import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# numpy's matrix products here are small and many (the fast bounding box: one per group of
+# vertices, ~150 per Mixamo character): OpenBLAS's threads cost more than they save on them
+# (2 cores: 17-20 ms single-threaded, 22-47 ms with 2 threads). Read when numpy loads, which
+# `import bpy` does in module mode; a value the user set is kept.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import bpy  # noqa: E402
 
@@ -259,6 +266,10 @@ def render_character(spec: CharacterSpec, job: Job, manifest: ManifestWriter) ->
         for message in facing.warnings:
             warn(f"{spec.name}: {message}")
             result["warnings"].append(message)
+        # The importers leave tens of thousands of new objects and their cyclic garbage behind:
+        # Python's next full collection (20-50 ms on a Mixamo character) would land in whatever
+        # runs next, most often the bounding box. Collect here, in the stage that made it.
+        gc.collect()
         result["seconds"]["import"] = time.perf_counter() - started
         log(
             f"{spec.name}: imported {character.path.name} (clips: {', '.join(c.name for c in clips)}; "

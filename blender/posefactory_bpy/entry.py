@@ -4,9 +4,10 @@
     python3 render.py -- --job job.json          (Blender as a Python module: the `bpy` wheel)
 
 The script's own arguments come after `--` in both. In module mode Blender has read no
-`--factory-startup`, so the entry starts from factory settings itself, and an uncaught
-exception would exit 1 (which means "a character failed"): `run` turns it into exit 2, as
-`--python-exit-code 2` does for the binary. argparse's usage errors exit 2 in both.
+`--factory-startup`: the bpy wheels (4.5, 5.0) start from factory settings all the same
+(`bpy.app.factory_startup`); where one does not, the entry reads them itself. An uncaught
+exception would exit 1 there (which means "a character failed"): `run` turns it into exit 2,
+as `--python-exit-code 2` does for the binary. argparse's usage errors exit 2 in both.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def script_argv() -> list[str]:
 def run(main: Callable[[list[str]], int | None]) -> None:
     """Run an entry's main(argv) and exit with its code: 0 ok, 1 partly failed, 2 bad job or crash."""
     try:
-        if is_module_mode():
+        if is_module_mode() and not bpy.app.factory_startup:  # reading them again: 85-120 ms
             bpy.ops.wm.read_factory_settings(use_empty=False)
         code = main(script_argv()) or 0
     except SystemExit as exc:  # argparse: 2 for bad usage

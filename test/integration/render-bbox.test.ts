@@ -5,8 +5,8 @@
  * linear blend skinning; and variants of the walker: with bone constraints (its pose then
  * read from Blender), with keys between frames (eased and stepped curves), with Euler
  * rotations and a delta transform on the armature, with unskinned boxes parented to a bone and
- * to the armature and a small skinned one, with a static shape key (the skinning starts from
- * the mixed shape).
+ * to the armature and a small skinned one, with a UV map named like a vertex group, with a
+ * static shape key (the skinning starts from the mixed shape).
  * The fast box must contain the exact one and differ from it only by rounding (with the
  * weights read through geometry nodes or vertex by vertex), the renders must still fit, and a
  * mesh the fast box cannot follow makes the clip fall back to the exact pass, recorded in the
@@ -147,6 +147,9 @@ describeEachBlender("render: fast bounding box vs the exact pass", (blender) => 
         "    if v.co.z <= 0:",
         "        lower.add([v.index], 0.5, 'REPLACE')",
       ],
+      // a UV map named like a vertex group: geometry nodes could not tell them apart, so the
+      // weights are read vertex by vertex
+      named: ["mesh.data.uv_layers.new(name=mesh.vertex_groups[0].name)"],
       // skinning starts from a mixed shape: half-way to every vertex 15% farther out
       shaped: [
         "mesh.shape_key_add(name='Basis')",
@@ -213,6 +216,7 @@ describeEachBlender("render: fast bounding box vs the exact pass", (blender) => 
       "eased/mixamo.com": computed,
       "propped/mixamo.com": computed,
       "turned/mixamo.com": computed,
+      "named/mixamo.com": computed,
       "constrained/mixamo.com": expect.stringMatching(/^by Blender \(bone .* has constraints\)/),
     });
     // Weights through geometry nodes on Blender 4+ for a large mesh, else vertex by vertex
@@ -224,6 +228,7 @@ describeEachBlender("render: fast bounding box vs the exact pass", (blender) => 
     expect(clips.get("propped/mixamo.com")?.bboxWeights).toBe(
       blender.id === "binary" ? "vertices" : "nodes+vertices",
     );
+    expect(clips.get("named/mixamo.com")?.bboxWeights).toBe("vertices");
     expect(clips.get("smoothed/mixamo.com")?.bboxWeights).toBeUndefined();
   });
 
@@ -231,7 +236,7 @@ describeEachBlender("render: fast bounding box vs the exact pass", (blender) => 
     const exactClips = clipsOf(exact);
     const fastClips = clipsOf(fast);
     expect([...fastClips.keys()].sort()).toEqual([...exactClips.keys()].sort());
-    expect(fastClips.size).toBe(10); // walker 1, two-clips 2, dense 1, 1 per variant
+    expect(fastClips.size).toBe(11); // walker 1, two-clips 2, dense 1, 1 per variant
     // the props reach beyond the walker: the box follows them
     const walker = exactClips.get("walker/mixamo.com")!.bbox;
     const propped = exactClips.get("propped/mixamo.com")!.bbox;

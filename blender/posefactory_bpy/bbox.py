@@ -33,7 +33,7 @@ import numpy as np
 from mathutils import Vector
 
 from .character import Character, Clip
-from .poses import MATCH_TOLERANCE, as_array, pose_matrices, sample_poses
+from .poses import MATCH_TOLERANCE, as_array, pose_matrices, rest_matrices, sample_poses
 
 
 @dataclass
@@ -396,10 +396,8 @@ def prepare_skinning(character: Character, mesh: SkinnedMesh) -> None:
         mesh.group_weighted.append(weighted.reshape(end - first, -1).astype(np.float32))
     resting = coords[total <= STATIC_WEIGHT]
     mesh.rest_box = np.array([resting.min(axis=0), resting.max(axis=0)]) if len(resting) else None
-    pose_names = [pb.name for pb in character.armature.pose.bones]
-    bones = character.armature.data.bones
     mesh.bones = used
-    mesh.rest_inv = np.linalg.inv(np.array([as_array(bones[pose_names[b]].matrix_local) for b in used]).reshape(-1, 4, 4))
+    mesh.rest_inv = np.linalg.inv(rest_matrices(character.armature)[used])
     mesh.measured = True
 
 

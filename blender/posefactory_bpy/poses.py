@@ -62,6 +62,7 @@ class Curve(NamedTuple):
 
 
 def read_curves(data: bpy.types.AnimData) -> list[Curve]:
+    """The assigned action's F-curves, each with its path parsed (CHANNEL, OBJECT_CHANNEL)."""
     curves = []
     for fcurve in action_fcurves(data):
         path = fcurve.data_path

@@ -18,7 +18,7 @@
  * render's own time varies by more than the overhead between runs; the overheads' ratio is
  * the steadier figure.
  */
-import { execFile, spawnSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -28,14 +28,8 @@ import { buildJob, listCharacterFiles } from "../../src/render/job.js";
 import { blenderScriptCommand } from "../../src/render/launcher.js";
 import { BLENDER_DIR } from "../../src/render/sample.js";
 import { getSampleCharacters } from "../helpers/blender.js";
-import {
-  BIN,
-  cleanEnv,
-  extraCaSeconds,
-  makeTempDir,
-  ROOT,
-  withoutExtraCa,
-} from "../helpers/cli.js";
+import { buildCli } from "../helpers/build.js";
+import { BIN, cleanEnv, extraCaSeconds, makeTempDir, withoutExtraCa } from "../helpers/cli.js";
 import { startS3rver } from "../helpers/s3rver.js";
 import { opensshArgs, startSshd } from "../helpers/sshd.js";
 
@@ -45,10 +39,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const run = promisify(execFile);
 
 // The CLI measured is the current source, bundled as `npm run build` makes it.
-spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], {
-  cwd: ROOT,
-});
-spawnSync(process.execPath, ["scripts/bundle.mjs"], { cwd: ROOT, stdio: "inherit" });
+buildCli();
 
 const temp = makeTempDir("pf-bench-pipeline-");
 const probeCache = join(temp.dir, "pod-cache");

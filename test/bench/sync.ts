@@ -25,6 +25,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { uploadDir } from "../../src/storage/sync.js";
+import { buildCli } from "../helpers/build.js";
 import { BIN, extraCaSeconds, withoutExtraCa } from "../helpers/cli.js";
 import { startS3rver } from "../helpers/s3rver.js";
 import { s3StorageFor, writeTree } from "../helpers/storage.js";
@@ -54,12 +55,8 @@ function median(values: number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-// Build dist/ so the CLI measured is the current source, bundled as `npm run build` does
-// (tsc emits even with type errors).
-spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], {
-  cwd: ROOT,
-});
-spawnSync(process.execPath, ["scripts/bundle.mjs"], { cwd: ROOT, stdio: "inherit" });
+// Build dist/ so the CLI measured is the current source, bundled as `npm run build` does.
+buildCli();
 // The anchor for start-up: the same CLI as tsc's plain output, unbundled.
 const UNBUNDLED = join(ROOT, "dist", "cli.js");
 
